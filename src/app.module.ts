@@ -1,0 +1,19 @@
+/** Wiring only: which modules make up the gateway. */
+import { DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from './auth/auth.module';
+import { BillingModule } from './billing/billing.module';
+import { NumbersModule } from './numbers/numbers.module';
+import { AppConfig } from './platform/config';
+import { PlatformModule } from './platform/platform.module';
+import { RoutingModule } from './routing/routing.module';
+import { UsersModule } from './users/users.module';
+
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule],
+    };
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Builds the Nest application from a validated config: used by main.ts and by the tests, so both
+ * run exactly the same HTTP stack (body limits, OpenAPI, logging, shutdown hooks).
+ */
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { AppConfig } from './platform/config';
+
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.register(config), { bufferLogs: true, bodyParser: false });
+  app.useLogger(app.get(Logger));
+  // JSON bodies only through express.json; text/csv bodies stay as streams for the importers.
+  const express = await import('express');
+  app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
+  app.getHttpAdapter().getInstance().disable('x-powered-by');
+  app.enableShutdownHooks();
+  const doc = new DocumentBuilder()
+    .setTitle('PSTN gateway')
+    .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details.')
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key' })
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs-json' });
+  return app;
+}

@@ -1,0 +1,38 @@
+/**
+ * Bearer API keys with roles, applied to every route unless marked @Public().
+ * 401: no key or an unknown/revoked one. 403: a valid key whose role the route does not allow.
+ */
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { DomainError } from '../platform/problem';
+import type { ApiRole } from './api-key.entity';
+import { ApiKeysService, Principal } from './api-keys.service';
+import { PUBLIC_KEY, ROLES_KEY } from './roles.decorator';
+
+export type AuthenticatedRequest = Request & { principal?: Principal };
+
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly keys: ApiKeysService,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const targets = [ctx.getHandler(), ctx.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
+    const header = req.headers.authorization;
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) throw new DomainError('unauthenticated', 'an Authorization: Bearer <api key> header is required');
+    const principal = await this.keys.authenticate(m[1]);
+    if (!principal) throw new DomainError('unauthenticated', 'unknown or revoked API key');
+    req.principal = principal;
+    const allowed = this.reflector.getAllAndOverride<ApiRole[]>(ROLES_KEY, targets) ?? ['admin'];
+    if (principal.role !== 'admin' && !allowed.includes(principal.role)) {
+      throw new DomainError('forbidden', `the ${principal.role} role may not do this; allowed: ${['admin', ...allowed].join(', ')}`);
+    }
+    return true;
+  }
+}

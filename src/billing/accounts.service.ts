@@ -1,0 +1,103 @@
+/**
+ * Billing accounts: create, read, update, delete. Money movement (balance, ledger, top-ups)
+ * belongs to the ledger; this service never writes `balance`.
+ */
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { z } from 'zod';
+import { newId } from '../platform/ids';
+import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
+import { conflict, notFound } from '../platform/problem';
+import { money, uuid } from '../platform/validation';
+import { Account, accountStatuses } from './account.entity';
+
+export const createAccount = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code such as USD'),
+  creditLimit: money.default('0'),
+  maxConcurrentCalls: z.number().int().min(0).max(1_000_000).nullable().default(null),
+  rateDeckId: uuid.nullable().default(null),
+  status: z.enum(accountStatuses).default('active'),
+});
+export const updateAccount = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  creditLimit: money.optional(),
+  maxConcurrentCalls: z.number().int().min(0).max(1_000_000).nullable().optional(),
+  rateDeckId: uuid.nullable().optional(),
+  status: z.enum(accountStatuses).optional(),
+});
+export const accountQuery = pageQuery.extend({ status: z.enum(accountStatuses).optional() });
+
+export interface AccountView {
+  id: string;
+  name: string;
+  currency: string;
+  balance: string;
+  creditLimit: string;
+  maxConcurrentCalls: number | null;
+  rateDeckId: string | null;
+  status: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const accountView = (a: Account): AccountView => ({
+  id: a.id,
+  name: a.name,
+  currency: a.currency,
+  balance: a.balance,
+  creditLimit: a.creditLimit,
+  maxConcurrentCalls: a.maxConcurrentCalls,
+  rateDeckId: a.rateDeckId,
+  status: a.status,
+  createdAt: a.createdAt.toISOString(),
+  updatedAt: a.updatedAt.toISOString(),
+});
+
+@Injectable()
+export class AccountsService {
+  constructor(@InjectRepository(Account) private readonly accounts: Repository<Account>) {}
+
+  async create(input: z.infer<typeof createAccount>): Promise<AccountView> {
+    const saved = await this.accounts.save(this.accounts.create({ id: newId(), ...input }));
+    return accountView(await this.require(saved.id));
+  }
+
+  async list(q: z.infer<typeof accountQuery>): Promise<Page<AccountView>> {
+    const after = decodeCursor(q.cursor);
+    const where: FindOptionsWhere<Account> = {};
+    if (after) where.id = MoreThan(after);
+    if (q.status) where.status = q.status;
+    const rows = await this.accounts.find({ where, order: { id: 'ASC' }, take: q.limit + 1 });
+    return toPage(rows, q.limit, accountView);
+  }
+
+  async get(id: string): Promise<AccountView> {
+    return accountView(await this.require(id));
+  }
+
+  /** The entity itself, for other modules (users check the account exists). */
+  async find(id: string): Promise<Account | null> {
+    return this.accounts.findOneBy({ id });
+  }
+
+  async update(id: string, patch: z.infer<typeof updateAccount>): Promise<AccountView> {
+    await this.require(id);
+    await this.accounts.update({ id }, { ...patch, updatedAt: new Date() });
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.require(id);
+    const [{ users }] = (await this.accounts.query('SELECT count(*)::int AS users FROM users WHERE account_id = $1', [id])) as { users: number }[];
+    if (users > 0) throw conflict(`account ${id} still has ${users} user(s); delete or move them first`, 'id');
+    await this.accounts.delete({ id });
+  }
+
+  private async require(id: string): Promise<Account> {
+    const a = await this.accounts.findOneBy({ id });
+    if (!a) throw notFound('account', id);
+    return a;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Process entry point: validate config, start the embedded PostgreSQL when no DATABASE_URL is
+ * given, check Redis, apply migrations, then serve. Any start-up problem ends the process with one
+ * clear line; nothing here is business logic.
+ */
+import 'reflect-metadata';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { createApp } from './app';
+import { AppConfig, ConfigError, decodeKey, loadConfig } from './platform/config';
+import { EmbeddedDatabase, runMigrations, startEmbeddedPostgres } from './platform/database';
+import { rootLogger } from './platform/logging';
+import { connectRedis } from './platform/redis';
+
+/** A secret kept in DATA_DIR, created on first start (mode 0600); its value is never logged. */
+function fileSecret(config: AppConfig, name: string, make: () => string): string {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o755 });
+  const path = resolve(config.dataDir, name);
+  if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600 });
+  return readFileSync(path, 'utf8').trim();
+}
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const p of e.problems) console.error(`config error: ${p}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const log = rootLogger(config.logLevel);
+  if (!config.adminApiKey) {
+    config.adminApiKey = fileSecret(config, 'admin-api-key', () => `gwk_${randomBytes(32).toString('base64url')}`);
+    log.warn({ file: resolve(config.dataDir, 'admin-api-key') }, 'ADMIN_API_KEY not set: using the admin key stored in this file');
+  }
+  if (!config.secretsKey) {
+    config.secretsKey = decodeKey(fileSecret(config, 'secrets-key', () => randomBytes(32).toString('hex')));
+    log.warn({ file: resolve(config.dataDir, 'secrets-key') }, 'SECRETS_KEY not set: trunk passwords are sealed with the key in this file; set SECRETS_KEY on every node of a cluster');
+  }
+
+  let embedded: EmbeddedDatabase | undefined;
+  if (!config.databaseUrl) {
+    log.info({ dir: resolve(config.dataDir, 'pg'), port: config.embeddedPgPort }, 'DATABASE_URL not set: starting the embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => log.warn(m));
+    config.databaseUrl = embedded.url;
+  }
+  const stopEmbedded = async () => {
+    await embedded?.stop().catch(() => undefined);
+  };
+
+  try {
+    const probe = await connectRedis(config.redisUrl, 'gateway-startup');
+    await probe.quit();
+    if (config.migrateOnStart) {
+      const applied = await runMigrations(config.databaseUrl);
+      if (applied.length) log.info({ applied }, 'migrations applied');
+    }
+    const app = await createApp(config);
+    await app.listen(config.httpPort, config.httpHost);
+    log.info({ port: config.httpPort, roles: config.roles }, 'gateway ready');
+    const shutdown = async (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      await app.close();
+      await stopEmbedded();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  } catch (e) {
+    log.fatal({ err: e }, `start-up failed: ${(e as Error).message}`);
+    await stopEmbedded();
+    process.exit(1);
+  }
+}
+
+void main();

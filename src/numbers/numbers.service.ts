@@ -1,0 +1,176 @@
+/**
+ * The DID inventory: numbers, their owner user, forwarding rule and the status lifecycle
+ * available → assigned → quarantined (on release) → available (after NUMBER_QUARANTINE_DAYS), so
+ * calls meant for a number's previous holder do not reach the next one.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import type { Readable } from 'node:stream';
+import { DataSource, Repository } from 'typeorm';
+import { z } from 'zod';
+import { APP_CONFIG, AppConfig } from '../platform/config';
+import { newId } from '../platform/ids';
+import { decodeCursor, Page, toPage } from '../platform/pagination';
+import { conflict, DomainError, invalid, notFound } from '../platform/problem';
+import { UsersService } from '../users/users.service';
+import { Did, Forwarding } from './did.entity';
+import { NormalisedNumber, normaliseNumber } from './number-format';
+import { importNumbers } from './numbers-import';
+import { createNumber, forwardingInput, numberQuery, updateNumber } from './numbers.schemas';
+
+export interface NumberView {
+  id: string;
+  e164: string;
+  country: string | null;
+  type: string;
+  status: string;
+  userId: string | null;
+  forwarding: Forwarding;
+  monthlyFee: string;
+  quarantinedUntil: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const view = (d: Did): NumberView => ({
+  id: d.id,
+  e164: d.e164,
+  country: d.country,
+  type: d.type,
+  status: d.status,
+  userId: d.userId,
+  forwarding: d.forwarding,
+  monthlyFee: d.monthlyFee,
+  quarantinedUntil: d.quarantinedUntil?.toISOString() ?? null,
+  createdAt: d.createdAt.toISOString(),
+  updatedAt: d.updatedAt.toISOString(),
+});
+
+const SIP_URI = /^sips?:[^\s<>"]+$/i;
+
+@Injectable()
+export class NumbersService {
+  constructor(
+    @InjectRepository(Did) private readonly dids: Repository<Did>,
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly users: UsersService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  normalise(input: string, field = 'e164'): NormalisedNumber {
+    const r = normaliseNumber(input, this.config.defaultCountry);
+    if (!r.ok) throw invalid(field, r.message);
+    return r.number;
+  }
+
+  async create(input: z.infer<typeof createNumber>): Promise<NumberView> {
+    const n = this.normalise(input.e164);
+    if (input.userId) await this.requireUser(input.userId);
+    if (await this.dids.existsBy({ e164: n.e164 })) throw conflict(`${n.e164} is already in the inventory`, 'e164');
+    const did = this.dids.create({
+      id: newId(),
+      e164: n.e164,
+      country: n.country,
+      type: n.type,
+      status: input.userId ? 'assigned' : 'available',
+      userId: input.userId,
+      forwarding: this.forwarding(input.forwarding),
+      monthlyFee: input.monthlyFee,
+      quarantinedUntil: null,
+    });
+    await this.dids.save(did);
+    return this.get(n.e164);
+  }
+
+  async list(q: z.infer<typeof numberQuery>): Promise<Page<NumberView>> {
+    await this.releaseQuarantine();
+    const after = decodeCursor(q.cursor);
+    const qb = this.dids.createQueryBuilder('n').orderBy('n.id', 'ASC').take(q.limit + 1);
+    if (after) qb.andWhere('n.id > :after', { after });
+    if (q.status) qb.andWhere('n.status = :status', { status: q.status });
+    if (q.userId) qb.andWhere('n.user_id = :userId', { userId: q.userId });
+    if (q.country) qb.andWhere('n.country = :country', { country: q.country });
+    if (q.type) qb.andWhere('n.type = :type', { type: q.type });
+    if (q.prefix) qb.andWhere('n.e164 LIKE :prefix', { prefix: `+${q.prefix.replace(/^\+/, '')}%` });
+    return toPage(await qb.getMany(), q.limit, view);
+  }
+
+  async get(e164: string): Promise<NumberView> {
+    return view(await this.require(e164));
+  }
+
+  /** The DID for a called number, or undefined (for the B2BUA). */
+  async findByE164(e164: string): Promise<Did | undefined> {
+    await this.releaseQuarantine();
+    return (await this.dids.findOneBy({ e164 })) ?? undefined;
+  }
+
+  async update(e164: string, patch: z.infer<typeof updateNumber>): Promise<NumberView> {
+    const did = await this.require(e164);
+    const changes: Partial<Did> = { updatedAt: new Date() };
+    if (patch.userId !== undefined && patch.userId !== did.userId) Object.assign(changes, await this.assignment(did, patch.userId));
+    if (patch.forwarding !== undefined) changes.forwarding = this.forwarding(patch.forwarding);
+    if (patch.monthlyFee !== undefined) changes.monthlyFee = patch.monthlyFee;
+    await this.dids.update({ id: did.id }, changes);
+    return this.get(did.e164);
+  }
+
+  async remove(e164: string): Promise<void> {
+    const did = await this.require(e164);
+    if (did.status === 'assigned') throw conflict(`${did.e164} is assigned to user ${did.userId}; release it first`, 'userId');
+    await this.dids.delete({ id: did.id });
+  }
+
+  importCsv(body: Readable): Promise<{ imported: number }> {
+    return importNumbers(this.db, body, this.config.defaultCountry);
+  }
+
+  private async assignment(did: Did, userId: string | null): Promise<Partial<Did>> {
+    if (userId === null) {
+      const days = this.config.numberQuarantineDays;
+      return days === 0
+        ? { userId: null, status: 'available', quarantinedUntil: null }
+        : { userId: null, status: 'quarantined', quarantinedUntil: new Date(Date.now() + days * 86_400_000) };
+    }
+    await this.requireUser(userId);
+    if (did.status === 'quarantined') {
+      throw conflict(`${did.e164} is quarantined until ${did.quarantinedUntil!.toISOString()}`, 'userId');
+    }
+    if (did.status === 'assigned') {
+      throw conflict(`${did.e164} is assigned to user ${did.userId}; release it (userId null) before assigning it again`, 'userId');
+    }
+    return { userId, status: 'assigned', quarantinedUntil: null };
+  }
+
+  private forwarding(f: z.infer<typeof forwardingInput>): Forwarding {
+    if (f.mode === 'none') return { mode: 'none', noAnswerSeconds: f.noAnswerSeconds, redirect: false };
+    const target = f.target!;
+    if (/^sips?:/i.test(target)) {
+      if (!SIP_URI.test(target)) throw invalid('forwarding.target', 'not a valid SIP URI');
+      return { ...f, target };
+    }
+    return { ...f, target: this.normalise(target, 'forwarding.target').e164 };
+  }
+
+  private async require(e164: string): Promise<Did> {
+    await this.releaseQuarantine();
+    const n = normaliseNumber(e164, this.config.defaultCountry);
+    const did = n.ok ? await this.dids.findOneBy({ e164: n.number.e164 }) : null;
+    if (!did) throw notFound('number', e164);
+    return did;
+  }
+
+  private async requireUser(userId: string): Promise<void> {
+    if (!(await this.users.exists(userId))) {
+      throw new DomainError('unprocessable', `user ${userId} does not exist`, [{ field: 'userId', message: 'no such user' }]);
+    }
+  }
+
+  /** Quarantine ends lazily: one indexed UPDATE before reads, so no timer has to run on every node. */
+  private async releaseQuarantine(): Promise<void> {
+    await this.db.query(
+      `UPDATE numbers SET status = 'available', quarantined_until = NULL, updated_at = now()
+       WHERE status = 'quarantined' AND quarantined_until <= now()`,
+    );
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Configuration: every environment variable the gateway reads, validated once at start-up.
+ *
+ * Owns the schema, defaults and the one-line error an operator sees for a bad value.
+ * Imports nothing from the rest of src/, so the SIP, media and bench entry points can use it too.
+ */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const roleNames = ['api', 'sip', 'media', 'worker'] as const;
+export type Role = (typeof roleNames)[number];
+
+/** host:port where host may be an IPv4 address, a [bracketed] IPv6 address or a name. */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5060');
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    DATA_DIR: z.string().min(1).default('./.data'),
+    EMBEDDED_PG_PORT: port.default(54329),
+    DB_MIGRATE_ON_START: bool.default(true),
+    DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('gw'),
+    HTTP_PORT: port.default(3000),
+    HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+    SIP_LISTEN: hostPort.default('0.0.0.0:5060'),
+    SIP_PUBLIC_ADDRESS: z.string().min(1).optional(),
+    SIP_REALM: z.string().min(1).default('gateway'),
+    RTP_PORT_MIN: port.default(20000),
+    RTP_PORT_MAX: port.default(30000),
+    DEFAULT_COUNTRY: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as US or JP')
+      .default('US'),
+    ADMIN_API_KEY: z.string().min(32, 'expected at least 32 characters').optional(),
+    SECRETS_KEY: z
+      .string()
+      .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'expected 32 bytes as 64 hex digits or base64')
+      .optional(),
+    NUMBER_QUARANTINE_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ROLES: z
+      .string()
+      .default('api,sip,media,worker')
+      .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(roleNames)).min(1, 'expected a comma-separated subset of api,sip,media,worker')),
+    SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86400).default(30),
+  })
+  .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, { path: ['RTP_PORT_MAX'], message: 'expected RTP_PORT_MAX above RTP_PORT_MIN' })
+  .refine((c) => c.RTP_PORT_MIN % 2 === 0, { path: ['RTP_PORT_MIN'], message: 'expected an even port (RTP uses even ports)' });
+
+export type RawConfig = z.infer<typeof schema>;
+
+export interface AppConfig {
+  env: RawConfig['NODE_ENV'];
+  /** Absent until the embedded PostgreSQL has started (see main.ts). */
+  databaseUrl?: string;
+  dataDir: string;
+  embeddedPgPort: number;
+  migrateOnStart: boolean;
+  dbPoolSize: number;
+  redisUrl: string;
+  redisPrefix: string;
+  httpPort: number;
+  httpHost: string;
+  sipListen: { host: string; port: number };
+  sipPublicAddress?: string;
+  sipRealm: string;
+  rtpPortMin: number;
+  rtpPortMax: number;
+  defaultCountry: string;
+  /** Absent: main.ts creates one under DATA_DIR on first start. */
+  adminApiKey?: string;
+  /** 32 bytes; absent: main.ts creates one under DATA_DIR on first start. */
+  secretsKey?: Buffer;
+  numberQuarantineDays: number;
+  logLevel: RawConfig['LOG_LEVEL'];
+  roles: Role[];
+  shutdownGraceSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+  }
+}
+
+function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+}
+
+export function decodeKey(value: string): Buffer {
+  return /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+}
+
+/** Validates `env`; throws ConfigError whose problems each name one variable and what is expected. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? 'config');
+        const got = name in cleaned ? ` (got ${JSON.stringify(name.includes('KEY') ? '<hidden>' : cleaned[name])})` : '';
+        return `${name}: ${i.message}${got}`;
+      }),
+    );
+  }
+  const c = parsed.data;
+  return {
+    env: c.NODE_ENV,
+    databaseUrl: c.DATABASE_URL,
+    dataDir: c.DATA_DIR,
+    embeddedPgPort: c.EMBEDDED_PG_PORT,
+    migrateOnStart: c.DB_MIGRATE_ON_START,
+    dbPoolSize: c.DB_POOL_SIZE,
+    redisUrl: c.REDIS_URL,
+    redisPrefix: c.REDIS_PREFIX,
+    httpPort: c.HTTP_PORT,
+    httpHost: c.HTTP_HOST,
+    sipListen: splitHostPort(c.SIP_LISTEN),
+    sipPublicAddress: c.SIP_PUBLIC_ADDRESS,
+    sipRealm: c.SIP_REALM,
+    rtpPortMin: c.RTP_PORT_MIN,
+    rtpPortMax: c.RTP_PORT_MAX,
+    defaultCountry: c.DEFAULT_COUNTRY,
+    adminApiKey: c.ADMIN_API_KEY,
+    secretsKey: c.SECRETS_KEY ? decodeKey(c.SECRETS_KEY) : undefined,
+    numberQuarantineDays: c.NUMBER_QUARANTINE_DAYS,
+    logLevel: c.LOG_LEVEL,
+    roles: c.ROLES,
+    shutdownGraceSeconds: c.SHUTDOWN_GRACE_SECONDS,
+  };
+}
+
+/** Nest injection token for the validated AppConfig. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,0 +1,43 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Response } from 'express';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { Public } from '../auth/roles.decorator';
+import { REDIS } from './redis';
+
+async function probe(name: string, check: () => Promise<unknown>): Promise<{ name: string; ok: boolean; error?: string }> {
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out after 2000 ms')), 2000).unref());
+  try {
+    await Promise.race([check(), timeout]);
+    return { name, ok: true };
+  } catch (e) {
+    return { name, ok: false, error: (e as Error).message };
+  }
+}
+
+@ApiTags('health')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  /** The process is up; no dependency checked (a restart would not help them). */
+  @Get('live')
+  live() {
+    return { status: 'ok' };
+  }
+
+  /** PostgreSQL and Redis answer: the node may take traffic. */
+  @Get('ready')
+  async ready(@Res({ passthrough: true }) res: Response) {
+    const checks = await Promise.all([probe('postgres', () => this.db.query('SELECT 1')), probe('redis', () => this.redis.ping())]);
+    const ok = checks.every((c) => c.ok);
+    res.status(ok ? 200 : 503);
+    return { status: ok ? 'ok' : 'unavailable', checks };
+  }
+}

@@ -1,0 +1,16 @@
+/** Routing: trunks and least-cost routes (the B2BUA asks it where a call goes). */
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Route } from './route.entity';
+import { RoutesController, TrunksController } from './routing.controller';
+import { RoutesService } from './routes.service';
+import { Trunk } from './trunk.entity';
+import { TrunksService } from './trunks.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Trunk, Route])],
+  controllers: [TrunksController, RoutesController],
+  providers: [TrunksService, RoutesService],
+  exports: [TrunksService, RoutesService],
+})
+export class RoutingModule {}

@@ -1,0 +1,106 @@
+/** SIP trunks: CRUD with write-only passwords sealed by SecretBox. */
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { z } from 'zod';
+import { newId } from '../platform/ids';
+import { decodeCursor, Page, toPage } from '../platform/pagination';
+import { conflict, notFound } from '../platform/problem';
+import { SecretBox } from '../platform/secret-box';
+import { Route } from './route.entity';
+import { createTrunk, trunkQuery, updateTrunk } from './routing.schemas';
+import { Trunk } from './trunk.entity';
+
+export interface TrunkView {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  transport: string;
+  username: string | null;
+  hasPassword: boolean;
+  inboundAddresses: string[];
+  maxChannels: number | null;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const view = (t: Trunk): TrunkView => ({
+  id: t.id,
+  name: t.name,
+  host: t.host,
+  port: t.port,
+  transport: t.transport,
+  username: t.username,
+  hasPassword: t.passwordSealed !== null,
+  inboundAddresses: t.inboundAddresses,
+  maxChannels: t.maxChannels,
+  enabled: t.enabled,
+  createdAt: t.createdAt.toISOString(),
+  updatedAt: t.updatedAt.toISOString(),
+});
+
+@Injectable()
+export class TrunksService {
+  constructor(
+    @InjectRepository(Trunk) private readonly trunks: Repository<Trunk>,
+    @InjectRepository(Route) private readonly routes: Repository<Route>,
+    private readonly box: SecretBox,
+  ) {}
+
+  async create(input: z.infer<typeof createTrunk>): Promise<TrunkView> {
+    if (await this.trunks.existsBy({ name: input.name })) throw conflict(`a trunk named ${input.name} exists`, 'name');
+    const { password, ...rest } = input;
+    const t = this.trunks.create({ id: newId(), ...rest, passwordSealed: password === null ? null : this.box.seal(password) });
+    await this.trunks.save(t);
+    return this.get(t.id);
+  }
+
+  async list(q: z.infer<typeof trunkQuery>): Promise<Page<TrunkView>> {
+    const after = decodeCursor(q.cursor);
+    const where: FindOptionsWhere<Trunk> = {};
+    if (after) where.id = MoreThan(after);
+    if (q.enabled !== undefined) where.enabled = q.enabled;
+    return toPage(await this.trunks.find({ where, order: { id: 'ASC' }, take: q.limit + 1 }), q.limit, view);
+  }
+
+  async get(id: string): Promise<TrunkView> {
+    return view(await this.require(id));
+  }
+
+  async update(id: string, patch: z.infer<typeof updateTrunk>): Promise<TrunkView> {
+    const t = await this.require(id);
+    if (patch.name !== undefined && patch.name !== t.name && (await this.trunks.existsBy({ name: patch.name }))) {
+      throw conflict(`a trunk named ${patch.name} exists`, 'name');
+    }
+    const { password, ...rest } = patch;
+    const changes: Partial<Trunk> = { ...rest, updatedAt: new Date() };
+    if (password !== undefined) changes.passwordSealed = password === null ? null : this.box.seal(password);
+    await this.trunks.update({ id }, changes);
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.require(id);
+    const routes = await this.routes.countBy({ trunkId: id });
+    if (routes > 0) throw conflict(`trunk ${id} is used by ${routes} route(s); delete them first`, 'id');
+    await this.trunks.delete({ id });
+  }
+
+  /** The trunk's password in clear, for answering its digest challenge (never for the API). */
+  async credentials(id: string): Promise<{ username: string; password: string } | undefined> {
+    const t = await this.require(id);
+    return t.username && t.passwordSealed ? { username: t.username, password: this.box.open(t.passwordSealed) } : undefined;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.trunks.existsBy({ id });
+  }
+
+  private async require(id: string): Promise<Trunk> {
+    const t = await this.trunks.findOneBy({ id });
+    if (!t) throw notFound('trunk', id);
+    return t;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Internet users (SIP identities). Passwords arrive only to be turned into digest HA1s with the
+ * configured realm; the registrar and the B2BUA read users through `findCredentials`.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { z } from 'zod';
+import { AccountsService } from '../billing/accounts.service';
+import { APP_CONFIG, AppConfig } from '../platform/config';
+import { newId } from '../platform/ids';
+import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
+import { conflict, DomainError, invalid, notFound } from '../platform/problem';
+import { uuid } from '../platform/validation';
+import { digestHa1 } from './digest-ha1';
+import { User, userStatuses } from './user.entity';
+
+/** SIP user part characters that need no escaping (RFC 3261 §25.1 `unreserved` and `user-unreserved`). */
+const username = z
+  .string()
+  .regex(/^[A-Za-z0-9._~!$&'()*+,;=-]{1,64}$/, 'expected 1-64 characters from letters, digits and -._~!$&\'()*+,;=');
+const password = z.string().min(8, 'expected at least 8 characters').max(128);
+
+export const createUser = z.strictObject({
+  username,
+  password,
+  displayName: z.string().trim().max(200).nullable().default(null),
+  accountId: uuid,
+  status: z.enum(userStatuses).default('active'),
+});
+export const updateUser = z.strictObject({
+  username: username.optional(),
+  password: password.optional(),
+  displayName: z.string().trim().max(200).nullable().optional(),
+  accountId: uuid.optional(),
+  status: z.enum(userStatuses).optional(),
+});
+export const userQuery = pageQuery.extend({ accountId: uuid.optional(), username: z.string().max(64).optional() });
+
+export interface UserView {
+  id: string;
+  username: string;
+  displayName: string | null;
+  accountId: string;
+  status: string;
+  sipUri: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What the registrar and the B2BUA need to authenticate a user. */
+export interface UserCredentials {
+  id: string;
+  username: string;
+  realm: string;
+  ha1Md5: string;
+  ha1Sha256: string;
+  accountId: string;
+  active: boolean;
+}
+
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly accounts: AccountsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async create(input: z.infer<typeof createUser>): Promise<UserView> {
+    await this.requireAccount(input.accountId);
+    await this.requireFreeUsername(input.username);
+    const ha1 = digestHa1(input.username, this.config.sipRealm, input.password);
+    const user = this.users.create({
+      id: newId(),
+      username: input.username,
+      realm: this.config.sipRealm,
+      ha1Md5: ha1.md5,
+      ha1Sha256: ha1.sha256,
+      displayName: input.displayName,
+      accountId: input.accountId,
+      status: input.status,
+    });
+    await this.users.save(user);
+    return this.get(user.id);
+  }
+
+  async list(q: z.infer<typeof userQuery>): Promise<Page<UserView>> {
+    const after = decodeCursor(q.cursor);
+    const where: FindOptionsWhere<User> = {};
+    if (after) where.id = MoreThan(after);
+    if (q.accountId) where.accountId = q.accountId;
+    if (q.username) where.username = q.username;
+    const rows = await this.users.find({ where, order: { id: 'ASC' }, take: q.limit + 1 });
+    return toPage(rows, q.limit, (u) => this.view(u));
+  }
+
+  async get(id: string): Promise<UserView> {
+    return this.view(await this.require(id));
+  }
+
+  async update(id: string, patch: z.infer<typeof updateUser>): Promise<UserView> {
+    const user = await this.require(id);
+    if (patch.username !== undefined && patch.username !== user.username) {
+      // HA1 covers the username, so a new name without the password would leave no valid credential.
+      if (patch.password === undefined) throw invalid('password', 'required when the username changes (the digest hash covers the username)');
+      await this.requireFreeUsername(patch.username);
+    }
+    if (patch.accountId) await this.requireAccount(patch.accountId);
+    const changes: Partial<User> = { updatedAt: new Date() };
+    if (patch.username !== undefined) changes.username = patch.username;
+    if (patch.displayName !== undefined) changes.displayName = patch.displayName;
+    if (patch.accountId !== undefined) changes.accountId = patch.accountId;
+    if (patch.status !== undefined) changes.status = patch.status;
+    if (patch.password !== undefined) {
+      const ha1 = digestHa1(changes.username ?? user.username, this.config.sipRealm, patch.password);
+      Object.assign(changes, { ha1Md5: ha1.md5, ha1Sha256: ha1.sha256, realm: this.config.sipRealm });
+    }
+    await this.users.update({ id }, changes);
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.require(id);
+    const [{ n }] = (await this.users.query('SELECT count(*)::int AS n FROM numbers WHERE user_id = $1', [id])) as { n: number }[];
+    if (n > 0) throw conflict(`user ${id} still has ${n} assigned number(s); release them first`, 'id');
+    await this.users.delete({ id });
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.users.existsBy({ id });
+  }
+
+  async findCredentials(username: string): Promise<UserCredentials | undefined> {
+    const u = await this.users.findOneBy({ username });
+    if (!u) return undefined;
+    return { id: u.id, username: u.username, realm: u.realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, accountId: u.accountId, active: u.status === 'active' };
+  }
+
+  private view(u: User): UserView {
+    return {
+      id: u.id,
+      username: u.username,
+      displayName: u.displayName,
+      accountId: u.accountId,
+      status: u.status,
+      sipUri: `sip:${u.username}@${this.config.sipPublicAddress ?? this.config.sipRealm}`,
+      createdAt: u.createdAt.toISOString(),
+      updatedAt: u.updatedAt.toISOString(),
+    };
+  }
+
+  private async require(id: string): Promise<User> {
+    const u = await this.users.findOneBy({ id });
+    if (!u) throw notFound('user', id);
+    return u;
+  }
+
+  private async requireAccount(accountId: string): Promise<void> {
+    if (!(await this.accounts.find(accountId))) {
+      throw new DomainError('unprocessable', `account ${accountId} does not exist`, [{ field: 'accountId', message: 'no such account' }]);
+    }
+  }
+
+  private async requireFreeUsername(name: string): Promise<void> {
+    if (await this.users.existsBy({ username: name })) throw conflict(`username ${name} is taken`, 'username');
+  }
+}

@@ -6,6 +6,7 @@ import { NumbersModule } from './numbers/numbers.module';
 import { AppConfig } from './platform/config';
 import { PlatformModule } from './platform/platform.module';
 import { RoutingModule } from './routing/routing.module';
+import { TollFreeModule } from './tollfree/tollfree.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -13,7 +14,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule],
+      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule],
     };
   }
 }

@@ -1,0 +1,50 @@
+// Owns the vocabulary shared by the transports and the layer that picks one.
+// Must not import anything outside src/sip.
+
+export type TransportName = 'UDP' | 'TCP';
+
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Where to send a message. */
+export interface Target {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: TransportName;
+}
+
+/** Where a message came from: the peer, and the local listener it reached. */
+export interface Source extends Endpoint {
+  readonly transport: TransportName;
+  readonly local: Endpoint;
+}
+
+/** Something the application should log; the stack itself carries on. */
+export interface TransportReport {
+  readonly kind: 'malformed' | 'oversize' | 'socket-error' | 'send-error';
+  readonly reason: string;
+  readonly source?: Source;
+  /** For malformed input: the status sent back (400/505), or undefined when the bytes were dropped. */
+  readonly answered?: number;
+}
+
+/** What a single transport hands to the layer above: one whole message's bytes at a time. */
+export interface FrameSink {
+  frame(data: Buffer, source: Source): void;
+  report(report: TransportReport): void;
+}
+
+/** One transport bound to one local address. */
+export interface Transport {
+  readonly name: TransportName;
+  /** The bound address; the port is the real one after listening on port 0. */
+  local(): Endpoint;
+  listen(): Promise<void>;
+  /** Sends bytes; TCP reuses a connection to that peer (inbound or outbound) or opens one. */
+  send(data: Buffer, to: Endpoint): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_MESSAGE_SIZE = 65535;

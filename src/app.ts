@@ -7,7 +7,9 @@ import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from './platform/config';
+import { problemOf } from './platform/problem';
 
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.register(config), { bufferLogs: true, bodyParser: false });
@@ -15,6 +17,15 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   // JSON bodies only through express.json; text/csv bodies stay as streams for the importers.
   const express = await import('express');
   app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
+  // body-parser errors happen before Nest's filters see the request: answer them as problems here.
+  app.use((err: { type?: string; message?: string }, req: Request, res: Response, next: NextFunction) => {
+    if (!err?.type) return next(err);
+    const p =
+      err.type === 'entity.too.large'
+        ? problemOf('payload_too_large', 'request body over 1 MB')
+        : problemOf('invalid_input', `malformed JSON body: ${err.message ?? err.type}`, [{ field: 'body', message: 'malformed JSON' }]);
+    res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: req.originalUrl.split('?')[0] }));
+  });
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   app.enableShutdownHooks();
   const doc = new DocumentBuilder()

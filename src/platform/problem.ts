@@ -165,11 +165,6 @@ export class ProblemFilter implements ExceptionFilter {
       if (code) return problemOf(code, detail);
       return { type: 'about:blank', title: e.name, status, detail, errors: [] };
     }
-    if (isBodyParserError(e)) {
-      return e.type === 'entity.too.large'
-        ? problemOf('payload_too_large', 'request body too large')
-        : problemOf('invalid_input', `malformed JSON body: ${e.message}`, [{ field: 'body', message: 'malformed JSON' }]);
-    }
     return {
       type: 'about:blank',
       title: 'Internal Server Error',
@@ -178,8 +173,4 @@ export class ProblemFilter implements ExceptionFilter {
       errors: [],
     };
   }
-}
-
-function isBodyParserError(e: unknown): e is { type: string; message: string } {
-  return typeof e === 'object' && e !== null && typeof (e as { type?: unknown }).type === 'string' && 'expose' in e;
 }

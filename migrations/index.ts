@@ -3,5 +3,7 @@
  * timestamp in its name increasing): the list works both compiled and under Jest.
  */
 import { Foundation1764000000000 } from './1764000000000-foundation';
+import { TollFree1764100000000 } from './1764100000000-tollfree';
+import { Billing1764200000000 } from './1764200000000-billing';
 
-export const migrations = [Foundation1764000000000];
+export const migrations = [Foundation1764000000000, TollFree1764100000000, Billing1764200000000];

@@ -114,3 +114,32 @@ export function withRequestUri(req: SipRequest, uri: Uri | string): SipRequest {
   return build({ kind: 'request', method: req.method, uri: toUri(uri) }, [...req.headers], req.body) as SipRequest;
 }
 
+
+function sameTransactionHeaders(invite: SipRequest, method: 'ACK' | 'CANCEL', to: string): SipHeader[] {
+  const headers: SipHeader[] = [{ name: 'Via', value: formatVia(invite.via[0]) }];
+  for (const h of invite.headers) {
+    const key = h.name.toLowerCase();
+    if (key === 'from' || key === 'call-id' || key === 'route' || key === 'max-forwards') headers.push(h);
+  }
+  headers.push({ name: 'To', value: to }, { name: 'CSeq', value: `${invite.cseq.seq} ${method}` });
+  return headers;
+}
+
+/**
+ * The ACK an INVITE client transaction sends for a non-2xx final response (RFC 3261 §17.1.1.3):
+ * same Request-URI, top Via (so the same branch), From, Call-ID, CSeq number and Route; To from the response.
+ */
+export function createAck(invite: SipRequest, response: SipResponse): SipRequest {
+  const to = headerToText(response);
+  return build({ kind: 'request', method: 'ACK', uri: invite.uri }, sameTransactionHeaders(invite, 'ACK', to), Buffer.alloc(0)) as SipRequest;
+}
+
+/** CANCEL for a pending INVITE (RFC 3261 §9.1): same Request-URI, top Via, From, To, Call-ID and CSeq number. */
+export function createCancel(invite: SipRequest): SipRequest {
+  const to = headerToText(invite);
+  return build({ kind: 'request', method: 'CANCEL', uri: invite.uri }, sameTransactionHeaders(invite, 'CANCEL', to), Buffer.alloc(0)) as SipRequest;
+}
+
+function headerToText(msg: SipMessage): string {
+  return msg.headers.find((h) => h.name === 'To')?.value ?? formatNameAddr(msg.to);
+}

@@ -1,0 +1,27 @@
+// Owns transaction matching keys (RFC 3261 §17.1.3 for responses, §17.2.3 for requests, including the
+// RFC 2543 fallback for requests whose branch lacks the magic cookie). Must not import anything outside src/sip.
+import type { SipMessage, SipRequest } from '../message';
+import { formatUri } from '../uri';
+import { MAGIC_COOKIE, formatVia } from '../via';
+
+/** True when the request's top branch identifies its transaction (cookie plus something unique). */
+export function hasTransactionBranch(msg: SipMessage): boolean {
+  const branch = msg.via[0].branch;
+  return branch !== undefined && branch.length > MAGIC_COOKIE.length && branch.startsWith(MAGIC_COOKIE);
+}
+
+/**
+ * The server transaction a request belongs to. ACK and CANCEL pass method 'INVITE' to find the INVITE
+ * they refer to. RFC 3261: branch + sent-by + method. RFC 2543: Request-URI, From tag, Call-ID, CSeq
+ * number, method and the whole top Via (the To tag is checked separately for ACK).
+ */
+export function serverKey(req: SipRequest, method: string = req.method === 'ACK' ? 'INVITE' : req.method): string {
+  const top = req.via[0];
+  if (hasTransactionBranch(req)) return `3261|${top.branch}|${top.host.toLowerCase()}:${top.port ?? ''}|${method}`;
+  return `2543|${formatUri(req.uri)}|${req.from.params.get('tag') ?? ''}|${req.callId}|${req.cseq.seq}|${method}|${formatVia(top)}`;
+}
+
+/** The client transaction a response belongs to: top Via branch and CSeq method (§17.1.3). */
+export function clientKey(msg: SipMessage): string {
+  return `${msg.via[0].branch ?? ''}|${msg.cseq.method}`;
+}

@@ -1,0 +1,21 @@
+/**
+ * Media error codes and the one error type the relay throws. Owns nothing else;
+ * imports nothing of the domain. The call flow maps each code to a SIP status
+ * (PortsExhausted → 503, InvalidSdp → 400, UnsupportedSdp → 488, SessionClosed → 500).
+ */
+export enum MediaErrorCode {
+  PortsExhausted = 'MEDIA_PORTS_EXHAUSTED',
+  InvalidSdp = 'MEDIA_INVALID_SDP',
+  UnsupportedSdp = 'MEDIA_UNSUPPORTED_SDP',
+  SessionClosed = 'MEDIA_SESSION_CLOSED',
+}
+
+export class MediaError extends Error {
+  constructor(
+    readonly code: MediaErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MediaError';
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Public surface of the media library (RTP/RTCP relay and SDP rewriting).
+ * Imports nothing of the domain or of NestJS; the B2BUA uses only what is here.
+ */
+export { MediaRelay, type MediaRelayOptions, type RelayTotals } from './media-relay';
+export { RelaySession, type Side, type SessionStats, type LegStats, type RelaySessionEvents } from './relay-session';
+export { PortPool, type PortPoolOptions, type PortPair } from './port-pool';
+export { MediaError, MediaErrorCode } from './media.errors';
+export type { MediaCounterValues } from './media-counters';
+export { RtpStreamStats } from './rtp-stream-stats';
+export {
+  readMediaEndpoint,
+  rewriteSdp,
+  type MediaEndpoint,
+  type PayloadType,
+  type RelayAddress,
+  type RewrittenSdp,
+  type Direction,
+} from './sdp-rewrite';

@@ -1,0 +1,127 @@
+/**
+ * The RTP relay of the gateway (as rtpengine is for Kamailio): opens a relay
+ * session per bridged call on port pairs from the configured range, keeps the
+ * totals, and runs the one inactivity check for all sessions. Imports nothing
+ * of the domain, nor NestJS; the media module of the app wraps it.
+ */
+import { MediaCounters, type MediaCounterValues } from './media-counters';
+import { PortPool } from './port-pool';
+import { RelayLeg } from './relay-leg';
+import { RelaySession } from './relay-session';
+
+export interface MediaRelayOptions {
+  /** Address written into rewritten SDP (SIP_PUBLIC_ADDRESS). */
+  readonly publicAddress: string;
+  /** Local address the relay sockets bind; default 0.0.0.0. */
+  readonly bindAddress?: string;
+  /** RTP_PORT_MIN / RTP_PORT_MAX. */
+  readonly portMin: number;
+  readonly portMax: number;
+  /** No packet from either side for this long raises `inactive`; default 60 s, 0 disables. */
+  readonly inactivityTimeoutMs?: number;
+  /** Kernel socket buffers per socket, for many sessions under load. */
+  readonly socketBufferBytes?: number;
+}
+
+export interface RelayTotals extends MediaCounterValues {
+  readonly sessions: number;
+  readonly portPairsFree: number;
+  readonly portPairsTotal: number;
+  /** Sum of RFC 3550 cumulative loss over the live sessions' legs. */
+  readonly packetsLost: number;
+  readonly packetsExpected: number;
+  /** Mean jitter (ms) over the live legs that have RTP with a known clock rate. */
+  readonly meanJitterMs: number;
+}
+
+export class MediaRelay {
+  readonly pool: PortPool;
+  private readonly totals = new MediaCounters();
+  private readonly sessions = new Set<RelaySession>();
+  private readonly timer: NodeJS.Timeout | null;
+  private readonly publicAddress: string;
+
+  constructor(options: MediaRelayOptions) {
+    this.publicAddress = options.publicAddress;
+    this.pool = new PortPool({
+      portMin: options.portMin,
+      portMax: options.portMax,
+      bindAddress: options.bindAddress ?? '0.0.0.0',
+      ...(options.socketBufferBytes ? { socketBufferBytes: options.socketBufferBytes } : {}),
+    });
+    const timeoutMs = options.inactivityTimeoutMs ?? 60_000;
+    if (timeoutMs > 0) {
+      // One timer for all sessions; a quarter of the timeout bounds how late the event comes.
+      const everyMs = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
+      this.timer = setInterval(() => {
+        for (const session of this.sessions) session.checkActivity(everyMs, timeoutMs);
+      }, everyMs);
+      this.timer.unref();
+    } else {
+      this.timer = null;
+    }
+  }
+
+  /** Binds a port pair per side. MediaError(PortsExhausted) when the range is used up: answer 503. */
+  async openSession(id: string): Promise<RelaySession> {
+    const pairA = await this.pool.acquire();
+    let pairB;
+    try {
+      pairB = await this.pool.acquire();
+    } catch (error) {
+      await this.pool.release(pairA);
+      throw error;
+    }
+    const session = new RelaySession(
+      id,
+      this.publicAddress,
+      new RelayLeg(pairA, this.totals),
+      new RelayLeg(pairB, this.totals),
+      (closing) => this.release(closing),
+    );
+    this.sessions.add(session);
+    return session;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  stats(): RelayTotals {
+    let lost = 0;
+    let expected = 0;
+    let jitter = 0;
+    let jitterLegs = 0;
+    for (const session of this.sessions) {
+      for (const leg of session.legs()) {
+        lost += leg.rtpStats.lost;
+        expected += leg.rtpStats.expected;
+        if (leg.rtpStats.jitterMs > 0) {
+          jitter += leg.rtpStats.jitterMs;
+          jitterLegs++;
+        }
+      }
+    }
+    return {
+      ...this.totals.snapshot(),
+      sessions: this.sessions.size,
+      portPairsFree: this.pool.available,
+      portPairsTotal: this.pool.size,
+      packetsLost: lost,
+      packetsExpected: expected,
+      meanJitterMs: jitterLegs === 0 ? 0 : jitter / jitterLegs,
+    };
+  }
+
+  /** Closes every session and stops the inactivity check. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all([...this.sessions].map((s) => s.close()));
+  }
+
+  private async release(session: RelaySession): Promise<void> {
+    this.sessions.delete(session);
+    const [a, b] = session.legs();
+    await Promise.all([this.pool.release(a.pair), this.pool.release(b.pair)]);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * One side of a relayed call (side A = user, side B = trunk): its port pair on
+ * the gateway, where its media goes, symmetric latching, and its counters.
+ * Imports nothing of the domain.
+ *
+ * Hot path (`onRtp`/`onRtcp`, run for every datagram): the listeners are bound
+ * once in the constructor, the destination is kept in plain fields, counters
+ * and RTP statistics are numbers written in place, and `send` is called without
+ * a callback, so this code creates no closure, object or Buffer per packet; the
+ * received Buffer is sent on as is (payloads, DTMF included, are never
+ * rewritten). What remains is dgram's own work: the Buffer and rinfo of each
+ * received datagram and the send request of each sent one.
+ */
+import type { RemoteInfo } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { MediaCounters } from './media-counters';
+import type { PortPair } from './port-pool';
+import { RtpStreamStats } from './rtp-stream-stats';
+import type { MediaEndpoint } from './sdp-rewrite';
+
+export class RelayLeg {
+  readonly counters = new MediaCounters();
+  readonly rtpStats = new RtpStreamStats();
+  /** The leg that packets received here are sent out of. Set once by the session. */
+  peer: RelayLeg | null = null;
+  /** Bumped on every accepted packet; the session's inactivity check compares it. */
+  activity = 0;
+
+  // Where this side's RTP/RTCP go: the SDP address until the side's first
+  // packet arrives, then that packet's source (a NAT's public mapping).
+  rtpAddress = '';
+  rtpPort = 0;
+  rtcpAddress = '';
+  rtcpPort = 0;
+  rtpLatched = false;
+  rtcpLatched = false;
+  /** The side asked for RTP (sendrecv/recvonly, not held). RTCP flows on hold too (RFC 3264 §8.4). */
+  receivesRtp = false;
+  /** An SDP has been applied; before it, nothing is known of this side and nothing latches. */
+  private known = false;
+
+  constructor(
+    readonly pair: PortPair,
+    private readonly total: MediaCounters,
+  ) {
+    this.onRtp = this.onRtp.bind(this);
+    this.onRtcp = this.onRtcp.bind(this);
+    pair.rtp.on('message', this.onRtp);
+    pair.rtcp.on('message', this.onRtcp);
+  }
+
+  /**
+   * Takes what the side's SDP declares (first offer/answer or a re-offer): the
+   * new address is the destination and latching starts again, as the only way
+   * to move a latched side is an explicit new SDP through signalling.
+   */
+  applyEndpoint(endpoint: MediaEndpoint): void {
+    this.known = true;
+    this.rtpAddress = endpoint.address ?? '';
+    this.rtpPort = endpoint.address === null ? 0 : endpoint.rtpPort;
+    this.rtcpAddress = endpoint.rtcpAddress ?? '';
+    this.rtcpPort = endpoint.rtcpAddress === null ? 0 : endpoint.rtcpPort;
+    this.rtpLatched = false;
+    this.rtcpLatched = false;
+    this.receivesRtp = endpoint.receives;
+    this.rtpStats.setClockRates(endpoint.payloads);
+  }
+
+  private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.rtpLatched) {
+      if (rinfo.port !== this.rtpPort || rinfo.address !== this.rtpAddress) {
+        this.drop();
+        return;
+      }
+    } else if (this.known) {
+      this.rtpAddress = rinfo.address;
+      this.rtpPort = rinfo.port;
+      this.rtpLatched = true;
+    } else {
+      // No SDP from this side yet: nobody is entitled to latch it.
+      this.drop();
+      return;
+    }
+    this.counters.countRtp(msg.length);
+    this.total.countRtp(msg.length);
+    this.activity++;
+    this.rtpStats.update(msg, performance.now());
+    const peer = this.peer!;
+    if (peer.rtpPort === 0 || !peer.receivesRtp) return this.notSent();
+    peer.pair.rtp.send(msg, peer.rtpPort, peer.rtpAddress);
+  }
+
+  private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.rtcpLatched) {
+      if (rinfo.port !== this.rtcpPort || rinfo.address !== this.rtcpAddress) {
+        this.drop();
+        return;
+      }
+    } else if (this.known && (!this.rtpLatched || rinfo.address === this.rtpAddress)) {
+      // Once RTP has latched, RTCP must come from the same host: RTCP is sparse
+      // (seconds apart), so its latch would otherwise stay open to anyone for long.
+      this.rtcpAddress = rinfo.address;
+      this.rtcpPort = rinfo.port;
+      this.rtcpLatched = true;
+    } else {
+      this.drop();
+      return;
+    }
+    this.counters.countRtcp(msg.length);
+    this.total.countRtcp(msg.length);
+    this.activity++;
+    const peer = this.peer!;
+    if (peer.rtcpPort === 0) return this.notSent();
+    peer.pair.rtcp.send(msg, peer.rtcpPort, peer.rtcpAddress);
+  }
+
+  // Small methods rather than inline increments; V8 inlines them on the hot path.
+  private drop(): void {
+    this.counters.dropped++;
+    this.total.dropped++;
+  }
+
+  private notSent(): void {
+    this.counters.unsent++;
+    this.total.unsent++;
+  }
+
+  /** Stops listening; the session then gives the pair back to the pool. */
+  detach(): void {
+    this.pair.rtp.off('message', this.onRtp);
+    this.pair.rtcp.off('message', this.onRtcp);
+  }
+}

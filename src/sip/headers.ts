@@ -166,7 +166,9 @@ export function assemble(start: StartLine, raw: readonly SipHeader[], body: Buff
   if (!to) return fail('MISSING_HEADER', 'To header is missing');
   if (callId === undefined) return fail('MISSING_HEADER', 'Call-ID header is missing');
   if (!cseq) return fail('MISSING_HEADER', 'CSeq header is missing');
-  const core = { headers, body, via, from, to, callId, cseq, contact, maxForwards, expires };
+  // Content-Length is framing, not content: the body length is the truth, and serialize() writes it.
+  const kept = headers.filter((h) => headerKey(h.name) !== 'content-length');
+  const core = { headers: kept, body, via, from, to, callId, cseq, contact, maxForwards, expires };
   if (start.kind === 'request') {
     if (cseq.method !== start.method) return fail('BAD_CSEQ', 'CSeq method does not match request method');
     if (isSipUri(start.uri) && start.uri.headers.size > 0) return fail('BAD_REQUEST_URI', 'Request-URI must not contain headers');

@@ -17,6 +17,7 @@ export interface CSeq {
 }
 
 interface MessageCore {
+  /** Every header in order, except Content-Length (framing: body.length is authoritative). */
   readonly headers: readonly SipHeader[];
   /** Body bytes, exactly as received (never re-encoded). */
   readonly body: Buffer;

@@ -99,7 +99,7 @@ export function parseMessage(buf: Buffer, options: ParseOptions = {}): Result<Si
     return parseUnsafe(buf, options);
   } catch (err) {
     // Nothing above is meant to throw; this net keeps a parser bug from crashing the transport.
-    return fail('BAD_HEADER', `unparseable message (${err instanceof Error ? err.message : String(err)})`);
+    return fail('INTERNAL', `unparseable message (${err instanceof Error ? err.message : String(err)})`);
   }
 }
 

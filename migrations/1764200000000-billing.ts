@@ -63,6 +63,7 @@ export class Billing1764200000000 implements MigrationInterface {
         sip_reason text,
         hangup_by text CONSTRAINT cdrs_hangup_by_check CHECK (hangup_by IN ('caller', 'callee', 'gateway')),
         rate_prefix text,
+        rate_destination text,
         rate_per_minute numeric(20, 6),
         connection_fee numeric(20, 6),
         first_increment integer,

@@ -1,16 +1,61 @@
 /**
- * Billing: accounts (and, with the billing issue, balances, the ledger, rate decks, rating and CDRs).
+ * Billing: accounts, rate decks and rating, credit control, CDRs and their rating queue, the
+ * ledger (balances, top-ups, number rental) and the queue dashboard.
+ * Imports AuthModule (the dashboard checks admin keys) and platform only; reads numbers and users
+ * with read-only SQL for rentals. Other modules use the exported services, never its tables.
+ *
+ * API for the B2BUA (calls/), all in CreditControlService and CdrsService:
+ *
+ *   credit.authorize(accountId: string, destinationE164: string, options?: { maxSeconds?: number })
+ *     : Promise<Authorization>
+ *       { allowed: true, id, accountId, destination, rate: Rate, maxSeconds, held, currency }
+ *         maxSeconds: whole billing increments the balance can pay after what this account's calls in
+ *         progress (on any node) may still cost; the B2BUA must end the call by then (BYE).
+ *       { allowed: false, reason, sipCode, message }
+ *         reason 'insufficient_balance' → 402, 'suspended' | 'no_rate' → 403,
+ *         'unknown_account' → 404, 'concurrent_limit' (accounts.max_concurrent_calls) → 486.
+ *   credit.release({ id, accountId }): Promise<void>
+ *       Frees the hold and the concurrent-call slot of a reservation that will produce no CDR.
+ *       Idempotent; holds also expire by themselves (maxSeconds + 180 s setup + 60 s grace).
+ *   cdrs.record(summary: CallSummary): Promise<{ id: string }>
+ *       Every call attempt, answered or not, once it ends. Pass the Authorization as
+ *       `summary.reservation`: the call is rated at the rate it was authorized with, and its slot
+ *       and worst-case hold become a hold of its exact cost until the ledger has the debit.
+ *       Resolves once the CDR is durable in PostgreSQL (rating happens on the queue).
+ *   credit.activeCalls(accountId): Promise<number>  calls in progress, across every node.
  */
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthModule } from '../auth/auth.module';
 import { Account } from './account.entity';
 import { AccountsController } from './accounts.controller';
 import { AccountsService } from './accounts.service';
+import { BillingController } from './billing.controller';
+import { BillingQueues, BillingWorkers } from './billing-queues';
+import { CDR_QUEUE_PORT } from './cdr-queue.port';
+import { CdrsService } from './cdrs.service';
+import { CreditControlService } from './credit-control.service';
+import { LedgerService } from './ledger.service';
+import { QueuesDashboard } from './queues-dashboard';
+import { RateDecksController } from './rate-decks.controller';
+import { RateDecksService } from './rate-decks.service';
+import { RentalService } from './rental.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Account])],
-  controllers: [AccountsController],
-  providers: [AccountsService],
-  exports: [AccountsService],
+  imports: [TypeOrmModule.forFeature([Account]), AuthModule],
+  controllers: [AccountsController, RateDecksController, BillingController],
+  providers: [
+    AccountsService,
+    RateDecksService,
+    LedgerService,
+    CreditControlService,
+    CdrsService,
+    RentalService,
+    BillingQueues,
+    { provide: CDR_QUEUE_PORT, useExisting: BillingQueues },
+    BillingWorkers,
+    QueuesDashboard,
+  ],
+  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService],
 })
 export class BillingModule {}

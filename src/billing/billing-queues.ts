@@ -1,0 +1,141 @@
+/**
+ * The billing queues on BullMQ: `cdr-rating` (one job per CDR, job id = CDR id) and `number-rental`
+ * (a repeatable job). Owns the BullMQ Queue and Worker objects and their Redis connections; every
+ * queue key carries config.redisPrefix. Processors only decode the payload and call a service.
+ * Workers, the pending-CDR sweep and the rental schedule run only where config.roles has 'worker'.
+ * Imports nothing from other domain modules.
+ */
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, AppConfig } from '../platform/config';
+import { createRedis } from '../platform/redis';
+import type { CdrQueuePort } from './cdr-queue.port';
+import { CdrsService, RatingError } from './cdrs.service';
+import { RentalService } from './rental.service';
+
+export const CDR_QUEUE = 'cdr-rating';
+export const RENTAL_QUEUE = 'number-rental';
+/** CDRs still pending after this long are queued again by the sweep. */
+export const SWEEP_AFTER_SECONDS = 60;
+export const SWEEP_EVERY_MS = 30_000;
+export const RATING_ATTEMPTS = 8;
+export const RATING_CONCURRENCY = 16;
+
+export interface CdrJob {
+  cdrId: string;
+}
+
+/** The BullMQ key prefix for this deployment: `<REDIS_PREFIX>:bull`. */
+export const bullPrefix = (config: AppConfig) => `${config.redisPrefix}:bull`;
+
+/** Producer side: exists in every process (the API and SIP roles record CDRs). */
+@Injectable()
+export class BillingQueues implements CdrQueuePort, OnApplicationShutdown {
+  readonly connection: Redis;
+  readonly cdrs: Queue<CdrJob>;
+  readonly rental: Queue;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.connection = createRedis(config.redisUrl, 'billing-queues');
+    const prefix = bullPrefix(config);
+    this.cdrs = new Queue<CdrJob>(CDR_QUEUE, {
+      connection: this.connection,
+      prefix,
+      defaultJobOptions: {
+        attempts: RATING_ATTEMPTS,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 10_000 },
+      },
+    });
+    this.rental = new Queue(RENTAL_QUEUE, { connection: this.connection, prefix, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+  }
+
+  async enqueue(cdrIds: string[]): Promise<void> {
+    for (let i = 0; i < cdrIds.length; i += 1000) {
+      await this.cdrs.addBulk(cdrIds.slice(i, i + 1000).map((cdrId) => ({ name: 'rate', data: { cdrId }, opts: { jobId: cdrId } })));
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.cdrs.close();
+    await this.rental.close();
+    await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+}
+
+/** Consumer side: the rating and rental workers, and the sweep. */
+@Injectable()
+export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('billing-worker');
+  private workers: Worker[] = [];
+  private sweepTimer?: NodeJS.Timeout;
+  private connection?: Redis;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly queues: BillingQueues,
+    private readonly cdrs: CdrsService,
+    private readonly rental: RentalService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.roles.includes('worker')) return;
+    await this.start();
+  }
+
+  /** Starts the workers (also used by tests and the bench, which run them in-process on demand). */
+  async start(options: { concurrency?: number; sweep?: boolean } = {}): Promise<void> {
+    this.connection = createRedis(this.config.redisUrl, 'billing-workers');
+    const prefix = bullPrefix(this.config);
+    const rating = new Worker<CdrJob>(CDR_QUEUE, (job) => this.rateJob(job), { connection: this.connection, prefix, concurrency: options.concurrency ?? RATING_CONCURRENCY });
+    rating.on('failed', (job, err) => void this.onRatingFailed(job, err));
+    rating.on('error', (err) => this.log.warn({ err: err.message }, 'rating worker error'));
+    const rentals = new Worker(RENTAL_QUEUE, async () => this.rental.chargeMonth(), { connection: this.connection, prefix, concurrency: 1 });
+    rentals.on('error', (err) => this.log.warn({ err: err.message }, 'rental worker error'));
+    this.workers = [rating, rentals];
+    // Hourly: a month's rentals are charged within the first hour of the month, and any number
+    // assigned later in the month is charged within the hour. Upserting is idempotent across nodes.
+    await this.queues.rental.upsertJobScheduler('monthly-rental', { pattern: '7 * * * *' }, { name: 'charge' });
+    if (options.sweep !== false) {
+      this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
+      this.sweepTimer.unref();
+      void this.sweep();
+    }
+  }
+
+  private async rateJob(job: Job<CdrJob>): Promise<unknown> {
+    const cdrId = job.data?.cdrId;
+    if (typeof cdrId !== 'string') throw new UnrecoverableError('job without a cdrId');
+    try {
+      return await this.cdrs.rate(cdrId);
+    } catch (e) {
+      if (e instanceof RatingError) throw new UnrecoverableError(e.message);
+      throw e;
+    }
+  }
+
+  private async onRatingFailed(job: Job<CdrJob> | undefined, err: Error): Promise<void> {
+    if (!job?.data?.cdrId) return;
+    const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final) return;
+    await this.cdrs.markFailed(job.data.cdrId, err.message).catch((e: Error) => this.log.error({ err: e.message, cdrId: job.data.cdrId }, 'cannot mark CDR failed'));
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const n = await this.cdrs.requeuePending(SWEEP_AFTER_SECONDS);
+      if (n) this.log.warn({ requeued: n }, 'pending CDRs queued again');
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'pending-CDR sweep failed');
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await Promise.all(this.workers.map((w) => w.close()));
+    this.workers = [];
+    await this.connection?.quit().catch(() => this.connection?.disconnect());
+  }
+}

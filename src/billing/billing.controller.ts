@@ -1,0 +1,92 @@
+/**
+ * The billing REST API: top-ups, ledger and balance, rating quotes, CDR reads and export, usage.
+ * There is deliberately no endpoint that creates a CDR: CDRs come from calls (CdrsService.record).
+ */
+import { Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { stringify } from 'csv-stringify';
+import type { Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { Roles } from '../auth/roles.decorator';
+import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
+import { CDR_COLUMNS, cdrQuery, CdrsService, exportQuery, usageQuery } from './cdrs.service';
+import { ledgerQuery, LedgerService, topUpInput } from './ledger.service';
+import { quoteInput, RateDecksService } from './rate-decks.service';
+
+@ApiTags('billing')
+@ApiBearerAuth()
+@Roles('billing')
+@Controller('v1')
+export class BillingController {
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly cdrs: CdrsService,
+    private readonly decks: RateDecksService,
+  ) {}
+
+  /** Credits the balance. Same Idempotency-Key and body: the first answer again; another body: 422. */
+  @Post('accounts/:id/topups')
+  @HttpCode(201)
+  @ApiBodyOf(topUpInput)
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  async topUp(
+    @ValidParam('id') id: string,
+    @ValidBody(topUpInput) body: z.infer<typeof topUpInput>,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const { replayed, topup } = await this.ledger.topUp(id, body, key);
+    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+    return topup;
+  }
+
+  @Get('accounts/:id/ledger')
+  @ApiQueryOf(ledgerQuery)
+  ledgerOf(@ValidParam('id') id: string, @ValidQuery(ledgerQuery) q: z.infer<typeof ledgerQuery>) {
+    return this.ledger.list(id, q);
+  }
+
+  /** Balance beside the sum of the ledger (addition to API.md). */
+  @Get('accounts/:id/balance')
+  balance(@ValidParam('id') id: string) {
+    return this.ledger.balance(id);
+  }
+
+  @Post('rating/quote')
+  @Roles('operator', 'billing')
+  @HttpCode(200)
+  @ApiBodyOf(quoteInput)
+  quote(@ValidBody(quoteInput) body: z.infer<typeof quoteInput>) {
+    return this.decks.quote(body);
+  }
+
+  @Get('cdrs')
+  @Roles('operator', 'billing')
+  @ApiQueryOf(cdrQuery)
+  list(@ValidQuery(cdrQuery) q: z.infer<typeof cdrQuery>) {
+    return this.cdrs.list(q);
+  }
+
+  /** Streamed in keyset batches with backpressure: constant memory whatever the number of CDRs. */
+  @Get('cdrs/export')
+  @Roles('operator', 'billing')
+  @ApiQueryOf(exportQuery)
+  @ApiProduces('text/csv')
+  async export(@ValidQuery(exportQuery) q: z.infer<typeof exportQuery>, @Res() res: Response): Promise<void> {
+    res.status(200).type('text/csv; charset=utf-8').setHeader('Content-Disposition', 'attachment; filename="cdrs.csv"');
+    await pipeline(this.cdrs.stream(q), stringify({ header: true, columns: [...CDR_COLUMNS] }), res).catch(() => res.destroy());
+  }
+
+  @Get('cdrs/:id')
+  @Roles('operator', 'billing')
+  get(@ValidParam('id') id: string) {
+    return this.cdrs.get(id);
+  }
+
+  @Get('usage')
+  @ApiQueryOf(usageQuery)
+  usage(@ValidQuery(usageQuery) q: z.infer<typeof usageQuery>) {
+    return this.cdrs.usage(q);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The BullMQ dashboard (@bull-board) at /admin/queues, for the admin role only.
+ *
+ * bull-board is an Express router, not a Nest controller, so the global AuthGuard never sees its
+ * requests. Rather than proxying its dozens of routes through a controller, this mounts the router
+ * on the Express instance behind a small middleware that checks the Bearer key with ApiKeysService
+ * (the same check the guard makes) and answers 401/403 as problem details.
+ */
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import type { NextFunction, Request, Response } from 'express';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { problemOf } from '../platform/problem';
+import { BillingQueues } from './billing-queues';
+
+export const DASHBOARD_PATH = '/admin/queues';
+
+@Injectable()
+export class QueuesDashboard implements OnModuleInit {
+  constructor(
+    private readonly host: HttpAdapterHost,
+    private readonly keys: ApiKeysService,
+    private readonly queues: BillingQueues,
+  ) {}
+
+  onModuleInit(): void {
+    const http = this.host.httpAdapter;
+    if (!http || http.getType() !== 'express') return;
+    const board = new ExpressAdapter();
+    board.setBasePath(DASHBOARD_PATH);
+    createBullBoard({ queues: [new BullMQAdapter(this.queues.cdrs), new BullMQAdapter(this.queues.rental)], serverAdapter: board as never }); // two copies of @bull-board/api typings disagree; same runtime shape
+    const app = http.getInstance() as { use: (path: string, ...h: unknown[]) => void };
+    app.use(DASHBOARD_PATH, (req: Request, res: Response, next: NextFunction) => void this.admit(req, res, next), board.getRouter());
+  }
+
+  private async admit(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const principal = m ? await this.keys.authenticate(m[1]).catch(() => undefined) : undefined;
+    if (principal?.role === 'admin') return next();
+    const p = principal
+      ? problemOf('forbidden', `the ${principal.role} role may not do this; allowed: admin`)
+      : problemOf('unauthenticated', m ? 'unknown or revoked API key' : 'an Authorization: Bearer <api key> header is required');
+    res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: DASHBOARD_PATH }));
+  }
+}

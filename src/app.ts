@@ -27,7 +27,6 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: req.originalUrl.split('?')[0] }));
   });
   app.getHttpAdapter().getInstance().disable('x-powered-by');
-  app.enableShutdownHooks();
   const doc = new DocumentBuilder()
     .setTitle('PSTN gateway')
     .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details.')

@@ -4,7 +4,8 @@
  * Imports nothing of the domain.
  *
  * Hot path (`onRtp`/`onRtcp`, run for every datagram): the listeners are bound
- * once in the constructor, the destination is kept in plain fields, counters
+ * once in the constructor, the destination is kept in plain fields of a Latch
+ * made once, dgram's lookup answers IP literals at once (see port-pool), counters
  * and RTP statistics are numbers written in place, and `send` is called without
  * a callback, so this code creates no closure, object or Buffer per packet; the
  * received Buffer is sent on as is (payloads, DTMF included, are never
@@ -13,6 +14,7 @@
  */
 import type { RemoteInfo } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { Latch } from './latch';
 import { MediaCounters } from './media-counters';
 import type { PortPair } from './port-pool';
 import { RtpStreamStats } from './rtp-stream-stats';
@@ -26,14 +28,9 @@ export class RelayLeg {
   /** Bumped on every accepted packet; the session's inactivity check compares it. */
   activity = 0;
 
-  // Where this side's RTP/RTCP go: the SDP address until the side's first
-  // packet arrives, then that packet's source (a NAT's public mapping).
-  rtpAddress = '';
-  rtpPort = 0;
-  rtcpAddress = '';
-  rtcpPort = 0;
-  rtpLatched = false;
-  rtcpLatched = false;
+  /** Where this side's RTP and RTCP go, and the sources they are accepted from. */
+  readonly rtp = new Latch();
+  readonly rtcp = new Latch();
   /** The side asked for RTP (sendrecv/recvonly, not held). RTCP flows on hold too (RFC 3264 §8.4). */
   receivesRtp = false;
   /** An SDP has been applied; before it, nothing is known of this side and nothing latches. */
@@ -56,62 +53,34 @@ export class RelayLeg {
    */
   applyEndpoint(endpoint: MediaEndpoint): void {
     this.known = true;
-    this.rtpAddress = endpoint.address ?? '';
-    this.rtpPort = endpoint.address === null ? 0 : endpoint.rtpPort;
-    this.rtcpAddress = endpoint.rtcpAddress ?? '';
-    this.rtcpPort = endpoint.rtcpAddress === null ? 0 : endpoint.rtcpPort;
-    this.rtpLatched = false;
-    this.rtcpLatched = false;
+    this.rtp.reset(endpoint.address, endpoint.rtpPort);
+    this.rtcp.reset(endpoint.rtcpAddress, endpoint.rtcpPort);
     this.receivesRtp = endpoint.receives;
     this.rtpStats.setClockRates(endpoint.payloads);
   }
 
   private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.rtpLatched) {
-      if (rinfo.port !== this.rtpPort || rinfo.address !== this.rtpAddress) {
-        this.drop();
-        return;
-      }
-    } else if (this.known) {
-      this.rtpAddress = rinfo.address;
-      this.rtpPort = rinfo.port;
-      this.rtpLatched = true;
-    } else {
-      // No SDP from this side yet: nobody is entitled to latch it.
-      this.drop();
-      return;
-    }
+    // Before any SDP from this side nobody is entitled to latch it.
+    if (!this.known || !this.rtp.admit(rinfo, null)) return this.drop();
     this.counters.countRtp(msg.length);
     this.total.countRtp(msg.length);
     this.activity++;
     this.rtpStats.update(msg, performance.now());
-    const peer = this.peer!;
-    if (peer.rtpPort === 0 || !peer.receivesRtp) return this.notSent();
-    peer.pair.rtp.send(msg, peer.rtpPort, peer.rtpAddress);
+    const to = this.peer!;
+    if (to.rtp.port === 0 || !to.receivesRtp) return this.notSent();
+    to.pair.rtp.send(msg, to.rtp.port, to.rtp.address);
   }
 
   private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.rtcpLatched) {
-      if (rinfo.port !== this.rtcpPort || rinfo.address !== this.rtcpAddress) {
-        this.drop();
-        return;
-      }
-    } else if (this.known && (!this.rtpLatched || rinfo.address === this.rtpAddress)) {
-      // Once RTP has latched, RTCP must come from the same host: RTCP is sparse
-      // (seconds apart), so its latch would otherwise stay open to anyone for long.
-      this.rtcpAddress = rinfo.address;
-      this.rtcpPort = rinfo.port;
-      this.rtcpLatched = true;
-    } else {
-      this.drop();
-      return;
-    }
+    // Once RTP has latched, RTCP must come from the same host: RTCP is sparse
+    // (seconds apart), so its latch would otherwise stay open to anyone for long.
+    if (!this.known || !this.rtcp.admit(rinfo, this.rtp.latched ? this.rtp.address : null)) return this.drop();
     this.counters.countRtcp(msg.length);
     this.total.countRtcp(msg.length);
     this.activity++;
-    const peer = this.peer!;
-    if (peer.rtcpPort === 0) return this.notSent();
-    peer.pair.rtcp.send(msg, peer.rtcpPort, peer.rtcpAddress);
+    const to = this.peer!;
+    if (to.rtcp.port === 0) return this.notSent();
+    to.pair.rtcp.send(msg, to.rtcp.port, to.rtcp.address);
   }
 
   // Small methods rather than inline increments; V8 inlines them on the hot path.

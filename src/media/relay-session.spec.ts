@@ -20,7 +20,7 @@ describe('RelaySession over real UDP sockets', () => {
   };
 
   beforeEach(async () => {
-    relay = relayAt(42000, 42099);
+    relay = relayAt(26000, 26099);
     session = await relay.openSession('call-1');
   });
   afterEach(async () => {
@@ -183,7 +183,7 @@ describe('RelaySession over real UDP sockets', () => {
 
 describe('MediaRelay inactivity', () => {
   it('raises inactive when neither side sends for the timeout, and not while media flows', async () => {
-    const relay = relayAt(42100, 42119, 100);
+    const relay = relayAt(26100, 26119, 100);
     const quiet = await relay.openSession('quiet');
     const idle = await new Promise<number>((resolve) => quiet.once('inactive', (_s, ms) => resolve(ms)));
     expect(idle).toBeGreaterThanOrEqual(100);
@@ -193,7 +193,7 @@ describe('MediaRelay inactivity', () => {
 
 describe('PortPool', () => {
   it('reports exhaustion as a typed error and gives back the half-taken pair', async () => {
-    const relay = relayAt(42200, 42205); // three pairs: 42200, 42202, 42204
+    const relay = relayAt(26200, 26205); // three pairs: 26200, 26202, 26204
     expect(relay.pool.size).toBe(3);
     const first = await relay.openSession('one');
     const error = await relay.openSession('two').catch((e: unknown) => e);
@@ -207,17 +207,20 @@ describe('PortPool', () => {
 
   it('skips a pair whose port another program holds', async () => {
     const squatter = createSocket('udp4');
-    await new Promise<void>((resolve) => squatter.bind(42301, '127.0.0.1', () => resolve()));
-    const relay = relayAt(42300, 42305);
+    await new Promise<void>((resolve, reject) => {
+      squatter.once('error', reject);
+      squatter.bind(26301, '127.0.0.1', () => resolve());
+    });
+    const relay = relayAt(26300, 26305);
     const session = await relay.openSession('skip');
     const used = [session.ports('a').rtpPort, session.ports('b').rtpPort].sort();
-    expect(used).toEqual([42302, 42304]);
+    expect(used).toEqual([26302, 26304]);
     await relay.close();
     expect(relay.pool.available).toBe(3);
     squatter.close();
   });
 
   it('rejects a range without an even/odd pair', () => {
-    expect(() => relayAt(42401, 42401)).toThrow(RangeError);
+    expect(() => relayAt(26401, 26401)).toThrow(RangeError);
   });
 });

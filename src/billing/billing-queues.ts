@@ -58,6 +58,24 @@ export class BillingQueues implements CdrQueuePort, OnApplicationShutdown {
     }
   }
 
+  /**
+   * For the sweep: CDRs still pending long after they were queued. Their job may be gone (Redis lost
+   * it), or failed without the CDR being marked (a crash in between): add it again or retry it.
+   */
+  async requeue(cdrIds: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const id of cdrIds) {
+      const state = await this.cdrs.getJobState(id);
+      if (state === 'unknown') missing.push(id);
+      else if (state === 'failed') await (await this.cdrs.getJob(id))?.retry('failed');
+      else if (state === 'completed') {
+        await this.cdrs.remove(id);
+        missing.push(id);
+      }
+    }
+    await this.enqueue(missing);
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.cdrs.close();
     await this.rental.close();
@@ -90,7 +108,6 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
     this.connection = createRedis(this.config.redisUrl, 'billing-workers');
     const prefix = bullPrefix(this.config);
     const rating = new Worker<CdrJob>(CDR_QUEUE, (job) => this.rateJob(job), { connection: this.connection, prefix, concurrency: options.concurrency ?? RATING_CONCURRENCY });
-    rating.on('failed', (job, err) => void this.onRatingFailed(job, err));
     rating.on('error', (err) => this.log.warn({ err: err.message }, 'rating worker error'));
     const rentals = new Worker(RENTAL_QUEUE, async () => this.rental.chargeMonth(), { connection: this.connection, prefix, concurrency: 1 });
     rentals.on('error', (err) => this.log.warn({ err: err.message }, 'rental worker error'));
@@ -105,22 +122,23 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
+  /**
+   * Decodes the job and calls the service. A CDR is marked `failed` here, before BullMQ moves the
+   * job to failed, so a crash in between leaves the CDR pending (the sweep retries it), never a
+   * failed job behind a CDR that still says pending.
+   */
   private async rateJob(job: Job<CdrJob>): Promise<unknown> {
     const cdrId = job.data?.cdrId;
     if (typeof cdrId !== 'string') throw new UnrecoverableError('job without a cdrId');
     try {
       return await this.cdrs.rate(cdrId);
     } catch (e) {
-      if (e instanceof RatingError) throw new UnrecoverableError(e.message);
+      const err = e as Error;
+      const final = e instanceof RatingError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final) await this.cdrs.markFailed(cdrId, err.message);
+      if (e instanceof RatingError) throw new UnrecoverableError(err.message);
       throw e;
     }
-  }
-
-  private async onRatingFailed(job: Job<CdrJob> | undefined, err: Error): Promise<void> {
-    if (!job?.data?.cdrId) return;
-    const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (!final) return;
-    await this.cdrs.markFailed(job.data.cdrId, err.message).catch((e: Error) => this.log.error({ err: e.message, cdrId: job.data.cdrId }, 'cannot mark CDR failed'));
   }
 
   private async sweep(): Promise<void> {

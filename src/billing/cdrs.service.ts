@@ -317,7 +317,7 @@ export class CdrsService {
         [olderThanSeconds, after, batch],
       )) as { id: string }[];
       if (!rows.length) return total;
-      await this.queue.enqueue(rows.map((r) => r.id));
+      await this.queue.requeue(rows.map((r) => r.id));
       total += rows.length;
       after = rows[rows.length - 1].id;
     }

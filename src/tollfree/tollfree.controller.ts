@@ -1,0 +1,115 @@
+/** REST for toll-free numbers (`/v1/tollfree`) and the operator's number ranges (`/v1/tollfree-ranges`). */
+import { Controller, Delete, Get, HttpCode, Post, Put, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { AuthenticatedRequest } from '../auth/auth.guard';
+import { Roles } from '../auth/roles.decorator';
+import { DomainError } from '../platform/problem';
+import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
+import { createEntry, entryQuery, rangeInput, replaceEntry, translateInput, versionQuery } from './tollfree.schemas';
+import { TollFreeService } from './tollfree.service';
+
+const e164Param = z.string().min(1).max(32);
+const who = (req: AuthenticatedRequest): string => req.principal?.keyId ?? 'unknown';
+
+@ApiTags('tollfree')
+@ApiBearerAuth()
+@Roles('operator')
+@Controller('v1/tollfree')
+export class TollFreeController {
+  constructor(private readonly tollfree: TollFreeService) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Create a toll-free number with its rules',
+    description: 'A malformed body is a 400; an entry that breaks a rule (targets, percentages, time ranges, time zone, account) is refused whole with a 422 naming every problem.',
+  })
+  @ApiBodyOf(createEntry)
+  create(@ValidBody(createEntry) body: z.infer<typeof createEntry>, @Req() req: AuthenticatedRequest) {
+    return this.tollfree.create(body, who(req));
+  }
+
+  @Post('import')
+  @ApiOperation({ summary: 'Import numbers with their default target', description: 'text/csv with the header e164,accountId,timezone,defaultTarget; all rows or none; 422 names every bad row.' })
+  @ApiConsumes('text/csv')
+  @ApiBody({ schema: { type: 'string', example: 'e164,accountId,timezone,defaultTarget\n+18005550100,0190a000-0000-7000-8000-000000000000,America/New_York,+12125550100\n' } })
+  importCsv(@Req() req: AuthenticatedRequest) {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^text\/csv\b/i.test(type)) {
+      throw new DomainError('unsupported_media_type', `expected Content-Type text/csv, got ${type || 'none'}`, [{ field: 'Content-Type', message: 'expected text/csv' }]);
+    }
+    return this.tollfree.importCsv(req, who(req));
+  }
+
+  @Get()
+  @ApiQueryOf(entryQuery)
+  list(@ValidQuery(entryQuery) q: z.infer<typeof entryQuery>) {
+    return this.tollfree.list(q);
+  }
+
+  @Get(':e164')
+  get(@ValidParam('e164', e164Param) e164: string) {
+    return this.tollfree.get(e164);
+  }
+
+  @Put(':e164')
+  @ApiOperation({ summary: 'Replace the entry (rules included)', description: 'Rules given with an id keep it. Each change is kept as a version.' })
+  @ApiBodyOf(replaceEntry)
+  replace(@ValidParam('e164', e164Param) e164: string, @ValidBody(replaceEntry) body: z.infer<typeof replaceEntry>, @Req() req: AuthenticatedRequest) {
+    return this.tollfree.replace(e164, body, who(req));
+  }
+
+  @Delete(':e164')
+  @HttpCode(204)
+  remove(@ValidParam('e164', e164Param) e164: string, @Req() req: AuthenticatedRequest) {
+    return this.tollfree.remove(e164, who(req));
+  }
+
+  @Get(':e164/versions')
+  @ApiOperation({ summary: 'Every version of the entry (who, when, the whole entry), oldest first; kept after a delete' })
+  @ApiQueryOf(versionQuery)
+  versions(@ValidParam('e164', e164Param) e164: string, @ValidQuery(versionQuery) q: z.infer<typeof versionQuery>) {
+    return this.tollfree.versions(e164, q);
+  }
+
+  @Post(':e164/translate')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Dry run: the routing a call would get',
+    description:
+      'Answers { target, ruleId, ruleName } (ruleId and ruleName null when the default target applied) or { blocked: true, reason, sipCode, ruleId, ruleName }, with the version used. ' +
+      'Without `at`, the entry in force now. With `at` (past or future), the version in force at that instant, so an operator can see the routing that applied to a past call. ' +
+      '`caller` null, absent or "anonymous" is a withheld caller; `callId` picks the share of a percentage split (the same id always lands on the same target).',
+  })
+  @ApiBodyOf(translateInput)
+  translate(@ValidParam('e164', e164Param) e164: string, @ValidBody(translateInput) body: z.infer<typeof translateInput>) {
+    return this.tollfree.dryRun(e164, body);
+  }
+}
+
+@ApiTags('tollfree')
+@ApiBearerAuth()
+@Roles('operator')
+@Controller('v1/tollfree-ranges')
+export class TollFreeRangesController {
+  constructor(private readonly tollfree: TollFreeService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Add an operator number range', description: 'kind tollFree: numbers under the prefix count as toll-free beside those libphonenumber knows; kind payphone: callers under it have caller type payphone.' })
+  @ApiBodyOf(rangeInput)
+  create(@ValidBody(rangeInput) body: z.infer<typeof rangeInput>) {
+    return this.tollfree.addRange(body);
+  }
+
+  @Get()
+  @ApiQueryOf(versionQuery)
+  list(@ValidQuery(versionQuery) q: z.infer<typeof versionQuery>) {
+    return this.tollfree.listRanges(q);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  remove(@ValidParam('id') id: string) {
+    return this.tollfree.removeRange(id);
+  }
+}

@@ -59,14 +59,16 @@ export function parseDeltaSeconds(value: string): number | undefined {
   return value.length > 10 ? MAX_DELTA : Math.min(Number(value), MAX_DELTA);
 }
 
-/** Splits list-valued headers and gives every header its canonical name. */
-function normalize(raw: readonly SipHeader[]): Result<SipHeader[]> {
-  const out: SipHeader[] = [];
+/** Splits list-valued headers and gives every header its canonical name; keys[i] is headers[i]'s lower-case long name. */
+function normalize(raw: readonly SipHeader[]): Result<{ headers: SipHeader[]; keys: string[] }> {
+  const headers: SipHeader[] = [];
+  const keys: string[] = [];
   for (const h of raw) {
     const key = headerKey(h.name);
     const name = CANONICAL.get(key) ?? h.name;
     if (!LIST.has(key) || h.value.indexOf(',') < 0) {
-      out.push(h.name === name ? h : { name, value: h.value });
+      headers.push(h.name === name ? h : { name, value: h.value });
+      keys.push(key);
       continue;
     }
     const parts = splitList(h.value);
@@ -77,17 +79,18 @@ function normalize(raw: readonly SipHeader[]): Result<SipHeader[]> {
         if (strict) return fail('BAD_HEADER', `${name} has an empty list element`);
         continue;
       }
-      out.push({ name, value });
+      headers.push({ name, value });
+      keys.push(key);
     }
   }
-  return ok(out);
+  return ok({ headers, keys });
 }
 
 /** Turns a start line, header list and body into a typed message, checking every header the stack relies on. */
 export function assemble(start: StartLine, raw: readonly SipHeader[], body: Buffer): Result<SipMessage> {
   const normalized = normalize(raw);
   if (!normalized.ok) return normalized;
-  const headers = normalized.value;
+  const { headers, keys } = normalized.value;
   const via: Via[] = [];
   const contact: NameAddr[] = [];
   const seen = new Set<string>();
@@ -98,8 +101,9 @@ export function assemble(start: StartLine, raw: readonly SipHeader[], body: Buff
   let maxForwards: number | undefined;
   let expires: number | undefined;
   let wildcard = false;
-  for (const h of headers) {
-    const key = headerKey(h.name);
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i];
+    const key = keys[i];
     if (SINGLE.has(key)) {
       if (seen.has(key)) return fail('MULTIPLE_VALUES', `${h.name} appears more than once`);
       seen.add(key);
@@ -167,7 +171,7 @@ export function assemble(start: StartLine, raw: readonly SipHeader[], body: Buff
   if (callId === undefined) return fail('MISSING_HEADER', 'Call-ID header is missing');
   if (!cseq) return fail('MISSING_HEADER', 'CSeq header is missing');
   // Content-Length is framing, not content: the body length is the truth, and serialize() writes it.
-  const kept = headers.filter((h) => headerKey(h.name) !== 'content-length');
+  const kept = seen.has('content-length') ? headers.filter((_, i) => keys[i] !== 'content-length') : headers;
   const core = { headers: kept, body, via, from, to, callId, cseq, contact, maxForwards, expires };
   if (start.kind === 'request') {
     if (cseq.method !== start.method) return fail('BAD_CSEQ', 'CSeq method does not match request method');

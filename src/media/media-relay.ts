@@ -4,6 +4,7 @@
  * totals, and runs the one inactivity check for all sessions. Imports nothing
  * of the domain, nor NestJS; the media module of the app wraps it.
  */
+import { MediaClock } from './media-clock';
 import { MediaCounters, type MediaCounterValues } from './media-counters';
 import { PortPool } from './port-pool';
 import { RelayLeg } from './relay-leg';
@@ -37,6 +38,7 @@ export interface RelayTotals extends MediaCounterValues {
 export class MediaRelay {
   readonly pool: PortPool;
   private readonly totals = new MediaCounters();
+  private readonly clock = new MediaClock();
   private readonly sessions = new Set<RelaySession>();
   private readonly timer: NodeJS.Timeout | null;
   private readonly publicAddress: string;
@@ -75,11 +77,12 @@ export class MediaRelay {
     const session = new RelaySession(
       id,
       this.publicAddress,
-      new RelayLeg(pairA, this.totals),
-      new RelayLeg(pairB, this.totals),
+      new RelayLeg(pairA, this.totals, this.clock),
+      new RelayLeg(pairB, this.totals, this.clock),
       (closing) => this.release(closing),
     );
     this.sessions.add(session);
+    this.clock.acquire();
     return session;
   }
 
@@ -121,6 +124,7 @@ export class MediaRelay {
 
   private async release(session: RelaySession): Promise<void> {
     this.sessions.delete(session);
+    this.clock.release();
     const [a, b] = session.legs();
     await Promise.all([this.pool.release(a.pair), this.pool.release(b.pair)]);
   }

@@ -6,15 +6,17 @@
  * Hot path (`onRtp`/`onRtcp`, run for every datagram): the listeners are bound
  * once in the constructor, the destination is kept in plain fields of a Latch
  * made once, dgram's lookup answers IP literals at once (see port-pool), counters
- * and RTP statistics are numbers written in place, and `send` is called without
+ * and RTP statistics are numbers written in place, the arrival time is read from
+ * a MediaClock slot (the clock functions allocate), and `send` is called without
  * a callback, so this code creates no closure, object or Buffer per packet; the
  * received Buffer is sent on as is (payloads, DTMF included, are never
  * rewritten). What remains is dgram's own work: the Buffer and rinfo of each
- * received datagram and the send request of each sent one.
+ * received datagram and the send request of each sent one. relay-leg.spec.ts
+ * checks it: no heap growth and no GC over 200,000 packets.
  */
 import type { RemoteInfo } from 'node:dgram';
-import { performance } from 'node:perf_hooks';
 import { Latch } from './latch';
+import type { MediaClock } from './media-clock';
 import { MediaCounters } from './media-counters';
 import type { PortPair } from './port-pool';
 import { RtpStreamStats } from './rtp-stream-stats';
@@ -22,7 +24,7 @@ import type { MediaEndpoint } from './sdp-rewrite';
 
 export class RelayLeg {
   readonly counters = new MediaCounters();
-  readonly rtpStats = new RtpStreamStats();
+  readonly rtpStats: RtpStreamStats;
   /** The leg that packets received here are sent out of. Set once by the session. */
   peer: RelayLeg | null = null;
   /** Bumped on every accepted packet; the session's inactivity check compares it. */
@@ -39,7 +41,9 @@ export class RelayLeg {
   constructor(
     readonly pair: PortPair,
     private readonly total: MediaCounters,
+    clock: MediaClock,
   ) {
+    this.rtpStats = new RtpStreamStats(clock);
     this.onRtp = this.onRtp.bind(this);
     this.onRtcp = this.onRtcp.bind(this);
     pair.rtp.on('message', this.onRtp);
@@ -65,7 +69,7 @@ export class RelayLeg {
     this.counters.countRtp(msg.length);
     this.total.countRtp(msg.length);
     this.activity++;
-    this.rtpStats.update(msg, performance.now());
+    this.rtpStats.update(msg);
     const to = this.peer!;
     if (to.rtp.port === 0 || !to.receivesRtp) return this.notSent();
     to.pair.rtp.send(msg, to.rtp.port, to.rtp.address);

@@ -1,12 +1,20 @@
 import { rtpPacket } from '../../test/media/udp-peer';
+import { MediaClock } from './media-clock';
 import { RtpStreamStats } from './rtp-stream-stats';
+
+/** A clock the test sets by hand (it never ticks: acquire() is not called). */
+const clock = new MediaClock();
+const at = (stats: RtpStreamStats, packet: Buffer, ms: number) => {
+  clock.ms[0] = ms;
+  stats.update(packet);
+};
 
 const pcmu = [{ payload: 0, codec: 'PCMU', clockRate: 8000 }, { payload: 101, codec: 'telephone-event', clockRate: 8000 }];
 
 function fed(packets: Array<[seq: number, arrivalMs: number, timestamp?: number, pt?: number]>, ssrc = 1) {
-  const stats = new RtpStreamStats();
+  const stats = new RtpStreamStats(clock);
   stats.setClockRates(pcmu);
-  for (const [seq, at, ts, pt] of packets) stats.update(rtpPacket(seq, { ssrc, timestamp: ts ?? seq * 160, pt }), at);
+  for (const [seq, ms, ts, pt] of packets) at(stats, rtpPacket(seq, { ssrc, timestamp: ts ?? seq * 160, pt }), ms);
   return stats;
 }
 
@@ -49,13 +57,13 @@ describe('RtpStreamStats (RFC 3550 §A.1, §A.3, §A.8)', () => {
 
   it('starts over when the SSRC changes, and ignores non-RTP and muxed RTCP', () => {
     const stats = fed([[1, 0], [2, 20], [3, 40]]);
-    stats.update(rtpPacket(500, { ssrc: 2 }), 60);
-    stats.update(rtpPacket(501, { ssrc: 2 }), 80);
-    stats.update(rtpPacket(503, { ssrc: 2 }), 100);
+    at(stats, rtpPacket(500, { ssrc: 2 }), 60);
+    at(stats, rtpPacket(501, { ssrc: 2 }), 80);
+    at(stats, rtpPacket(503, { ssrc: 2 }), 100);
     expect(stats.expected).toBe(3);
     expect(stats.lost).toBe(1);
-    stats.update(Buffer.from('not rtp'), 120);
-    stats.update(rtpPacket(9999, { ssrc: 2, pt: 0xc9 }), 140); // RTCP RR under rtcp-mux
+    at(stats, Buffer.from('not rtp'), 120);
+    at(stats, rtpPacket(9999, { ssrc: 2, pt: 0xc9 }), 140); // RTCP RR under rtcp-mux
     expect(stats.expected).toBe(3);
   });
 });

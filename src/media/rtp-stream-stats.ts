@@ -3,14 +3,19 @@
  * RFC 3550 §A.1 (sequence validation), §A.3 (expected/lost) and §A.8 (jitter).
  * Imports nothing of the domain. Reads only bytes 0–11 of the RTP header, as
  * the relay must never look further into a packet (payloads pass untouched).
- * No method allocates: it is called once per packet on the relay's hot path.
+ * No method allocates: it is called once per packet on the relay's hot path,
+ * which is why the arrival time comes from a MediaClock slot, not an argument.
  */
+import type { MediaClock } from './media-clock';
+
 const RTP_SEQ_MOD = 0x10000;
 const MAX_DROPOUT = 3000;
 const MAX_MISORDER = 100;
 const MIN_SEQUENTIAL = 2;
 
 export class RtpStreamStats {
+  /** The clock's slot, read directly: a double passed between functions may be boxed. */
+  private readonly now: Float64Array;
   /** Clock rate in Hz per payload type (0 = unknown, no jitter computed). */
   private readonly clockRates = new Uint32Array(128);
   private ssrc = -1;
@@ -25,6 +30,10 @@ export class RtpStreamStats {
   /** Jitter in timestamp units, scaled as in §A.8 (a float, not the integer <<4 form). */
   private jitterUnits = 0;
   private jitterRate = 0;
+
+  constructor(clock: MediaClock) {
+    this.now = clock.ms;
+  }
 
   /**
    * Declares the clock rate of each payload type. Telephone-event types are
@@ -41,8 +50,8 @@ export class RtpStreamStats {
     }
   }
 
-  /** Feeds one packet that arrived at `nowMs` (a monotonic clock). Non-RTP packets are ignored. */
-  update(packet: Buffer, nowMs: number): void {
+  /** Feeds one packet, arrived at the clock's current time. Non-RTP packets are ignored. */
+  update(packet: Buffer): void {
     if (packet.length < 12 || packet[0] >> 6 !== 2) return;
     const pt = packet[1] & 0x7f;
     // 72–76 with the marker bit are RTCP SR/RR/SDES/BYE/APP under rtcp-mux (RFC 5761 §4).
@@ -67,7 +76,7 @@ export class RtpStreamStats {
       this.jitterRate = rate;
       this.hasTransit = false;
     }
-    const arrival = (nowMs * rate) / 1000;
+    const arrival = (this.now[0] * rate) / 1000;
     const transit = arrival - packet.readUInt32BE(4);
     if (this.hasTransit) {
       let d = transit - this.transit;

@@ -8,6 +8,7 @@ export { PortPool, type PortPoolOptions, type PortPair } from './port-pool';
 export { MediaError, MediaErrorCode } from './media.errors';
 export type { MediaCounterValues } from './media-counters';
 export { RtpStreamStats } from './rtp-stream-stats';
+export { MediaClock } from './media-clock';
 export {
   readMediaEndpoint,
   rewriteSdp,

@@ -182,12 +182,45 @@ describe('RelaySession over real UDP sockets', () => {
 });
 
 describe('MediaRelay inactivity', () => {
-  it('raises inactive when neither side sends for the timeout, and not while media flows', async () => {
+  it('raises inactive when neither side sends for the timeout', async () => {
     const relay = relayAt(26100, 26119, 100);
     const quiet = await relay.openSession('quiet');
     const idle = await new Promise<number>((resolve) => quiet.once('inactive', (_s, ms) => resolve(ms)));
     expect(idle).toBeGreaterThanOrEqual(100);
     await relay.close();
+  });
+
+  it('counts silence only between packets, reports it once, and re-arms when media comes back', async () => {
+    const relay = relayAt(26120, 26139, 0); // no timer: the test drives the check by hand
+    const session = await relay.openSession('manual');
+    const phone = await UdpPeer.open();
+    const trunk = await UdpPeer.open();
+    session.relaySdp('a', sdpFor(phone.port));
+    session.relaySdp('b', sdpFor(trunk.port));
+    const events: number[] = [];
+    session.on('inactive', (_s, ms) => events.push(ms));
+    const packetThrough = async (seq: number) => {
+      await phone.send(rtpPacket(seq), session.ports('a').rtpPort);
+      await trunk.next();
+    };
+
+    session.checkActivity(0, 100); // baseline
+    await packetThrough(1);
+    session.checkActivity(60, 100);
+    await packetThrough(2);
+    session.checkActivity(60, 100); // media kept flowing: 60 ms gaps never add up
+    expect(events).toEqual([]);
+    session.checkActivity(60, 100);
+    session.checkActivity(60, 100);
+    session.checkActivity(60, 100);
+    expect(events).toEqual([120]);
+    await packetThrough(3);
+    session.checkActivity(60, 100);
+    session.checkActivity(60, 100);
+    session.checkActivity(60, 100);
+    expect(events).toEqual([120, 120]);
+    await relay.close();
+    await Promise.all([phone.close(), trunk.close()]);
   });
 });
 

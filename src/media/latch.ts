@@ -6,6 +6,9 @@
  * first packet's source then becomes both the destination (so a user behind NAT
  * is reached through its mapping) and the only accepted source (so nobody can
  * inject media into the call). Only a new SDP from the side resets it.
+ * As with rtpengine, whoever sends first after an SDP wins the latch: someone
+ * who knows the relay port and beats the real side by a packet can take the
+ * flow, which the side's own next packets then reveal as drops.
  * `admit` runs per packet: it compares and assigns fields, allocating nothing.
  */
 import type { RemoteInfo } from 'node:dgram';

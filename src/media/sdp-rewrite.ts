@@ -104,9 +104,6 @@ export function rewriteSdp(sdp: string, relay: RelayAddress): RewrittenSdp {
     }
     removeMediaIce(media);
   }
-  if (!session.connection && !audio.connection) {
-    throw new MediaError(MediaErrorCode.InvalidSdp, 'SDP has no c= line for the audio stream');
-  }
   return { sdp: write(session), remote };
 }
 

@@ -3,40 +3,8 @@ import type { SipMessage, SipRequest } from '../message';
 import type { ResponseOrigin } from './client-transaction';
 import { ClientNonInviteTransaction } from './client-non-invite';
 import { ClientInviteTransaction } from './client-invite';
-import type { Clock } from './timers';
+import { ManualClock } from '../../../test/sip/support/manual-clock';
 import type { TransactionContext } from './transaction';
-
-/** A clock that runs timers only when told, so retransmission schedules can be checked exactly. */
-class ManualClock implements Clock {
-  now = 0;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private nextId = 1;
-  readonly delays: number[] = [];
-
-  setTimeout(fn: () => void, ms: number): number {
-    const id = this.nextId++;
-    this.delays.push(ms);
-    this.timers.push({ at: this.now + ms, fn, id });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-
-  advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const next = this.timers[0];
-      if (!next || next.at > end) break;
-      this.timers.shift();
-      this.now = next.at;
-      next.fn();
-    }
-    this.now = end;
-  }
-}
 
 function setup() {
   const clock = new ManualClock();

@@ -1,0 +1,32 @@
+// The public face of the SIP library. Deep imports (./parser, ./transport/...) work too; this file
+// only gathers what the registrar and the B2BUA are expected to use. Must not import anything outside src/sip.
+export * from './grammar';
+export * from './uri';
+export * from './address';
+export * from './via';
+export * from './message';
+export { canonicalName, parseDeltaSeconds } from './headers';
+export * from './parser';
+export * from './serializer';
+export * from './builders';
+export * from './malformed';
+export * from './identifiers';
+export * from './reasons';
+export * from './contact';
+export * from './dialog';
+export * from './transport/types';
+export * from './transport/transport-layer';
+export { responseTarget, stampReceived } from './transport/nat';
+export * from './transaction/timers';
+export * from './transaction/client-transaction';
+export * from './transaction/answer-retransmission';
+export * from './transaction/transaction-layer';
+export { ClientInviteTransaction } from './transaction/client-invite';
+export { ClientNonInviteTransaction } from './transaction/client-non-invite';
+export { ServerInviteTransaction } from './transaction/server-invite';
+export { ServerNonInviteTransaction } from './transaction/server-non-invite';
+export * from './digest/hash';
+export * from './digest/nonce';
+export * from './digest/nonce-count-store';
+export * from './digest/verifier';
+export * from './digest/client';

@@ -255,7 +255,11 @@ export class CdrsService {
    */
   async rate(cdrId: string): Promise<{ status: 'rated' | 'already-rated'; cost: string }> {
     const outcome = await this.db.transaction(async (tx) => {
-      const [c] = (await tx.query('SELECT * FROM cdrs WHERE id = $1 FOR UPDATE', [cdrId])) as CdrRow[];
+      const [c] = (await tx.query(
+        `SELECT c.*, a.id AS acc_id, a.currency AS acc_currency, a.rate_deck_id AS acc_rate_deck_id
+         FROM cdrs c LEFT JOIN accounts a ON a.id = c.account_id WHERE c.id = $1 FOR UPDATE OF c`,
+        [cdrId],
+      )) as (CdrRow & { acc_id: string | null; acc_currency: string | null; acc_rate_deck_id: string | null })[];
       if (!c) throw new RatingError(`CDR ${cdrId} does not exist`);
       if (c.status === 'rated') {
         const [e] = (await tx.query('SELECT seq FROM ledger_entries WHERE cdr_id = $1', [cdrId])) as { seq: string }[];
@@ -266,11 +270,11 @@ export class CdrsService {
       let tariff: Tariff | null = null;
       let currency: string | null = null;
       if (c.account_id) {
-        const [acc] = (await tx.query('SELECT currency, rate_deck_id FROM accounts WHERE id = $1', [c.account_id])) as { currency: string; rate_deck_id: string | null }[];
-        if (!acc) throw new RatingError(`account ${c.account_id} does not exist`);
+        if (!c.acc_id) throw new RatingError(`account ${c.account_id} does not exist`);
+        const acc = { currency: c.acc_currency!, rate_deck_id: c.acc_rate_deck_id };
         currency = acc.currency;
         if (destination && answered && c.rate_per_minute === null) {
-          const found = acc.rate_deck_id ? await this.decks.findRate(acc.rate_deck_id, destination, c.started_at) : null;
+          const found = acc.rate_deck_id ? await this.decks.findRate(acc.rate_deck_id, destination, c.started_at, tx) : null;
           if (!found) throw new RatingError(`no rate for ${destination} at ${c.started_at.toISOString()} in the account's rate deck`);
           if (found.currency !== acc.currency) throw new RatingError(`the rate deck is in ${found.currency}, the account in ${acc.currency}`);
           tariff = found;

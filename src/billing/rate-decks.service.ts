@@ -6,7 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
@@ -157,8 +157,10 @@ export class RateDecksService {
   }
 
   /** The rate for `e164` in a deck at `at`: longest prefix wins, then the latest effectiveFrom. */
-  async findRate(deckId: string, e164: string, at: Date = new Date()): Promise<Rate | null> {
-    const [row] = (await this.db.query(
+  async findRate(deckId: string, e164: string, at: Date = new Date(), tx?: EntityManager): Promise<Rate | null> {
+    // Inside a caller's transaction, use its connection: a second one per transaction could
+    // exhaust the pool under load and wait forever.
+    const [row] = (await (tx ?? this.db).query(
       `SELECT r.*, d.currency FROM rates r JOIN rate_decks d ON d.id = r.rate_deck_id
        WHERE r.rate_deck_id = $1 AND r.prefix = ANY($2::text[]) AND r.effective_from <= $3 AND (r.effective_to IS NULL OR r.effective_to > $3)
        ORDER BY length(r.prefix) DESC, r.effective_from DESC LIMIT 1`,

@@ -6,7 +6,7 @@
 import { type NameAddr, formatNameAddr, withParam } from './address';
 import type { SipError } from './grammar';
 import { assemble, type StartLine } from './headers';
-import { newBranch, newCallId, newTag } from './identifiers';
+import { newCallId, newTag } from './identifiers';
 import type { SipHeader, SipMessage, SipRequest, SipResponse } from './message';
 import { reasonPhrase } from './reasons';
 import { type Uri, parseUri } from './uri';

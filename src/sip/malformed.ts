@@ -15,7 +15,7 @@ export interface MalformedReply {
 const ECHOED = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
 
 /**
- * A 400 (or 505 for a SIP version we do not speak) carrying the parse error as reason phrase, or
+ * A 400 (505 for a SIP version we do not speak, 513 for an oversized message) carrying the parse error as reason phrase, or
  * undefined when the bytes are not readable as a request with a Via (then the only safe thing is to drop them).
  */
 export function responseForMalformed(buf: Buffer, error: SipError): MalformedReply | undefined {
@@ -37,7 +37,7 @@ export function responseForMalformed(buf: Buffer, error: SipError): MalformedRep
     if (ECHOED.has(headerKey(h.name))) echoed.push(`${h.name}: ${h.value}`);
   }
   if (!echoed.some((line) => /^(via|v)\s*:/i.test(line))) return undefined;
-  const status = error.code === 'BAD_VERSION' ? 505 : 400;
+  const status = error.code === 'BAD_VERSION' ? 505 : error.code === 'TOO_LARGE' ? 513 : 400;
   // A reason phrase is TEXT-UTF8 on one line: keep it printable.
   const reason = error.reason.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 200);
   const text = `SIP/2.0 ${status} ${reason}\r\n${echoed.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`;

@@ -17,7 +17,9 @@ export function hasTransactionBranch(msg: SipMessage): boolean {
  */
 export function serverKey(req: SipRequest, method: string = req.method === 'ACK' ? 'INVITE' : req.method): string {
   const top = req.via[0];
-  if (hasTransactionBranch(req)) return `3261|${top.branch}|${top.host.toLowerCase()}:${top.port ?? ''}|${method}`;
+  // sent-by compares with the default port filled in: "host" and "host:5060" are the same sender.
+  const port = top.port ?? (top.transport === 'TLS' ? 5061 : 5060);
+  if (hasTransactionBranch(req)) return `3261|${top.branch}|${top.host.toLowerCase()}:${port}|${method}`;
   return `2543|${formatUri(req.uri)}|${req.from.params.get('tag') ?? ''}|${req.callId}|${req.cseq.seq}|${method}|${formatVia(top)}`;
 }
 

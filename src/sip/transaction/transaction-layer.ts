@@ -46,7 +46,7 @@ export class TransactionLayer {
   private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly transport: TransportPort,
+    transport: TransportPort,
     private readonly options: TransactionLayerOptions = {},
   ) {
     this.context = { sender: transport, timers: { ...DEFAULT_TIMERS, ...options.timers }, clock: options.clock ?? systemClock };

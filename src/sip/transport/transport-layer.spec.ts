@@ -60,6 +60,13 @@ describe('TransportLayer on 127.0.0.1', () => {
     expect(inbound).toHaveLength(0);
   });
 
+  it('answers an oversized UDP request with 513', async () => {
+    await peer.send(request({ body: 'x'.repeat(4100) }), udpPort);
+    expect((await peer.next()).toString()).toMatch(/^SIP\/2.0 513 message exceeds the size limit\r\n/);
+    await waitFor(() => reports.length === 1);
+    expect(reports[0]).toMatchObject({ kind: 'malformed', answered: 513 });
+  });
+
   it('drops unreadable datagrams with a report and keeps serving', async () => {
     await peer.send(Buffer.from([0xff, 0x00, 0x13, 0x37]), udpPort);
     await waitFor(() => reports.length === 1);

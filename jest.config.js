@@ -20,6 +20,8 @@ const transformIgnorePatterns = [
 ];
 
 module.exports = {
+  // Per-project testTimeout is ignored by Jest 30; integration tests drive real peers and need it.
+  testTimeout: 60000,
   projects: [
     {
       displayName: 'unit',
@@ -38,7 +40,6 @@ module.exports = {
       transformIgnorePatterns,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      testTimeout: 60000,
     },
   ],
 };

@@ -5,7 +5,9 @@ import { BillingModule } from './billing/billing.module';
 import { NumbersModule } from './numbers/numbers.module';
 import { AppConfig } from './platform/config';
 import { PlatformModule } from './platform/platform.module';
+import { RegistrarModule } from './registrar/registrar.module';
 import { RoutingModule } from './routing/routing.module';
+import { SignalingModule } from './signaling/signaling.module';
 import { TollFreeModule } from './tollfree/tollfree.module';
 import { UsersModule } from './users/users.module';
 
@@ -14,7 +16,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule],
+      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule],
     };
   }
 }

@@ -31,6 +31,18 @@ const schema = z
     SIP_LISTEN: hostPort.default('0.0.0.0:5060'),
     SIP_PUBLIC_ADDRESS: z.string().min(1).optional(),
     SIP_REALM: z.string().min(1).default('gateway'),
+    SIP_DIGEST_ALGORITHMS: z
+      .string()
+      .default('MD5')
+      .transform((s) => s.split(',').map((a) => a.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(['MD5', 'SHA-256'])).min(1, 'expected a comma-separated list of MD5 and SHA-256, first preferred')),
+    SIP_MIN_EXPIRES: z.coerce.number().int().min(1).max(86400).default(60),
+    SIP_MAX_EXPIRES: z.coerce.number().int().min(1).max(604800).default(3600),
+    SIP_NONCE_TTL_SECONDS: z.coerce.number().int().min(5).max(86400).default(300),
+    SIP_AUTH_FAIL_LIMIT: z.coerce.number().int().min(1).max(100000).default(10),
+    SIP_AUTH_FAIL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
+    SIP_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
+    SIP_T1_MS: z.coerce.number().int().min(10).max(10000).default(500),
     RTP_PORT_MIN: port.default(20000),
     RTP_PORT_MAX: port.default(30000),
     DEFAULT_COUNTRY: z
@@ -52,6 +64,7 @@ const schema = z
     SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86400).default(30),
   })
   .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, { path: ['RTP_PORT_MAX'], message: 'expected RTP_PORT_MAX above RTP_PORT_MIN' })
+  .refine((c) => c.SIP_MIN_EXPIRES <= c.SIP_MAX_EXPIRES, { path: ['SIP_MAX_EXPIRES'], message: 'expected SIP_MAX_EXPIRES at least SIP_MIN_EXPIRES' })
   .refine((c) => c.RTP_PORT_MIN % 2 === 0, { path: ['RTP_PORT_MIN'], message: 'expected an even port (RTP uses even ports)' });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -71,6 +84,17 @@ export interface AppConfig {
   sipListen: { host: string; port: number };
   sipPublicAddress?: string;
   sipRealm: string;
+  sip: {
+    /** Offered in this order in 401/407 challenges. MD5 alone by default: some user agents (libre/baresip 1.0) fail on a challenge whose algorithm they lack. */
+    digestAlgorithms: ('MD5' | 'SHA-256')[];
+    minExpires: number;
+    maxExpires: number;
+    nonceTtlSeconds: number;
+    authFailLimit: number;
+    authFailWindowSeconds: number;
+    authBlockSeconds: number;
+    t1Ms: number;
+  };
   rtpPortMin: number;
   rtpPortMax: number;
   defaultCountry: string;
@@ -127,6 +151,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     sipListen: splitHostPort(c.SIP_LISTEN),
     sipPublicAddress: c.SIP_PUBLIC_ADDRESS,
     sipRealm: c.SIP_REALM,
+    sip: {
+      digestAlgorithms: c.SIP_DIGEST_ALGORITHMS,
+      minExpires: c.SIP_MIN_EXPIRES,
+      maxExpires: c.SIP_MAX_EXPIRES,
+      nonceTtlSeconds: c.SIP_NONCE_TTL_SECONDS,
+      authFailLimit: c.SIP_AUTH_FAIL_LIMIT,
+      authFailWindowSeconds: c.SIP_AUTH_FAIL_WINDOW_SECONDS,
+      authBlockSeconds: c.SIP_AUTH_BLOCK_SECONDS,
+      t1Ms: c.SIP_T1_MS,
+    },
     rtpPortMin: c.RTP_PORT_MIN,
     rtpPortMax: c.RTP_PORT_MAX,
     defaultCountry: c.DEFAULT_COUNTRY,

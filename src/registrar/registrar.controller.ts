@@ -1,0 +1,41 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Roles } from '../auth/roles.decorator';
+import { ValidParam } from '../platform/validation';
+import { UsersService } from '../users/users.service';
+import { RegistrarService } from './registrar.service';
+
+@ApiTags('users')
+@ApiBearerAuth()
+@Roles('operator')
+@Controller('v1/users')
+export class RegistrarController {
+  constructor(
+    private readonly registrar: RegistrarService,
+    private readonly users: UsersService,
+  ) {}
+
+  /** The user's current contact bindings (one per registered device). */
+  @Get(':id/registrations')
+  async registrations(@ValidParam('id') id: string) {
+    await this.users.get(id);
+    const now = Date.now();
+    const bindings = await this.registrar.bindings(id);
+    return {
+      data: bindings.map((b) => ({
+        contact: b.contact,
+        uri: b.uri,
+        sourceAddress: b.source.address,
+        sourcePort: b.source.port,
+        transport: b.source.transport.toLowerCase(),
+        expiresAt: new Date(b.expiresAt).toISOString(),
+        expiresIn: Math.max(0, Math.ceil((b.expiresAt - now) / 1000)),
+        q: b.q,
+        userAgent: b.userAgent ?? null,
+        callId: b.callId,
+        registeredAt: new Date(b.registeredAt).toISOString(),
+      })),
+      nextCursor: null,
+    };
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The registrar (RFC 3261 §10.3): authenticates REGISTER with digest (401), checks the user may
+ * register the address-of-record in To, applies the binding rules of `planRegister`, and answers
+ * 200 with every current binding and its remaining time. The B2BUA asks it for a user's bindings.
+ */
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, AppConfig } from '../platform/config';
+import { REDIS } from '../platform/redis';
+import { formatNameAddr, type NameAddr } from '../sip/address';
+import { contactQ, isWildcardContact, requestedExpires } from '../sip/contact';
+import { headerValue, type SipRequest, type SipResponse } from '../sip/message';
+import type { IncomingRequest } from '../sip/transaction/transaction-layer';
+import { formatUri, isSipUri } from '../sip/uri';
+import { SipServer } from '../signaling/sip-server';
+import { BindingStore } from './binding-store';
+import { Binding, planRegister, RequestedContact, remainingSeconds } from './registration';
+import { SipAuthenticator } from './sip-authenticator';
+
+const withoutExpires = (c: NameAddr): NameAddr => ({ ...c, params: new Map([...c.params].filter(([k]) => k !== 'expires')) });
+
+@Injectable()
+export class RegistrarService implements OnModuleInit {
+  private readonly logger = new Logger('registrar');
+  private readonly store: BindingStore;
+
+  constructor(
+    private readonly sip: SipServer,
+    private readonly auth: SipAuthenticator,
+    @Inject(REDIS) redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.store = new BindingStore(redis, config.redisPrefix);
+  }
+
+  onModuleInit(): void {
+    this.sip.handle('REGISTER', (incoming) => this.register(incoming));
+  }
+
+  /** A user's live bindings, best q first: where to ring the user. */
+  bindings(userId: string): Promise<Binding[]> {
+    return this.store.list(userId);
+  }
+
+  async register({ request, source }: IncomingRequest): Promise<SipResponse> {
+    const auth = await this.auth.authenticate(request, source, 'www');
+    if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });
+    const user = auth.user;
+    const aor = request.to.uri;
+    if (!isSipUri(aor) || aor.user !== user.username) {
+      this.logger.warn({ username: user.username, to: formatUri(aor), source: source.address }, 'REGISTER for another address-of-record refused');
+      return this.sip.reply(request, 403, { reason: 'Not Allowed To Register This Address' });
+    }
+    const contacts: RequestedContact[] = request.contact.map((c) => ({
+      uri: formatUri(c.uri),
+      contact: formatNameAddr(withoutExpires(c)),
+      expires: requestedExpires(c, request, this.config.sip.maxExpires),
+      q: contactQ(c),
+    }));
+    const now = Date.now();
+    const { plan, bindings } = await this.store.update(
+      user.id,
+      (existing) =>
+        planRegister({
+          wildcard: isWildcardContact(request),
+          contacts,
+          expiresHeader: request.expires,
+          callId: request.callId,
+          cseq: request.cseq.seq,
+          existing,
+          minExpires: this.config.sip.minExpires,
+          maxExpires: this.config.sip.maxExpires,
+        }),
+      { callId: request.callId, cseq: request.cseq.seq, source: { address: source.address, port: source.port, transport: source.transport }, userAgent: headerValue(request, 'User-Agent') },
+      now,
+    );
+    if (plan.kind === 'reject') {
+      const headers = plan.minExpires ? [{ name: 'Min-Expires', value: String(plan.minExpires) }] : [];
+      return this.sip.reply(request, plan.status, { reason: plan.reason, headers });
+    }
+    if (plan.kind === 'change') {
+      this.logger.log({ username: user.username, added: plan.upserts.length, removed: plan.removals.length, bindings: bindings.length, source: `${source.address}:${source.port}` }, 'registration updated');
+    }
+    return this.ok(request, bindings, now);
+  }
+
+  private ok(request: SipRequest, bindings: Binding[], now: number): SipResponse {
+    const headers = bindings.map((b) => ({ name: 'Contact', value: `${b.contact};expires=${remainingSeconds(b, now)}` }));
+    headers.push({ name: 'Date', value: new Date(now).toUTCString() });
+    return this.sip.reply(request, 200, { headers });
+  }
+}

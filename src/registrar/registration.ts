@@ -1,0 +1,80 @@
+/**
+ * The REGISTER rules of RFC 3261 §10.3 as a pure function: given the request's contacts and the
+ * bindings that exist, decide what to add, refresh and remove, or why the request fails.
+ * No I/O and no clock: the caller passes `now` and applies the plan to the binding store.
+ */
+
+export interface Binding {
+  /** The contact URI as registered: the binding's identity within its AOR. */
+  readonly uri: string;
+  /** The Contact header value to list back (name-addr without expires). */
+  readonly contact: string;
+  readonly expiresAt: number;
+  readonly q: number;
+  readonly callId: string;
+  readonly cseq: number;
+  /** Where the REGISTER came from: requests to this user go there (NAT, RFC 3581). */
+  readonly source: { readonly address: string; readonly port: number; readonly transport: 'UDP' | 'TCP' };
+  readonly userAgent?: string;
+  readonly registeredAt: number;
+}
+
+export interface RequestedContact {
+  readonly uri: string;
+  readonly contact: string;
+  /** Seconds asked for: contact expires param, else Expires header, else the default. */
+  readonly expires: number;
+  readonly q: number;
+}
+
+export interface RegisterInput {
+  readonly wildcard: boolean;
+  readonly contacts: readonly RequestedContact[];
+  readonly expiresHeader?: number;
+  readonly callId: string;
+  readonly cseq: number;
+  readonly existing: readonly Binding[];
+  readonly minExpires: number;
+  readonly maxExpires: number;
+}
+
+export type RegisterPlan =
+  | { readonly kind: 'query' }
+  | { readonly kind: 'change'; readonly upserts: readonly { contact: RequestedContact; expires: number }[]; readonly removals: readonly string[] }
+  | { readonly kind: 'reject'; readonly status: 400 | 423; readonly reason: string; readonly minExpires?: number };
+
+/** True when a request may change `binding`: another Call-ID, or the same with a higher CSeq (§10.3 steps 6-7). */
+function mayChange(binding: Binding, callId: string, cseq: number): boolean {
+  return binding.callId !== callId || cseq > binding.cseq;
+}
+
+export function planRegister(input: RegisterInput): RegisterPlan {
+  if (input.wildcard) {
+    if (input.contacts.length > 0 || input.expiresHeader !== 0) {
+      return { kind: 'reject', status: 400, reason: 'Wildcard Contact Needs Expires 0 And No Other Contact' };
+    }
+    if (input.existing.some((b) => !mayChange(b, input.callId, input.cseq))) return { kind: 'reject', status: 400, reason: 'CSeq Out Of Order' };
+    return { kind: 'change', upserts: [], removals: input.existing.map((b) => b.uri) };
+  }
+  if (input.contacts.length === 0) return { kind: 'query' };
+  const upserts: { contact: RequestedContact; expires: number }[] = [];
+  const removals: string[] = [];
+  for (const c of input.contacts) {
+    if (c.expires > 0 && c.expires < input.minExpires) {
+      return { kind: 'reject', status: 423, reason: 'Interval Too Brief', minExpires: input.minExpires };
+    }
+    const current = input.existing.find((b) => b.uri === c.uri);
+    if (current && !mayChange(current, input.callId, input.cseq)) return { kind: 'reject', status: 400, reason: 'CSeq Out Of Order' };
+    if (c.expires === 0) {
+      if (current) removals.push(c.uri);
+    } else {
+      upserts.push({ contact: c, expires: Math.min(c.expires, input.maxExpires) });
+    }
+  }
+  return { kind: 'change', upserts, removals };
+}
+
+/** Seconds a binding has left at `now`, rounded up so a live binding never shows 0. */
+export function remainingSeconds(binding: Binding, now: number): number {
+  return Math.max(1, Math.ceil((binding.expiresAt - now) / 1000));
+}

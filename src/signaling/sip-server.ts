@@ -1,0 +1,124 @@
+/**
+ * The gateway's SIP endpoint inside the Nest application: binds SIP_LISTEN (UDP and TCP) in
+ * processes with the `sip` role, runs the transaction layer, and hands each new request to the
+ * handler its method is registered for (the registrar registers REGISTER; the calls module will
+ * register INVITE, BYE and CANCEL). What no handler owns is answered here: OPTIONS (200),
+ * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
+ *
+ * It owns no domain rule; domain modules import it, never the reverse.
+ */
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createResponse } from '../sip/builders';
+import { newTag } from '../sip/identifiers';
+import type { SipRequest, SipResponse } from '../sip/message';
+import type { IncomingRequest } from '../sip/transaction/transaction-layer';
+import { TransactionLayer } from '../sip/transaction/transaction-layer';
+import { TransportLayer } from '../sip/transport/transport-layer';
+import type { Listening } from '../sip/transport/transport-layer';
+import { APP_CONFIG, AppConfig } from '../platform/config';
+
+export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
+
+/** Methods of RFC 3261 and its common extensions: known, so 405 (not 501) when nobody serves them. */
+const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']);
+
+export const SIP_SERVER_HEADER = { name: 'Server', value: 'pstn-gateway' };
+
+@Injectable()
+export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('sip');
+  private readonly handlers = new Map<string, SipRequestHandler>();
+  private transport?: TransportLayer;
+  private transactions?: TransactionLayer;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  /** Registers the handler for a method; call it from a module's constructor or onModuleInit. */
+  handle(method: string, handler: SipRequestHandler): void {
+    if (this.handlers.has(method)) throw new Error(`a SIP handler for ${method} is already registered`);
+    this.handlers.set(method, handler);
+  }
+
+  /** Methods some handler serves, plus OPTIONS: the Allow header. */
+  allowed(): string[] {
+    return ['OPTIONS', ...this.handlers.keys()].sort();
+  }
+
+  listening(): Listening[] {
+    return this.transport?.listening() ?? [];
+  }
+
+  get transactionLayer(): TransactionLayer | undefined {
+    return this.transactions;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.roles.includes('sip')) return;
+    const { host, port } = this.config.sipListen;
+    this.transport = new TransportLayer({ listen: [{ address: host, port, transports: ['UDP', 'TCP'] }] });
+    this.transport.onReport((r) => {
+      const source = r.source ? `${r.source.transport} ${r.source.address}:${r.source.port}` : undefined;
+      if (r.kind === 'malformed' || r.kind === 'oversize') this.logger.warn({ kind: r.kind, reason: r.reason, source, answered: r.answered }, 'bad SIP input');
+      else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
+    });
+    await this.transport.start();
+    const t1 = this.config.sip.t1Ms;
+    this.transactions = new TransactionLayer(this.transport, { timers: { t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) } });
+    this.transactions.onRequest((incoming) => void this.dispatch(incoming));
+    this.logger.log({ listening: this.listening() }, 'SIP listening');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.transactions?.close();
+    await this.transport?.stop();
+  }
+
+  private async dispatch(incoming: IncomingRequest): Promise<void> {
+    const { request, transaction } = incoming;
+    let response: SipResponse | void;
+    try {
+      response = this.precheck(request) ?? (await this.route(incoming));
+    } catch (err) {
+      this.logger.error({ err, method: request.method, callId: request.callId }, 'SIP handler failed');
+      response = this.reply(request, 500, { reason: 'Internal Server Error' });
+    }
+    if (response) transaction.respond(response);
+  }
+
+  private precheck(request: SipRequest): SipResponse | undefined {
+    if (request.maxForwards === 0) return this.reply(request, 483, { reason: 'Too Many Hops' });
+    if (this.isLoop(request)) return this.reply(request, 482, { reason: 'Loop Detected' });
+    return undefined;
+  }
+
+  private route(incoming: IncomingRequest): Promise<SipResponse | void> | SipResponse {
+    const { request } = incoming;
+    const handler = this.handlers.get(request.method);
+    if (handler) return handler(incoming);
+    if (request.method === 'OPTIONS') {
+      return this.reply(request, 200, {
+        headers: [
+          { name: 'Accept', value: 'application/sdp' },
+          { name: 'Accept-Encoding', value: 'identity' },
+          { name: 'Accept-Language', value: 'en' },
+          { name: 'Supported', value: '' },
+        ],
+      });
+    }
+    if (KNOWN_METHODS.has(request.method)) return this.reply(request, 405, { reason: 'Method Not Allowed' });
+    return this.reply(request, 501, { reason: 'Not Implemented' });
+  }
+
+  /** A request that already went through one of our own client transactions has come back. */
+  private isLoop(request: SipRequest): boolean {
+    const mine = new Set(this.listening().map((l) => `${l.address}:${l.port}`));
+    if (this.config.sipPublicAddress) mine.add(`${this.config.sipPublicAddress}:${this.config.sipListen.port}`);
+    return request.via.some((v) => mine.has(`${v.host}:${v.port ?? 5060}`) && (v.params.get('branch') ?? '').startsWith('z9hG4bK'));
+  }
+
+  /** A response of ours: To tag for final responses, Allow and Server headers always. */
+  reply(request: SipRequest, status: number, options: { reason?: string; headers?: { name: string; value: string }[] } = {}): SipResponse {
+    const headers = [{ name: 'Allow', value: this.allowed().join(', ') }, SIP_SERVER_HEADER, ...(options.headers ?? []).filter((h) => h.value !== '')];
+    return createResponse(request, status, { reason: options.reason, toTag: status >= 200 ? newTag() : undefined, headers });
+  }
+}

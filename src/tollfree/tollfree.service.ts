@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { DataSource, EntityManager, MoreThan } from 'typeorm';
 import { z } from 'zod';
 import { AccountsService } from '../billing/accounts.service';
-import { NormalisedNumber, normaliseNumber } from '../numbers/number-format';
+import { isE164, NormalisedNumber, normaliseNumber } from '../numbers/number-format';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, toPage } from '../platform/pagination';
@@ -163,9 +163,10 @@ export class TollFreeService implements OnModuleInit {
 
   /** A number from a path: normalised, or 404 (a malformed number names no entry). */
   private pathNumber(raw: string): string {
+    // Already E.164: used as is (an invalid one simply names no entry); parsing costs tens of microseconds.
+    if (isE164(raw)) return raw;
     const n = normaliseNumber(raw, this.config.defaultCountry);
     if (n.ok) return n.number.e164;
-    if (/^\+[1-9][0-9]{1,14}$/.test(raw)) return raw; // operator ranges may hold numbers libphonenumber does not know
     throw notFound('toll-free number', raw);
   }
 
@@ -315,6 +316,7 @@ export class TollFreeService implements OnModuleInit {
 
   private callerOf(raw: string | null): string | null {
     if (raw === null || raw === '' || /^(anonymous|unknown|restricted|private)$/i.test(raw)) return null;
+    if (isE164(raw)) return raw;
     const n = normaliseNumber(raw, this.config.defaultCountry);
     return n.ok ? n.number.e164 : raw;
   }

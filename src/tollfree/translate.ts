@@ -141,13 +141,22 @@ const kindToCaller: Partial<Record<NumberKind, CallerType>> = {
   voip: 'voip',
 };
 
+/** Memo of libphonenumber's answer per caller (parsing costs tens of microseconds); bounded. */
+const typeOfCaller = new Map<string, CallerType>();
+const MEMO_MAX = 50_000;
+
 /** The caller's type; operator payphone prefixes win over libphonenumber's type. */
 export function classifyCaller(caller: string | null, ranges: CallerRanges = noRanges): CallerType {
   if (!caller || !isE164(caller)) return 'unknown';
   if (ranges.payphonePrefixes.some((p) => caller.startsWith(p))) return 'payphone';
-  const n = normaliseNumber(caller, 'US'); // international input: the default country is not used
-  if (!n.ok) return 'unknown';
-  return kindToCaller[n.number.type] ?? 'other';
+  let type = typeOfCaller.get(caller);
+  if (type === undefined) {
+    const n = normaliseNumber(caller, 'US'); // international input: the default country is not used
+    type = n.ok ? (kindToCaller[n.number.type] ?? 'other') : 'unknown';
+    if (typeOfCaller.size >= MEMO_MAX) typeOfCaller.clear();
+    typeOfCaller.set(caller, type);
+  }
+  return type;
 }
 
 /**
@@ -175,9 +184,38 @@ interface LocalTime {
   date: string;
 }
 
+/**
+ * UTC offsets (minutes) per zone and UTC hour, from luxon: converting through luxon costs tens of
+ * microseconds a call, and calls arrive at nearby instants. An hour whose two ends differ in offset
+ * (it holds a transition) is never memoised and is converted exactly every time.
+ */
+const offsets = new Map<string, number>();
+const HOUR = 3_600_000;
+
+function offsetMinutes(ms: number, zone: string): number | undefined {
+  const hour = Math.floor(ms / HOUR);
+  const key = `${zone} ${hour}`;
+  const known = offsets.get(key);
+  if (known !== undefined) return known;
+  const start = DateTime.fromMillis(hour * HOUR, { zone });
+  if (!start.isValid) return undefined;
+  if (DateTime.fromMillis(hour * HOUR + HOUR - 1, { zone }).offset !== start.offset) return undefined;
+  if (offsets.size >= MEMO_MAX) offsets.clear();
+  offsets.set(key, start.offset);
+  return start.offset;
+}
+
 function localTime(at: Date, zone: string): LocalTime {
-  const t = DateTime.fromMillis(at.getTime(), { zone });
-  if (!t.isValid) throw new RangeError(`cannot read ${at.toISOString?.() ?? String(at)} in time zone ${zone}: ${t.invalidExplanation ?? t.invalidReason}`);
+  const ms = at.getTime();
+  const offset = offsetMinutes(ms, zone);
+  if (offset !== undefined) {
+    // The wall clock is UTC shifted by the offset: read it with the UTC getters.
+    const wall = new Date(ms + offset * 60_000);
+    const iso = wall.toISOString();
+    return { weekday: weekdays[(wall.getUTCDay() + 6) % 7], second: wall.getUTCHours() * 3600 + wall.getUTCMinutes() * 60 + wall.getUTCSeconds(), date: iso.slice(0, 10) };
+  }
+  const t = DateTime.fromMillis(ms, { zone });
+  if (!t.isValid) throw new RangeError(`cannot read ${String(at)} in time zone ${zone}: ${t.invalidExplanation ?? t.invalidReason}`);
   return { weekday: weekdays[t.weekday - 1], second: t.hour * 3600 + t.minute * 60 + t.second, date: t.toISODate()! };
 }
 

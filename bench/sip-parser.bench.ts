@@ -135,7 +135,8 @@ export function run(rounds = 7, passes = 100): Record<string, unknown> {
   const avgBytes = Math.round(messages.reduce((s, m) => s + m.length, 0) / messages.length);
   const result = {
     date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}` },
+    // Load average at the start: other processes on a shared machine depress the absolute figures, not the ratio.
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}`, loadAverage1m: Number(os.loadavg()[0].toFixed(2)) },
     command: 'npx tsx bench/sip-parser.bench.ts',
     corpus: { messages: messages.length, mix: '50% INVITE with SDP, 50% REGISTER', averageBytes: avgBytes },
     rounds,

@@ -48,6 +48,16 @@ export function parseStartLine(line: string): Result<StartLine> {
   return ok({ kind: 'request', method, uri: uri.value });
 }
 
+/** Adds one unfolded header line; returns why it is unreadable, or undefined. */
+function pushHeader(line: string, headers: SipHeader[]): string | undefined {
+  const colon = line.indexOf(':');
+  if (colon < 0) return `header line without a colon: ${line.slice(0, 40)}`;
+  const name = line.slice(0, colon).trimEnd();
+  if (!isToken(name)) return `invalid header name: ${name.slice(0, 40)}`;
+  headers.push({ name, value: trimLws(line.slice(colon + 1)) });
+  return undefined;
+}
+
 /** Splits the header section into its start line and unfolded header lines. */
 export function readHeaderSection(head: string): Result<{ startLine: string; headers: SipHeader[] }> {
   const lines = head.split(/\r?\n/);
@@ -56,16 +66,6 @@ export function readHeaderSection(head: string): Result<{ startLine: string; hea
   if (first >= lines.length) return fail('EMPTY', 'empty message');
   const headers: SipHeader[] = [];
   let pending: string | undefined;
-  const flush = (): Result<void> => {
-    if (pending === undefined) return ok(undefined);
-    const colon = pending.indexOf(':');
-    if (colon < 0) return fail('BAD_HEADER', `header line without a colon: ${pending.slice(0, 40)}`);
-    const name = pending.slice(0, colon).trimEnd();
-    if (!isToken(name)) return fail('BAD_HEADER', `invalid header name: ${name.slice(0, 40)}`);
-    headers.push({ name, value: trimLws(pending.slice(colon + 1)) });
-    pending = undefined;
-    return ok(undefined);
-  };
   for (let i = first + 1; i < lines.length; i++) {
     const line = lines[i];
     const c = line.charCodeAt(0);
@@ -75,12 +75,16 @@ export function readHeaderSection(head: string): Result<{ startLine: string; hea
       pending += ` ${trimLws(line)}`;
       continue;
     }
-    const flushed = flush();
-    if (!flushed.ok) return flushed;
+    if (pending !== undefined) {
+      const failed = pushHeader(pending, headers);
+      if (failed) return fail('BAD_HEADER', failed);
+    }
     pending = line;
   }
-  const flushed = flush();
-  if (!flushed.ok) return flushed;
+  if (pending !== undefined) {
+    const failed = pushHeader(pending, headers);
+    if (failed) return fail('BAD_HEADER', failed);
+  }
   return ok({ startLine: lines[first], headers });
 }
 

@@ -110,6 +110,7 @@ function measure(messages: Buffer[], passes: number, fn: (b: Buffer) => unknown)
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export function run(rounds = 7, passes = 100): Record<string, unknown> {
+  const loadAtStart = Number(os.loadavg()[0].toFixed(2));
   const messages = corpus();
   for (const m of messages) {
     const r = parseMessage(m);
@@ -136,7 +137,7 @@ export function run(rounds = 7, passes = 100): Record<string, unknown> {
   const result = {
     date: new Date().toISOString(),
     // Load average at the start: other processes on a shared machine depress the absolute figures, not the ratio.
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}`, loadAverage1m: Number(os.loadavg()[0].toFixed(2)) },
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}`, loadAverage1m: loadAtStart },
     command: 'npx tsx bench/sip-parser.bench.ts',
     corpus: { messages: messages.length, mix: '50% INVITE with SDP, 50% REGISTER', averageBytes: avgBytes },
     rounds,

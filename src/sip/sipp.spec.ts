@@ -1,5 +1,7 @@
 import { createResponse } from './builders';
 import { newTag } from './identifiers';
+import { AnswerRetransmission } from './transaction/answer-retransmission';
+import { DEFAULT_TIMERS, systemClock } from './transaction/timers';
 import { TransactionLayer } from './transaction/transaction-layer';
 import { TransportLayer } from './transport/transport-layer';
 import { SDP } from '../../test/sip/support/messages';
@@ -14,6 +16,7 @@ describe('a tiny UAS built on the library, driven by SIPp on 127.0.0.1', () => {
   let arrivals: Map<string, number>;
   let newRequests: Map<string, number>;
   let acks: number;
+  let answering: Map<string, AnswerRetransmission>;
 
   beforeEach(async () => {
     transport = new TransportLayer({ listen: [{ address: '127.0.0.1', port: 0, transports: ['UDP'] }] });
@@ -23,9 +26,13 @@ describe('a tiny UAS built on the library, driven by SIPp on 127.0.0.1', () => {
     arrivals = new Map();
     newRequests = new Map();
     acks = 0;
+    answering = new Map();
     const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
     transport.onMessage(({ message }) => message.kind === 'request' && count(arrivals, message.method));
-    layer.onAck(() => acks++);
+    layer.onAck(({ message }) => {
+      acks++;
+      answering.get(message.callId)?.stop();
+    });
     layer.onRequest(({ request, transaction }) => {
       count(newRequests, request.method);
       const tag = newTag();
@@ -33,7 +40,12 @@ describe('a tiny UAS built on the library, driven by SIPp on 127.0.0.1', () => {
         transaction.respond(createResponse(request, 180, { toTag: tag }));
         const contact = { name: 'Contact', value: `<sip:service@127.0.0.1:${port}>` };
         const body = Buffer.from(SDP);
-        transaction.respond(createResponse(request, 200, { toTag: tag, headers: [contact, { name: 'Content-Type', value: 'application/sdp' }], body }));
+        const ok = createResponse(request, 200, { toTag: tag, headers: [contact, { name: 'Content-Type', value: 'application/sdp' }], body });
+        transaction.respond(ok);
+        // The UAS core, not the transaction, keeps the 2xx alive until the ACK (RFC 3261 §13.3.1.4).
+        const retransmission = new AnswerRetransmission(transport, ok, { ...DEFAULT_TIMERS, t1: 100 }, systemClock, () => undefined);
+        answering.set(request.callId, retransmission);
+        retransmission.start(false);
       } else {
         transaction.respond(createResponse(request, 200, { toTag: tag }));
       }
@@ -42,6 +54,7 @@ describe('a tiny UAS built on the library, driven by SIPp on 127.0.0.1', () => {
 
   afterEach(async () => {
     killSipp();
+    for (const r of answering.values()) r.stop();
     layer.close();
     await transport.stop();
   });
@@ -61,5 +74,12 @@ describe('a tiny UAS built on the library, driven by SIPp on 127.0.0.1', () => {
     expect(newRequests.get('BYE')).toBe(5);
     // ACKs for 2xx are not part of the INVITE transaction: they reach the TU (RFC 3261 §17.2.3).
     expect(acks).toBe(5);
+  });
+
+  it('completes calls despite 10% packet loss, with the 2xx retransmitted until the ACK', async () => {
+    const run = await runSipp('invite-uac.xml', port, { calls: 10, lost: 10 });
+    expect({ code: run.code, tail: run.code === 0 ? '' : run.output.slice(-2000) }).toEqual({ code: 0, tail: '' });
+    expect(newRequests.get('INVITE')).toBe(10);
+    expect(newRequests.get('BYE')).toBe(10);
   });
 });

@@ -64,7 +64,9 @@ export interface Gateway {
 export async function startGateway(databaseUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
   const httpPort = await freePort();
   const sipPort = await freePort();
-  const proc = spawn(process.execPath, [resolve(__dirname, '../src/main.js')], {
+  // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the gateway under load.
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, resolve(__dirname, '../src/main.js')], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

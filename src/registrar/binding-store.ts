@@ -2,8 +2,9 @@
  * Contact bindings in Redis, so every gateway process sees them and they survive a gateway restart.
  * One hash per user (`<prefix>:reg:<userId>`, field = contact URI, value = JSON binding); the key
  * expires with its last binding, and readers drop bindings past their expiry, so an expired
- * binding is gone on time even before Redis deletes it. Writes use WATCH/MULTI: two REGISTERs for
- * one user on two nodes cannot lose each other's change.
+ * binding is gone on time even before Redis deletes it. Writes are compare-and-set on a version
+ * field in a Lua script (not WATCH, which is per connection and so unsafe on a shared connection):
+ * two REGISTERs for one user on two nodes cannot lose each other's change.
  */
 import type { Redis } from 'ioredis';
 import { Binding, RegisterPlan } from './registration';
@@ -16,6 +17,19 @@ export interface BindingSource {
   readonly source: Binding['source'];
   readonly userAgent?: string;
 }
+
+const VERSION = '_v';
+
+/** KEYS[1] hash; ARGV[1] expected version ('' for none), ARGV[2] expiry ms (0: delete), ARGV[3..] field, value pairs. */
+const REPLACE = `
+local v = redis.call('HGET', KEYS[1], '${VERSION}') or ''
+if v ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], '${VERSION}', tostring((tonumber(v) or 0) + 1), unpack(ARGV, 3))
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return 1`;
 
 export class BindingStore {
   constructor(
@@ -37,23 +51,19 @@ export class BindingStore {
    */
   async update(userId: string, plan: (existing: Binding[]) => RegisterPlan, from: BindingSource, now = Date.now()): Promise<{ plan: RegisterPlan; bindings: Binding[] }> {
     const key = this.key(userId);
-    for (let attempt = 0; attempt < 10; attempt++) {
-      await this.redis.watch(key);
-      const existing = this.live(await this.redis.hgetall(key), now);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      // Jittered backoff after a lost race, so writers for one user do not collide again in step.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 4 * Math.min(attempt, 10)));
+      const raw = await this.redis.hgetall(key);
+      const existing = this.live(raw, now);
       const decided = plan(existing);
-      if (decided.kind !== 'change') {
-        await this.redis.unwatch();
-        return { plan: decided, bindings: existing };
-      }
+      if (decided.kind !== 'change') return { plan: decided, bindings: existing };
       const after = this.apply(existing, decided, from, now);
-      const tx = this.redis.multi().del(key);
-      if (after.length > 0) {
-        tx.hset(key, Object.fromEntries(after.map((b) => [b.uri, JSON.stringify(b)])));
-        tx.pexpireat(key, Math.max(...after.map((b) => b.expiresAt)));
-      }
-      if ((await tx.exec()) !== null) return { plan: decided, bindings: after };
+      const expiry = after.length > 0 ? Math.max(...after.map((b) => b.expiresAt)) : 0;
+      const pairs = after.flatMap((b) => [b.uri, JSON.stringify(b)]);
+      if ((await this.redis.eval(REPLACE, 1, key, raw[VERSION] ?? '', expiry, ...pairs)) === 1) return { plan: decided, bindings: after };
     }
-    throw new Error(`bindings of user ${userId} kept changing; giving up after 10 attempts`);
+    throw new Error(`bindings of user ${userId} kept changing; giving up after 50 attempts`);
   }
 
   /** Removes every binding of a user (user deleted or disabled). */
@@ -82,7 +92,8 @@ export class BindingStore {
 
   private live(raw: Record<string, string>, now: number): Binding[] {
     const out: Binding[] = [];
-    for (const value of Object.values(raw)) {
+    for (const [field, value] of Object.entries(raw)) {
+      if (field === VERSION) continue;
       try {
         const b = JSON.parse(value) as Binding;
         if (b.expiresAt > now) out.push(b);

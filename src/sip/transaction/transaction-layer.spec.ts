@@ -5,7 +5,7 @@ import { serialize } from '../serializer';
 import { TransportLayer } from '../transport/transport-layer';
 import { newBranch } from '../identifiers';
 import { request, requestText } from '../../../test/sip/support/messages';
-import { type UdpPeer, delay, udpPeer } from '../../../test/sip/support/sockets';
+import { type UdpPeer, delay, tcpPeer, udpPeer } from '../../../test/sip/support/sockets';
 import type { ResponseOrigin } from './client-transaction';
 import { type IncomingRequest, TransactionLayer } from './transaction-layer';
 import { ServerInviteTransaction } from './server-invite';
@@ -179,6 +179,23 @@ describe('TransactionLayer over UDP on 127.0.0.1 with short timers', () => {
     await peer.send(request({ method: 'ACK', branch: 'z9hG4bK-ack-2xx', toTag: 'ok', rport: true }), port);
     await until(() => acks.length === 1);
     expect(acks[0].to.params.get('tag')).toBe('ok');
+  });
+
+  it('over TCP, sends a non-2xx final once and ends as soon as the ACK arrives (Timers G off, I = 0)', async () => {
+    const tcpPort = transport.listening().find((l) => l.transport === 'TCP')!.port;
+    const client = await tcpPeer(tcpPort);
+    client.socket.write(request({ method: 'INVITE', viaTransport: 'TCP' }));
+    await until(() => incoming.length === 1);
+    const tx = incoming[0].transaction;
+    expect(tx.reliable).toBe(true);
+    tx.respond(createResponse(incoming[0].request, 486, { toTag: 'tcp' }));
+    await client.waitFor(/SIP\/2.0 486/);
+    await delay(150); // several T1 periods: a UDP transaction would have retransmitted by now
+    expect(client.text().match(/SIP\/2.0 486/g)).toHaveLength(1);
+    client.socket.write(request({ method: 'ACK', viaTransport: 'TCP', toTag: 'tcp' }));
+    await until(() => tx.state === 'terminated');
+    expect(layer.count().server).toBe(0);
+    client.socket.destroy();
   });
 
   it('matches a CANCEL to its INVITE server transaction', async () => {

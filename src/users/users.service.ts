@@ -131,10 +131,15 @@ export class UsersService {
     return this.users.existsBy({ id });
   }
 
+  /** Runs on every authenticated SIP request: one indexed query, without the ORM's per-call overhead. */
   async findCredentials(username: string): Promise<UserCredentials | undefined> {
-    const u = await this.users.findOneBy({ username });
-    if (!u) return undefined;
-    return { id: u.id, username: u.username, realm: u.realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, accountId: u.accountId, active: u.status === 'active' };
+    const rows = (await this.users.query(
+      'SELECT id, username, realm, ha1_md5 AS "ha1Md5", ha1_sha256 AS "ha1Sha256", account_id AS "accountId", status FROM users WHERE username = $1',
+      [username],
+    )) as (Omit<UserCredentials, 'active'> & { status: string })[];
+    if (rows.length === 0) return undefined;
+    const { status, ...u } = rows[0];
+    return { ...u, active: status === 'active' };
   }
 
   private view(u: User): UserView {

@@ -4,7 +4,7 @@
  * same run, against Kamailio (registrar, usrloc in memory) as the baseline. Loopback only; every
  * SIPp run is bounded by a call count and a timeout.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -99,7 +99,14 @@ async function seedUsers(url: string): Promise<string> {
   return file;
 }
 
+function requireTool(name: string, pkg: string): void {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+  if (!found) throw new Error(`bench:sip needs ${name}: apt-get install -y ${pkg} (the baseline must run in the same bench)`);
+}
+
 export async function run(): Promise<void> {
+  requireTool('sipp', 'sip-tester');
+  requireTool('kamailio', 'kamailio');
   const parser = parserRun();
   const db = await freshDatabase('sip');
   const usersFile = await seedUsers(db.url);

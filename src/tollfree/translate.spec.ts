@@ -233,6 +233,31 @@ describe('translate: time of day, days and dates in the number’s time zone', (
     expect(routedTo(holiday, '2027-01-03T15:00:00Z')).toBe('+12125550100'); // 01-04 00:00 JST
   });
 
+  it('agrees with the wall clock (Intl) minute by minute through the 2026 transitions, memoised or not', () => {
+    const windows: [string, string][] = [
+      [NY, '2026-03-08T07:00:00Z'],
+      [NY, '2026-11-01T06:00:00Z'],
+      ['Europe/London', '2026-03-29T01:00:00Z'],
+      ['Europe/London', '2026-10-25T01:00:00Z'],
+      ['Australia/Lord_Howe', '2026-04-04T15:00:00Z'], // 30-minute shift
+      ['Australia/Lord_Howe', '2026-10-03T15:30:00Z'],
+    ];
+    const f = (zone: string) => new Intl.DateTimeFormat('en-GB', { timeZone: zone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit' });
+    for (const [zone, transition] of windows) {
+      const e = (from: string, to: string) => entry(zone, [rule('r', { timeRanges: [{ from, to }] }, { route: '+12125550199' })]);
+      // Twice over, so the second pass reads memoised offsets where the first computed them.
+      for (let pass = 0; pass < 2; pass++) {
+        for (let m = -180; m <= 180; m += 1) {
+          const at = new Date(Date.parse(transition) + m * 60_000);
+          const wall = f(zone).format(at); // HH:MM
+          const next = new Date(Date.UTC(2000, 0, 1, Number(wall.slice(0, 2)), Number(wall.slice(3)) + 1)).toISOString().slice(11, 16);
+          const one = e(wall, next === '00:00' ? '24:00' : next);
+          expect([zone, at.toISOString(), translate(one, { caller: null, at, callId: 'x' }).ruleId !== null]).toEqual([zone, at.toISOString(), true]);
+        }
+      }
+    }
+  });
+
   it('agrees with the wall clock computed independently (Intl) for any instant, range and zone', () => {
     const hhmm = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.constantFrom(0, 15, 30, 59)).map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`);
     const zones = [NY, TOKYO, 'Europe/London', 'Australia/Lord_Howe', 'UTC'];

@@ -31,6 +31,11 @@ export interface DateRange {
   to: string;
 }
 
+/**
+ * Every condition present must hold; an absent one matches every call. Each is read at the instant
+ * of the call in the entry's time zone, independently: `days: [sat]` with `18:00–09:00` matches
+ * Saturday evening and Saturday early morning, not the early morning of Sunday.
+ */
 export interface RuleConditions {
   callerPrefixes?: string[];
   callerTypes?: CallerType[];

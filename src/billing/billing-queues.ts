@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { createRedis } from '../platform/redis';
 import type { CdrQueuePort } from './cdr-queue.port';
-import { CdrsService, RatingError } from './cdrs.service';
+import { CdrsService, RateOutcome, RatingError } from './cdrs.service';
 import { RentalService } from './rental.service';
 
 export const CDR_QUEUE = 'cdr-rating';
@@ -20,7 +20,9 @@ export const RENTAL_QUEUE = 'number-rental';
 export const SWEEP_AFTER_SECONDS = 60;
 export const SWEEP_EVERY_MS = 30_000;
 export const RATING_ATTEMPTS = 8;
-export const RATING_CONCURRENCY = 16;
+export const RATING_CONCURRENCY = 64;
+/** CDRs rated per transaction at most: the jobs in flight on one worker are rated together. */
+export const RATING_BATCH = 100;
 
 export interface CdrJob {
   cdrId: string;
@@ -83,6 +85,48 @@ export class BillingQueues implements CdrQueuePort, OnApplicationShutdown {
   }
 }
 
+/**
+ * Gathers the CDR ids of the jobs a worker runs at once and rates them in one transaction: a
+ * commit per CDR is what limited throughput, not rating. Each job still succeeds or fails alone.
+ */
+export class RatingBatcher {
+  private waiting = new Map<string, { resolve: (r: RateOutcome) => void; reject: (e: Error) => void }[]>();
+  private inFlight = 0;
+
+  constructor(
+    private readonly rateMany: (ids: string[]) => Promise<Map<string, RateOutcome | RatingError>>,
+    private readonly maxBatch = RATING_BATCH,
+    private readonly maxInFlight = 2,
+  ) {}
+
+  rate(cdrId: string): Promise<RateOutcome> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(cdrId, [...(this.waiting.get(cdrId) ?? []), { resolve, reject }]);
+      // Let the other jobs fetched in this tick join; a batch already running lets more gather.
+      if (this.inFlight < this.maxInFlight) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.inFlight >= this.maxInFlight || this.waiting.size === 0) return;
+    const batch = [...this.waiting].slice(0, this.maxBatch);
+    for (const [id] of batch) this.waiting.delete(id);
+    this.inFlight++;
+    try {
+      const results = await this.rateMany(batch.map(([id]) => id));
+      for (const [id, waiters] of batch) {
+        const r = results.get(id);
+        for (const w of waiters) r === undefined ? w.reject(new Error(`no rating result for ${id}`)) : r instanceof Error ? w.reject(r) : w.resolve(r);
+      }
+    } catch (e) {
+      for (const [, waiters] of batch) for (const w of waiters) w.reject(e as Error);
+    } finally {
+      this.inFlight--;
+      if (this.waiting.size) setImmediate(() => void this.flush());
+    }
+  }
+}
+
 /** Consumer side: the rating and rental workers, and the sweep. */
 @Injectable()
 export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -90,6 +134,7 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
   private workers: Worker[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private connection?: Redis;
+  private batcher?: RatingBatcher;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -106,15 +151,14 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
   /** Starts the workers (also used by tests and the bench, which run them in-process on demand). */
   async start(options: { concurrency?: number; sweep?: boolean } = {}): Promise<void> {
     this.connection = createRedis(this.config.redisUrl, 'billing-workers');
+    this.batcher = new RatingBatcher((ids) => this.cdrs.rateMany(ids));
     const prefix = bullPrefix(this.config);
     const rating = new Worker<CdrJob>(CDR_QUEUE, (job) => this.rateJob(job), { connection: this.connection, prefix, concurrency: options.concurrency ?? RATING_CONCURRENCY });
     rating.on('error', (err) => this.log.warn({ err: err.message }, 'rating worker error'));
     const rentals = new Worker(RENTAL_QUEUE, async () => this.rental.chargeMonth(), { connection: this.connection, prefix, concurrency: 1 });
     rentals.on('error', (err) => this.log.warn({ err: err.message }, 'rental worker error'));
     this.workers = [rating, rentals];
-    // Hourly: a month's rentals are charged within the first hour of the month, and any number
-    // assigned later in the month is charged within the hour. Upserting is idempotent across nodes.
-    await this.queues.rental.upsertJobScheduler('monthly-rental', { pattern: '7 * * * *' }, { name: 'charge' });
+    await this.scheduleRentals();
     if (options.sweep !== false) {
       this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
       this.sweepTimer.unref();
@@ -131,7 +175,7 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
     const cdrId = job.data?.cdrId;
     if (typeof cdrId !== 'string') throw new UnrecoverableError('job without a cdrId');
     try {
-      return await this.cdrs.rate(cdrId);
+      return await this.batcher!.rate(cdrId);
     } catch (e) {
       const err = e as Error;
       const final = e instanceof RatingError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -141,8 +185,18 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
+  /**
+   * Hourly: a month's rentals are charged within the first hour of the month, and a number assigned
+   * later in the month within the hour. Upserting is idempotent across nodes, and the sweep repeats
+   * it so a Redis that lost the schedule gets it back.
+   */
+  private scheduleRentals() {
+    return this.queues.rental.upsertJobScheduler('monthly-rental', { pattern: '7 * * * *' }, { name: 'charge' });
+  }
+
   private async sweep(): Promise<void> {
     try {
+      await this.scheduleRentals();
       const n = await this.cdrs.requeuePending(SWEEP_AFTER_SECONDS);
       if (n) this.log.warn({ requeued: n }, 'pending CDRs queued again');
     } catch (e) {

@@ -20,7 +20,7 @@ import { uuid } from '../platform/validation';
 import { CDR_QUEUE_PORT, CdrQueuePort } from './cdr-queue.port';
 import { CreditControlService, Reservation } from './credit-control.service';
 import { LedgerService } from './ledger.service';
-import { RateDecksService } from './rate-decks.service';
+import { Rate, RateDecksService } from './rate-decks.service';
 import { Money, rateCall, Tariff } from './rating';
 
 export const directions = ['outbound', 'inbound', 'internal'] as const;
@@ -207,6 +207,35 @@ function filters(q: Omit<z.infer<typeof exportQuery>, 'format'>, params: unknown
   return where.length ? where.join(' AND ') : 'true';
 }
 
+export type RateOutcome = { status: 'rated' | 'already-rated'; cost: string };
+
+type LockedCdr = CdrRow & { acc_id: string | null; acc_currency: string | null; acc_rate_deck_id: string | null; found?: Rate | null };
+
+const isAnswered = (c: CdrRow) => c.disposition === 'answered' && c.answered_at !== null;
+
+/** The rating decision for one locked CDR (fills in its rate fields when it was looked up). */
+function rateOne(c: LockedCdr): { cost: string; billable: number } | RatingError {
+  const destination = chargedDestination(c);
+  const answered = isAnswered(c);
+  if (!c.account_id || !destination) return { cost: '0.000000', billable: answered ? c.duration_seconds : 0 };
+  if (!c.acc_id) return new RatingError(`account ${c.account_id} does not exist`);
+  if (answered && c.rate_per_minute === null) {
+    const found = c.found;
+    if (!found) return new RatingError(`no rate for ${destination} at ${c.started_at.toISOString()} in the account's rate deck`);
+    if (found.currency !== c.acc_currency) return new RatingError(`the rate deck is in ${found.currency}, the account in ${c.acc_currency}`);
+    c.rate_prefix = found.prefix;
+    c.rate_destination = found.destination;
+    c.rate_per_minute = found.ratePerMinute;
+    c.connection_fee = found.connectionFee;
+    c.first_increment = found.firstIncrement;
+    c.next_increment = found.nextIncrement;
+  }
+  if (c.rate_per_minute === null) return { cost: '0.000000', billable: 0 };
+  const tariff: Tariff = { ratePerMinute: c.rate_per_minute, connectionFee: c.connection_fee ?? '0', firstIncrement: c.first_increment ?? 1, nextIncrement: c.next_increment ?? 1 };
+  const r = rateCall(tariff, c.duration_seconds, answered);
+  return { cost: r.cost, billable: r.billableSeconds };
+}
+
 @Injectable()
 export class CdrsService {
   private readonly log = new Logger('billing');
@@ -253,57 +282,82 @@ export class CdrsService {
    * Rates one CDR and debits the ledger, in one transaction that applies at most once.
    * Throws RatingError when retrying cannot help.
    */
-  async rate(cdrId: string): Promise<{ status: 'rated' | 'already-rated'; cost: string }> {
-    const outcome = await this.db.transaction(async (tx) => {
-      const [c] = (await tx.query(
+  async rate(cdrId: string): Promise<RateOutcome> {
+    const r = (await this.rateMany([cdrId])).get(cdrId)!;
+    if (r instanceof Error) throw r;
+    return r;
+  }
+
+  /**
+   * Rates a batch of CDRs in one transaction (one commit for the batch: the commit, not the
+   * arithmetic, is what a CDR costs). CDR rows are locked in id order and accounts in id order, so
+   * concurrent batches cannot deadlock; rows already rated are left alone. Each account's balance
+   * moves once per batch by the batch's total, and each CDR still gets its own ledger entry with
+   * its own seq and balanceAfter. A CDR that cannot be rated gets a RatingError in the result
+   * and does not hold back the others; any other failure rolls the whole batch back (throws).
+   */
+  async rateMany(ids: string[]): Promise<Map<string, RateOutcome | RatingError>> {
+    const out = new Map<string, RateOutcome | RatingError>();
+    const settle: { accountId: string; reservationId: string; cost: string; seq: number }[] = [];
+    await this.db.transaction(async (tx) => {
+      settle.length = 0;
+      out.clear();
+      const rows = (await tx.query(
         `SELECT c.*, a.id AS acc_id, a.currency AS acc_currency, a.rate_deck_id AS acc_rate_deck_id
-         FROM cdrs c LEFT JOIN accounts a ON a.id = c.account_id WHERE c.id = $1 FOR UPDATE OF c`,
-        [cdrId],
-      )) as (CdrRow & { acc_id: string | null; acc_currency: string | null; acc_rate_deck_id: string | null })[];
-      if (!c) throw new RatingError(`CDR ${cdrId} does not exist`);
-      if (c.status === 'rated') {
-        const [e] = (await tx.query('SELECT seq FROM ledger_entries WHERE cdr_id = $1', [cdrId])) as { seq: string }[];
-        return { c, already: true, cost: c.cost ?? '0', seq: e ? Number(e.seq) : 0 };
-      }
-      const destination = chargedDestination(c);
-      const answered = c.disposition === 'answered' && c.answered_at !== null;
-      let tariff: Tariff | null = null;
-      let currency: string | null = null;
-      if (c.account_id) {
-        if (!c.acc_id) throw new RatingError(`account ${c.account_id} does not exist`);
-        const acc = { currency: c.acc_currency!, rate_deck_id: c.acc_rate_deck_id };
-        currency = acc.currency;
-        if (destination && answered && c.rate_per_minute === null) {
-          const found = acc.rate_deck_id ? await this.decks.findRate(acc.rate_deck_id, destination, c.started_at, tx) : null;
-          if (!found) throw new RatingError(`no rate for ${destination} at ${c.started_at.toISOString()} in the account's rate deck`);
-          if (found.currency !== acc.currency) throw new RatingError(`the rate deck is in ${found.currency}, the account in ${acc.currency}`);
-          tariff = found;
-          c.rate_prefix = found.prefix;
-          c.rate_destination = found.destination;
-          c.rate_per_minute = found.ratePerMinute;
-          c.connection_fee = found.connectionFee;
-          c.first_increment = found.firstIncrement;
-          c.next_increment = found.nextIncrement;
-        } else if (destination && c.rate_per_minute !== null) {
-          tariff = { ratePerMinute: c.rate_per_minute, connectionFee: c.connection_fee ?? '0', firstIncrement: c.first_increment ?? 1, nextIncrement: c.next_increment ?? 1 };
+         FROM cdrs c LEFT JOIN accounts a ON a.id = c.account_id WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE OF c`,
+        [ids],
+      )) as LockedCdr[];
+      for (const id of ids) if (!rows.some((r) => r.id === id)) out.set(id, new RatingError(`CDR ${id} does not exist`));
+
+      const already = rows.filter((c) => c.status === 'rated');
+      if (already.length) {
+        const seqs = (await tx.query('SELECT cdr_id, seq FROM ledger_entries WHERE cdr_id = ANY($1::uuid[])', [already.map((c) => c.id)])) as { cdr_id: string; seq: string }[];
+        for (const c of already) {
+          const seq = Number(seqs.find((x) => x.cdr_id === c.id)?.seq ?? 0);
+          out.set(c.id, { status: 'already-rated', cost: c.cost ?? '0.000000' });
+          if (c.reservation_id && c.account_id) settle.push({ accountId: c.account_id, reservationId: c.reservation_id, cost: c.cost ?? '0', seq });
         }
       }
-      const rated = tariff ? rateCall(tariff, c.duration_seconds, answered) : { billableSeconds: answered ? c.duration_seconds : 0, cost: '0.000000' };
-      await tx.query(
-        `UPDATE cdrs SET status = 'rated', cost = $2, billable_seconds = $3, currency = $4, rate_prefix = $5, rate_destination = $6,
-           rate_per_minute = $7, connection_fee = $8, first_increment = $9, next_increment = $10, failure_reason = NULL, rated_at = now()
-         WHERE id = $1`,
-        [cdrId, rated.cost, rated.billableSeconds, currency, c.rate_prefix, c.rate_destination, c.rate_per_minute, c.connection_fee, c.first_increment, c.next_increment],
+
+      const todo = rows.filter((c) => c.status !== 'rated');
+      const needRate = todo.filter((c) => c.acc_id && c.acc_rate_deck_id && chargedDestination(c) && isAnswered(c) && c.rate_per_minute === null);
+      const found = await this.decks.findRates(
+        needRate.map((c) => ({ deckId: c.acc_rate_deck_id!, e164: chargedDestination(c)!, at: c.started_at })),
+        tx,
       );
-      let seq = 0;
-      if (new Money(rated.cost).gt(0)) {
-        seq = (await this.ledger.append(tx, { accountId: c.account_id!, amount: new Money(rated.cost).neg().toFixed(6), kind: 'call', cdrId, description: destination ?? undefined })).seq;
+      needRate.forEach((c, i) => (c.found = found[i]));
+
+      const rated: { c: LockedCdr; cost: string; billable: number }[] = [];
+      for (const c of todo) {
+        const r = rateOne(c);
+        if (r instanceof RatingError) out.set(c.id, r);
+        else rated.push({ c, ...r });
       }
-      return { c, already: false, cost: rated.cost, seq };
+      if (!rated.length) return;
+      const col = <T>(f: (x: (typeof rated)[number]) => T) => rated.map(f);
+      await tx.query(
+        `UPDATE cdrs SET status = 'rated', cost = u.cost, billable_seconds = u.billable, currency = u.currency, rate_prefix = u.prefix,
+           rate_destination = u.destination, rate_per_minute = u.rate, connection_fee = u.fee, first_increment = u.first,
+           next_increment = u.next, failure_reason = NULL, rated_at = now()
+         FROM unnest($1::uuid[], $2::numeric[], $3::int[], $4::char(3)[], $5::text[], $6::text[], $7::numeric[], $8::numeric[], $9::int[], $10::int[])
+           AS u(id, cost, billable, currency, prefix, destination, rate, fee, first, next)
+         WHERE cdrs.id = u.id`,
+        [
+          col((x) => x.c.id), col((x) => x.cost), col((x) => x.billable), col((x) => x.c.acc_currency), col((x) => x.c.rate_prefix),
+          col((x) => x.c.rate_destination), col((x) => x.c.rate_per_minute), col((x) => x.c.connection_fee), col((x) => x.c.first_increment),
+          col((x) => x.c.next_increment),
+        ],
+      );
+      const debits = rated.filter((x) => new Money(x.cost).gt(0)).map((x) => ({ accountId: x.c.account_id!, amount: new Money(x.cost).neg().toFixed(6), kind: 'call' as const, cdrId: x.c.id, description: chargedDestination(x.c) ?? undefined }));
+      const seqOf = new Map((await this.ledger.appendMany(tx, debits)).map((e) => [e.cdrId!, e.seq]));
+      for (const x of rated) {
+        out.set(x.c.id, { status: 'rated', cost: x.cost });
+        if (x.c.reservation_id && x.c.account_id) settle.push({ accountId: x.c.account_id, reservationId: x.c.reservation_id, cost: x.cost, seq: seqOf.get(x.c.id) ?? 0 });
+      }
     });
-    // After commit: balances read from now on include the debit, so the call's hold can go.
-    if (outcome.c.reservation_id && outcome.c.account_id) await this.credit.settled(outcome.c.account_id, outcome.c.reservation_id, outcome.cost, outcome.seq);
-    return { status: outcome.already ? 'already-rated' : 'rated', cost: outcome.cost };
+    // After commit: balances read from now on include the debits, so the calls' holds can go.
+    await Promise.all(settle.map((s) => this.credit.settled(s.accountId, s.reservationId, s.cost, s.seq)));
+    return out;
   }
 
   /** The queue gave up on a CDR: make it visibly `failed` with the reason (never over a rated one). */

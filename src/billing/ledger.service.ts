@@ -14,6 +14,7 @@ import { newId } from '../platform/ids';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { DomainError, invalid, notFound } from '../platform/problem';
 import { money } from '../platform/validation';
+import { Money } from './rating';
 
 export const topUpInput = z.strictObject({
   amount: money.refine((a) => /[1-9]/.test(a), 'must be more than 0'),
@@ -116,6 +117,51 @@ export class LedgerService {
     )) as { seq: string; balance_after: string }[];
     if (!rows.length) throw notFound('account', e.accountId);
     return { id, seq: Number(rows[0].seq), balanceAfter: rows[0].balance_after };
+  }
+
+  /**
+   * Appends many entries inside the caller's transaction: accounts are locked in id order (so
+   * concurrent batches cannot deadlock), each balance moves once by its total, and every entry
+   * gets its own consecutive seq and balanceAfter, exactly as `append` one by one would give.
+   */
+  async appendMany(tx: EntityManager, entries: NewEntry[]): Promise<(NewEntry & { id: string; seq: number; balanceAfter: string })[]> {
+    if (!entries.length) return [];
+    const byAccount = new Map<string, NewEntry[]>();
+    for (const e of entries) byAccount.set(e.accountId, [...(byAccount.get(e.accountId) ?? []), e]);
+    const accountIds = [...byAccount.keys()].sort();
+    await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [accountIds]);
+    const totals = accountIds.map((id) => byAccount.get(id)!.reduce((t, e) => t.plus(e.amount), new Money(0)).toFixed(6));
+    const counts = accountIds.map((id) => byAccount.get(id)!.length);
+    // TypeORM answers an UPDATE with [rows, affected]; a CTE keeps the answer plain rows.
+    const moved = (await tx.query(
+      `WITH moved AS (
+         UPDATE accounts SET balance = balance + u.total, ledger_seq = ledger_seq + u.n, updated_at = now()
+         FROM unnest($1::uuid[], $2::numeric[], $3::int[]) AS u(id, total, n) WHERE accounts.id = u.id
+         RETURNING accounts.id, accounts.balance, accounts.ledger_seq)
+       SELECT * FROM moved`,
+      [accountIds, totals, counts],
+    )) as { id: string; balance: string; ledger_seq: string }[];
+    if (moved.length !== accountIds.length) throw notFound('account', accountIds.find((id) => !moved.some((m) => m.id === id)) ?? '?');
+    const out: (NewEntry & { id: string; seq: number; balanceAfter: string })[] = [];
+    moved.forEach((m) => {
+      const list = byAccount.get(m.id)!;
+      let balance = new Money(m.balance).minus(totals[accountIds.indexOf(m.id)]);
+      let seq = Number(m.ledger_seq) - list.length;
+      for (const e of list) {
+        balance = balance.plus(e.amount);
+        out.push({ ...e, id: newId(), seq: ++seq, balanceAfter: balance.toFixed(6) });
+      }
+    });
+    const c = <T>(f: (e: (typeof out)[number]) => T) => out.map(f);
+    await tx.query(
+      `INSERT INTO ledger_entries (id, account_id, seq, kind, amount, balance_after, cdr_id, topup_id, number_e164, period, description)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::numeric[], $6::numeric[], $7::uuid[], $8::uuid[], $9::text[], $10::char(7)[], $11::text[])`,
+      [
+        c((e) => e.id), c((e) => e.accountId), c((e) => e.seq), c((e) => e.kind), c((e) => e.amount), c((e) => e.balanceAfter), c((e) => e.cdrId ?? null),
+        c((e) => e.topupId ?? null), c((e) => e.numberE164 ?? null), c((e) => e.period ?? null), c((e) => e.description ?? null),
+      ],
+    );
+    return out;
   }
 
   /**

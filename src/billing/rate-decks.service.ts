@@ -156,6 +156,25 @@ export class RateDecksService {
     };
   }
 
+  /** findRate for many (deck, number, time) at once, in one query; results in the same order. */
+  async findRates(queries: { deckId: string; e164: string; at: Date }[], tx?: EntityManager): Promise<(Rate | null)[]> {
+    if (!queries.length) return [];
+    const rows = (await (tx ?? this.db).query(
+      `SELECT q.i, r.*, d.currency
+       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS q(deck, digits, at, i)
+       CROSS JOIN LATERAL (
+         SELECT * FROM rates r
+         WHERE r.rate_deck_id = q.deck AND r.effective_from <= q.at AND (r.effective_to IS NULL OR r.effective_to > q.at)
+           AND r.prefix = ANY (ARRAY(SELECT left(q.digits, n) FROM generate_series(1, least(15, length(q.digits))) n))
+         ORDER BY length(r.prefix) DESC, r.effective_from DESC LIMIT 1) r
+       JOIN rate_decks d ON d.id = r.rate_deck_id`,
+      [queries.map((q) => q.deckId), queries.map((q) => q.e164.replace(/^\+/, '')), queries.map((q) => q.at)],
+    )) as (RateRow & { i: string })[];
+    const out: (Rate | null)[] = queries.map(() => null);
+    for (const r of rows) out[Number(r.i) - 1] = rateView(r);
+    return out;
+  }
+
   /** The rate for `e164` in a deck at `at`: longest prefix wins, then the latest effectiveFrom. */
   async findRate(deckId: string, e164: string, at: Date = new Date(), tx?: EntityManager): Promise<Rate | null> {
     // Inside a caller's transaction, use its connection: a second one per transaction could

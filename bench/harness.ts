@@ -3,12 +3,13 @@
  * facts, peak RSS from /proc, and the results file. Benchmarks talk only to 127.0.0.1.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { runMigrations } from '../src/platform/database';
+import { repoRoot, resultsDir } from './results-dir';
 
 export const BASE_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -66,7 +67,7 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
   const sipPort = await freePort();
   // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the gateway under load.
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, resolve(__dirname, '../src/main.js')], {
+  const proc = spawn(process.execPath, [...nodeArgs, resolve(repoRoot(), 'dist/src/main.js')], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -117,9 +118,7 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
 }
 
 export function writeResult(name: string, result: Record<string, unknown>): string {
-  const dir = resolve(__dirname, '../../bench/results');
-  mkdirSync(dir, { recursive: true });
-  const path = resolve(dir, `${name}.json`);
+  const path = resolve(resultsDir(), `${name}.json`);
   writeFileSync(path, JSON.stringify({ date: new Date().toISOString(), machine: machine(), ...result }, null, 2) + '\n');
   return path;
 }

@@ -12,6 +12,7 @@
  * Run: npx tsx bench/media.bench.ts  (writes bench/results/media.json and .md)
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { resultsDir } from './results-dir';
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -500,7 +501,7 @@ export async function run(): Promise<void> {
     ratioMediaRelayToBaseline: base === 0 ? null : Math.round(((results['media-relay']?.maxPpsUnder0_1PercentLoss ?? 0) / base) * 100) / 100,
     ...(results.rtpengine ? { ratioMediaRelayToRtpengine: Math.round(((results['media-relay']?.maxPpsUnder0_1PercentLoss ?? 0) / Math.max(1, results.rtpengine.maxPpsUnder0_1PercentLoss)) * 100) / 100 } : {}),
   };
-  const dir = resolve(__dirname, 'results');
+  const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
   writeFileSync(resolve(dir, 'media.json'), JSON.stringify(output, null, 2) + '\n');
   writeFileSync(resolve(dir, 'media.md'), markdown(output.date, output.machine, results) + `\nMean relay CPU % per 1000 sessions over the steps every relay passed (${common.join(', ')} sessions): ${JSON.stringify(cpuPer1000)}.\n`);

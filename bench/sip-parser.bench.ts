@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseMessage } from '../src/sip/parser';
 import { serialize } from '../src/sip/serializer';
+import { resultsDir } from './results-dir';
 
 function sdp(i: number): string {
   return [
@@ -156,7 +157,7 @@ export function run(rounds = 7, passes = 100): Record<string, unknown> {
 if (require.main === module) {
   const rounds = Number(process.argv[2] ?? 7);
   const result = run(rounds);
-  const dir = join(__dirname, 'results');
+  const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'sip-parser.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));

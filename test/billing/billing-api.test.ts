@@ -203,6 +203,19 @@ describe('billing API', () => {
       expect((await t.http().get(`/v1/accounts/${accountId}`).expect(200)).body.balance).toBe('5.000000');
     });
 
+    it('lets billing keys read CDRs, usage and ledgers and top up; operator keys may not', async () => {
+      const accountId = await createAccount(t);
+      const billing = (await t.http().post('/v1/api-keys').send({ name: unique('k'), role: 'billing' }).expect(201)).body.secret;
+      const operator = (await t.http().post('/v1/api-keys').send({ name: unique('k'), role: 'operator' }).expect(201)).body.secret;
+      await t.http(billing).post(`/v1/accounts/${accountId}/topups`).send({ amount: '1' }).expect(201);
+      await t.http(billing).get(`/v1/accounts/${accountId}/ledger`).expect(200);
+      await t.http(billing).get(`/v1/cdrs?accountId=${accountId}`).expect(200);
+      await t.http(operator).post(`/v1/accounts/${accountId}/topups`).send({ amount: '1' }).expect(403);
+      await t.http(operator).get(`/v1/accounts/${accountId}/ledger`).expect(403);
+      await t.http(operator).get(`/v1/cdrs?accountId=${accountId}`).expect(403);
+      await t.http(operator).get(`/v1/usage?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z`).expect(403);
+    });
+
     it('has no endpoint that creates a CDR', async () => {
       const r = await t.http().post('/v1/cdrs').send({});
       expect(r.status).toBe(404);

@@ -57,12 +57,22 @@ export async function until(check: () => Promise<boolean>, ms = 30_000, what = '
   }
 }
 
-/** Every account's balance equals the sum of its ledger; returns the accounts that disagree. */
+/**
+ * Every account's balance equals the sum of its ledger, its entries are numbered 1..n without a
+ * gap, and each entry's balanceAfter is the running sum in that order. Returns what disagrees.
+ */
 export async function ledgerMismatches(c: Client, accountIds: string[]): Promise<unknown[]> {
-  const r = await c.query(
-    `SELECT a.id, a.balance, coalesce(sum(l.amount), 0) AS ledger FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
-     WHERE a.id = ANY($1::uuid[]) GROUP BY a.id, a.balance HAVING a.balance <> coalesce(sum(l.amount), 0)`,
+  const balances = await c.query(
+    `SELECT a.id, a.balance, a.ledger_seq, coalesce(sum(l.amount), 0) AS ledger, count(l.id) AS entries FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
+     WHERE a.id = ANY($1::uuid[]) GROUP BY a.id HAVING a.balance <> coalesce(sum(l.amount), 0) OR a.ledger_seq <> count(l.id)`,
     [accountIds],
   );
-  return r.rows;
+  const entries = await c.query(
+    `SELECT * FROM (
+       SELECT id, account_id, seq, balance_after, row_number() OVER w AS n, sum(amount) OVER w AS running
+       FROM ledger_entries WHERE account_id = ANY($1::uuid[]) WINDOW w AS (PARTITION BY account_id ORDER BY seq)) x
+     WHERE seq <> n OR balance_after <> running`,
+    [accountIds],
+  );
+  return [...balances.rows, ...entries.rows];
 }

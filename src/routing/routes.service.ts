@@ -7,6 +7,7 @@ import { newId } from '../platform/ids';
 import { decodeCursor, Page, toPage } from '../platform/pagination';
 import { conflict, DomainError, notFound } from '../platform/problem';
 import { Route } from './route.entity';
+import { prefixesOf, RouteCandidate, selectRoutes } from './route-selection';
 import { createRoute, routeQuery } from './routing.schemas';
 import { Trunk } from './trunk.entity';
 
@@ -53,6 +54,20 @@ export class RoutesService {
     const r = await this.routes.findOneBy({ id });
     if (!r) throw notFound('route', id);
     return view(r);
+  }
+
+  /**
+   * The trunks a call to `destination` tries, in order (see route-selection.ts). One indexed query
+   * over the number's prefixes; `channelsInUse` comes from the live call counters.
+   */
+  async candidates(destination: string, seed: string, channelsInUse?: ReadonlyMap<string, number>): Promise<RouteCandidate[]> {
+    const rows = (await this.routes.query(
+      `SELECT r.id AS "routeId", r.prefix, r.priority, r.weight, t.id AS "trunkId", t.enabled AS "trunkEnabled", t.max_channels AS "maxChannels"
+       FROM routes r JOIN trunks t ON t.id = r.trunk_id
+       WHERE r.prefix = ANY($1::text[])`,
+      [prefixesOf(destination)],
+    )) as RouteCandidate[];
+    return selectRoutes({ destination, routes: rows, seed, channelsInUse });
   }
 
   async remove(id: string): Promise<void> {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { Roles } from '../auth/roles.decorator';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { RoutesService } from './routes.service';
-import { createRoute, createTrunk, routeQuery, trunkQuery, updateTrunk } from './routing.schemas';
+import { createRoute, createTrunk, routeLookup, routeQuery, trunkQuery, updateTrunk } from './routing.schemas';
 import { TrunksService } from './trunks.service';
 
 @ApiTags('trunks')
@@ -62,6 +62,18 @@ export class RoutesController {
   @ApiQueryOf(routeQuery)
   list(@ValidQuery(routeQuery) q: z.infer<typeof routeQuery>) {
     return this.routes.list(q);
+  }
+
+  /**
+   * Dry run of least-cost routing: the trunks a call to `destination` would try, in order (longest
+   * prefix, then priority, then a weighted order seeded by `callId`). Live channel counts are not
+   * applied here.
+   */
+  @Get('lookup')
+  @ApiQueryOf(routeLookup)
+  async lookup(@ValidQuery(routeLookup) q: z.infer<typeof routeLookup>) {
+    const data = await this.routes.candidates(q.destination, q.callId);
+    return { data: data.map(({ trunkEnabled: _enabled, ...r }) => r) };
   }
 
   @Get(':id')

@@ -62,3 +62,8 @@ export const routeQuery = pageQuery.extend({
   prefix: z.string().regex(/^\+?[0-9]{0,15}$/).transform((p) => p.replace(/^\+/, '')).optional(),
   trunkId: uuid.optional(),
 });
+
+export const routeLookup = z.object({
+  destination: z.string().regex(/^\+?[1-9][0-9]{1,14}$/, 'expected an E.164 number'),
+  callId: z.string().max(200).default('lookup'),
+});

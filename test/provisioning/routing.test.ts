@@ -80,4 +80,20 @@ describe('routes', () => {
     expect(missing.body.errors).toEqual([{ field: 'trunkId', message: 'no such trunk' }]);
     await t.http().delete('/v1/routes/0190a000-0000-7000-8000-000000000000').expect(404);
   });
+
+  it('looks up the trunks a number would try, longest prefix first, skipping disabled trunks', async () => {
+    const mk = async (name: string, enabled = true) => (await t.http().post('/v1/trunks').send({ name: unique(name), host: '127.0.0.1', enabled }).expect(201)).body.id as string;
+    const [tokyo, japan, world, off] = [await mk('tokyo'), await mk('japan'), await mk('world'), await mk('off', false)];
+    const prefix = `8139${Date.now() % 1000}`;
+    await t.http().post('/v1/routes').send({ prefix, trunkId: tokyo }).expect(201);
+    await t.http().post('/v1/routes').send({ prefix: prefix.slice(0, -1), trunkId: japan, priority: 5 }).expect(201);
+    await t.http().post('/v1/routes').send({ prefix: prefix.slice(0, -1), trunkId: off, priority: 1 }).expect(201);
+    await t.http().post('/v1/routes').send({ prefix: '813', trunkId: world, priority: 999 }).expect(201);
+    const r = await t.http().get(`/v1/routes/lookup?destination=%2B${prefix}5555`).expect(200);
+    const order = r.body.data.map((x: { trunkId: string }) => x.trunkId);
+    expect(order.slice(0, 3)).toEqual([tokyo, japan, world]);
+    expect(order).not.toContain(off);
+    const bad = await t.http().get('/v1/routes/lookup?destination=abc').expect(400);
+    expect(bad.body.errors[0].field).toBe('destination');
+  });
 });

@@ -8,6 +8,7 @@
  * appears once, at its best place. Disabled trunks and trunks at `maxChannels` are left out.
  * No I/O: the caller passes the routes and the live channel counts.
  */
+import { stableHash32 } from '../platform/stable-hash';
 
 export interface RouteCandidate {
   readonly routeId: string;
@@ -31,24 +32,9 @@ export interface SelectionInput {
   readonly channelsInUse?: ReadonlyMap<string, number>;
 }
 
-/** FNV-1a over the string, then a murmur3 finaliser: a uniform 32-bit value per (seed, trunk). */
-function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** Efraimidis–Spirakis key: u^(1/w), larger first; u in (0, 1) from the hash. */
 function weightedKey(seed: string, trunkId: string, weight: number): number {
-  const u = (hash32(`${seed}|${trunkId}`) + 1) / 4294967297;
+  const u = (stableHash32(`${seed}|${trunkId}`) + 1) / 4294967297;
   return Math.pow(u, 1 / Math.max(1, weight));
 }
 

@@ -6,6 +6,7 @@
  *
  * Imports only luxon and the pure number normaliser; never Nest, TypeORM, Redis or another service.
  */
+import { stableHash32 } from '../platform/stable-hash';
 import { DateTime } from 'luxon';
 import { isE164, normaliseNumber, NumberKind } from '../numbers/number-format';
 
@@ -164,23 +165,9 @@ export function classifyCaller(caller: string | null, ranges: CallerRanges = noR
   return type;
 }
 
-/**
- * Which of SPLIT_BUCKETS buckets a call id falls in: FNV-1a over the UTF-16 code units, then the
- * murmur3 finaliser, because FNV alone leaves consecutive ids ("call-1", "call-2") clustered in the
- * high bits that pick the bucket.
- */
+/** Which of SPLIT_BUCKETS buckets a call id falls in (a stable hash, so retries land alike). */
 export function callBucket(callId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < callId.length; i++) {
-    h ^= callId.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return Math.floor(((h >>> 0) * SPLIT_BUCKETS) / 4294967296);
+  return Math.floor((stableHash32(callId) * SPLIT_BUCKETS) / 4294967296);
 }
 
 interface LocalTime {

@@ -4,7 +4,7 @@
  * input always gives the same answer, which is what lets retransmissions and failover of a call land
  * on the same target of a percentage split.
  *
- * Imports only luxon and the pure number normaliser; never Nest, TypeORM, Redis or another service.
+ * Imports only luxon, the pure number normaliser and the stable hash; never Nest, TypeORM, Redis or another service.
  */
 import { stableHash32 } from '../platform/stable-hash';
 import { DateTime } from 'luxon';

@@ -69,7 +69,8 @@ export function sipp(o: SippOptions): Promise<PeerRun> {
   if (o.authUser) args.push('-au', o.authUser);
   if (o.authPass) args.push('-ap', o.authPass);
   for (const [k, v] of Object.entries(o.vars ?? {})) args.push('-set', k, String(v));
-  if (o.lostPercent) args.push('-lost', String(o.lostPercent));
+  // SIPp's default of 5 retransmissions would fail a call every few runs by chance alone under loss.
+  if (o.lostPercent) args.push('-lost', String(o.lostPercent), '-max_non_invite_retrans', '20', '-max_invite_retrans', '20');
   args.push(...(o.extra ?? []));
   return runPeer('sipp', args, (timeout + 10) * 1000);
 }

@@ -39,7 +39,9 @@ export async function runSipp(scenario: string, serverPort: number, options: { c
     '-timeout_error',
     '-nostdin',
     '-max_retrans', '10',
-    ...(options.lost ? ['-lost', String(options.lost)] : []),
+    // With loss, SIPp's default of 5 retransmissions fails a call every few runs by chance alone
+    // (0.36^6 per transaction at 20% loss each way); 20 keeps the test about the stack, not luck.
+    ...(options.lost ? ['-lost', String(options.lost), '-max_non_invite_retrans', '20', '-max_invite_retrans', '20'] : []),
   ];
   const child = spawn(SIPP, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);

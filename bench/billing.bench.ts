@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { deleteKeysWithPrefix } from '../src/platform/redis';
 import { BillingModule } from '../src/billing/billing.module';
 import { BillingWorkers, RATING_CONCURRENCY } from '../src/billing/billing-queues';
 import { CdrsService } from '../src/billing/cdrs.service';
@@ -194,12 +195,7 @@ async function exportBench(url: string, pg: Client): Promise<Record<string, unkn
 
 async function deletePrefix(prefix: string): Promise<void> {
   const redis = new IORedis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
 }
 

@@ -27,3 +27,15 @@ export async function connectRedis(url: string, name: string, timeoutMs = 5000):
   }
   return redis;
 }
+
+/** Deletes every key under `prefix` (SCAN, never KEYS): for tests and benches that own a prefix. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length) deleted += await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return deleted;
+}

@@ -1,6 +1,7 @@
 /** Drops this run's database and Redis keys, unless KEEP_TEST_DB=1 (for a post-mortem). */
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { deleteKeysWithPrefix } from '../../src/platform/redis';
 import { BASE_DATABASE_URL, REDIS_URL } from './env';
 
 export default async function globalTeardown(): Promise<void> {
@@ -18,12 +19,7 @@ export default async function globalTeardown(): Promise<void> {
   const redis = new IORedis(REDIS_URL, { lazyConnect: true });
   await redis.connect();
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysWithPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }

@@ -3,70 +3,31 @@
  * applied by the other within one second (cache invalidation through Redis pub/sub).
  * The second process is the real build (`node dist/src/main.js`): `npm test` builds first.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { freePort } from '../../bench/harness';
+import { Gateway, startGateway } from '../../bench/harness';
 import { startTestApp, TestApp, unique } from '../support/app';
 import { ADMIN_KEY, REDIS_URL, SECRETS_KEY } from '../support/env';
 import { enc, entryBody, uniqueTollFree } from './support';
 
-const MAIN = resolve(__dirname, '../../dist/src/main.js');
-
-/** Spawns the second gateway; `started` gets the process at once, so afterAll can stop it even if start-up fails. */
-async function startGateway(started: (proc: ChildProcess) => void): Promise<{ proc: ChildProcess; url: string }> {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npx tsc -p tsconfig.build.json)`);
-  const [httpPort, sipPort] = [await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: process.env.GW_TEST_DATABASE_URL,
-      REDIS_URL,
-      REDIS_PREFIX: process.env.GW_TEST_REDIS_PREFIX,
-      ADMIN_API_KEY: ADMIN_KEY,
-      SECRETS_KEY,
-      HTTP_PORT: String(httpPort),
-      HTTP_HOST: '127.0.0.1',
-      SIP_LISTEN: `127.0.0.1:${sipPort}`,
-      DB_MIGRATE_ON_START: 'false',
-      DEFAULT_COUNTRY: 'US',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  started(proc);
-  const url = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`the second gateway exited with ${proc.exitCode}`);
-    const ready = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
-    if (ready) return { proc, url };
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error('the second gateway was not ready within 30 s');
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('toll-free changes across gateway processes', () => {
   let a: TestApp;
-  let b: { proc: ChildProcess; url: string };
-  let child: ChildProcess | undefined;
+  let b: Gateway & { url: string };
   let accountId: string;
 
   beforeAll(async () => {
     a = await startTestApp();
-    b = await startGateway((proc) => (child = proc));
+    // The real build as the second process, with this run's database, Redis prefix and keys.
+    const gw = await startGateway(process.env.GW_TEST_DATABASE_URL!, {
+      REDIS_URL,
+      REDIS_PREFIX: process.env.GW_TEST_REDIS_PREFIX!,
+      ADMIN_API_KEY: ADMIN_KEY,
+      SECRETS_KEY,
+      DEFAULT_COUNTRY: 'US',
+    });
+    b = Object.assign(gw, { url: `http://127.0.0.1:${gw.httpPort}` });
     accountId = (await a.http().post('/v1/accounts').send({ name: unique('tf2'), currency: 'USD' }).expect(201)).body.id;
   }, 60_000);
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      setTimeout(() => child?.kill('SIGKILL'), 10_000).unref();
-      await exited;
-    }
+    await b?.stop();
     await a?.close();
   }, 30_000);
 

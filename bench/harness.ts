@@ -8,7 +8,9 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
+import IORedis from 'ioredis';
 import { runMigrations } from '../src/platform/database';
+import { deleteKeysWithPrefix } from '../src/platform/redis';
 import { repoRoot, resultsDir } from './results-dir';
 
 export const BASE_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -63,6 +65,8 @@ export interface Gateway {
 
 /** Starts `node dist/src/main.js` (the real gateway) against `databaseUrl`; resolves when ready. */
 export async function startGateway(databaseUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
+  // A prefix of the harness's own is deleted when the gateway stops (benches leave no keys behind).
+  const ownPrefix = env.REDIS_PREFIX === undefined ? `gwbench:${process.pid}:${Date.now().toString(36)}` : undefined;
   const httpPort = await freePort();
   const sipPort = await freePort();
   // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the gateway under load.
@@ -72,7 +76,7 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
       ...process.env,
       DATABASE_URL: databaseUrl,
       REDIS_URL,
-      REDIS_PREFIX: `gwbench:${process.pid}`,
+      REDIS_PREFIX: ownPrefix ?? '',
       ADMIN_API_KEY: ADMIN_KEY,
       SECRETS_KEY,
       HTTP_PORT: String(httpPort),
@@ -107,13 +111,18 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
       return m ? Math.round(Number(m[1]) / 1024) : NaN;
     },
-    stop: () =>
-      new Promise<void>((ok) => {
+    stop: async () => {
+      await new Promise<void>((ok) => {
         if (proc.exitCode !== null) return ok();
         proc.once('exit', () => ok());
         proc.kill('SIGTERM');
         setTimeout(() => proc.kill('SIGKILL'), 10_000).unref();
-      }),
+      });
+      if (ownPrefix) {
+        const redis = new IORedis(REDIS_URL);
+        await deleteKeysWithPrefix(redis, ownPrefix).finally(() => redis.disconnect());
+      }
+    },
   };
 }
 

@@ -19,7 +19,7 @@ import { decodeCursor, Page, toPage } from '../platform/pagination';
 import { conflict, DomainError, FieldError, invalid, notFound } from '../platform/problem';
 import { Cached, TollFreeCache } from './tollfree-cache';
 import { EVERYTHING, TollFreeChanges } from './tollfree-changes';
-import { TollFreeNumber, TollFreeRange, TollFreeVersion } from './tollfree.entity';
+import { TollFreeRange, TollFreeVersion } from './tollfree.entity';
 import { importTollFree } from './tollfree-import';
 import { checkEntry, EntryInput, entryQuery, NumberChecks, rangeInput, replaceEntry, translateInput, versionQuery } from './tollfree.schemas';
 import { CallerRanges, CallFacts, compileEntry, TollFreeEntry, TollFreeRule, translate, translateCompiled, Translation } from './translate';

@@ -2,6 +2,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from './auth/auth.module';
 import { BillingModule } from './billing/billing.module';
+import { CallsModule } from './calls/calls.module';
 import { NumbersModule } from './numbers/numbers.module';
 import { AppConfig } from './platform/config';
 import { PlatformModule } from './platform/platform.module';
@@ -16,7 +17,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule],
+      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule, CallsModule],
     };
   }
 }

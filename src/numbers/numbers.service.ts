@@ -99,7 +99,22 @@ export class NumbersService {
     return view(await this.require(e164));
   }
 
-  /** The DID for a called number, or undefined (for the B2BUA). */
+  /** The user's first assigned number (lowest E.164): the caller ID of their calls to the PSTN. */
+  async firstOfUser(userId: string): Promise<string | undefined> {
+    const rows = (await this.db.query(`SELECT e164 FROM numbers WHERE user_id = $1 AND status = 'assigned' ORDER BY e164 LIMIT 1`, [userId])) as { e164: string }[];
+    return rows[0]?.e164;
+  }
+
+  /** The user an assigned DID rings, and its forwarding rule (the B2BUA's lookup: one indexed read, no write). */
+  async routing(e164: string): Promise<{ userId: string; forwarding: Forwarding } | undefined> {
+    const rows = (await this.db.query(`SELECT user_id AS "userId", forwarding FROM numbers WHERE e164 = $1 AND status = 'assigned'`, [e164])) as {
+      userId: string;
+      forwarding: Forwarding;
+    }[];
+    return rows[0];
+  }
+
+  /** The DID for a called number, or undefined. */
   async findByE164(e164: string): Promise<Did | undefined> {
     await this.releaseQuarantine();
     return (await this.dids.findOneBy({ e164 })) ?? undefined;

@@ -62,6 +62,16 @@ const schema = z
       .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
       .pipe(z.array(z.enum(roleNames)).min(1, 'expected a comma-separated subset of api,sip,media,worker')),
     SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86400).default(30),
+    CALL_RING_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+    TRUNK_SETUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(64000).default(4000),
+    CALL_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+    MEDIA_INACTIVITY_SECONDS: z.coerce.number().int().min(0).max(86400).default(60),
+    /** Comma-separated E.164 prefixes ('+' optional); 'none' for an empty list. */
+    BLOCKED_DESTINATIONS: z
+      .string()
+      .regex(/^(none|\+?\d{1,15}(\s*,\s*\+?\d{1,15})*)$/, 'expected comma-separated E.164 prefixes such as +1900,+882, or none')
+      .optional(),
+    BLOCK_PREMIUM_RATE: bool.default(true),
   })
   .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, { path: ['RTP_PORT_MAX'], message: 'expected RTP_PORT_MAX above RTP_PORT_MIN' })
   .refine((c) => c.SIP_MIN_EXPIRES <= c.SIP_MAX_EXPIRES, { path: ['SIP_MAX_EXPIRES'], message: 'expected SIP_MAX_EXPIRES at least SIP_MIN_EXPIRES' })
@@ -106,6 +116,19 @@ export interface AppConfig {
   logLevel: RawConfig['LOG_LEVEL'];
   roles: Role[];
   shutdownGraceSeconds: number;
+  calls: {
+    /** Ringing without an answer for this long ends the attempt (408, noAnswer). */
+    ringTimeoutSeconds: number;
+    /** A trunk that sends no response at all within this time is skipped for the next one. */
+    trunkSetupTimeoutMs: number;
+    /** On SIGTERM, calls in progress may run this long before the gateway hangs them up. */
+    drainSeconds: number;
+    /** No RTP either way for this long ends the call; 0 disables. */
+    mediaInactivitySeconds: number;
+    /** Digits without '+'; undefined: the built-in list (src/calls/destination-policy.ts). */
+    blockedDestinations?: string[];
+    blockPremiumRate: boolean;
+  };
 }
 
 export class ConfigError extends Error {
@@ -170,6 +193,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: c.LOG_LEVEL,
     roles: c.ROLES,
     shutdownGraceSeconds: c.SHUTDOWN_GRACE_SECONDS,
+    calls: {
+      ringTimeoutSeconds: c.CALL_RING_TIMEOUT_SECONDS,
+      trunkSetupTimeoutMs: c.TRUNK_SETUP_TIMEOUT_MS,
+      drainSeconds: c.CALL_DRAIN_SECONDS,
+      mediaInactivitySeconds: c.MEDIA_INACTIVITY_SECONDS,
+      blockedDestinations:
+        c.BLOCKED_DESTINATIONS === undefined ? undefined : c.BLOCKED_DESTINATIONS === 'none' ? [] : c.BLOCKED_DESTINATIONS.split(',').map((p) => p.trim().replace(/^\+/, '')),
+      blockPremiumRate: c.BLOCK_PREMIUM_RATE,
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Platform wiring shared by every domain module: the validated config, PostgreSQL (TypeORM),
- * Redis, structured logging, the problem-details filter and health probes.
+ * Redis, structured logging, the problem-details filter, health probes and Prometheus metrics.
  */
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
@@ -10,6 +10,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { APP_CONFIG, AppConfig } from './config';
 import { dataSourceOptions } from './database';
 import { HealthController } from './health.controller';
+import { createMetricsRegistry, METRICS, MetricsController } from './metrics';
 import { httpLoggingParams } from './logging';
 import { ProblemFilter } from './problem';
 import { createRedis, REDIS } from './redis';
@@ -35,7 +36,7 @@ export class PlatformModule {
         LoggerModule.forRoot(httpLoggingParams(config.logLevel)),
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.databaseUrl, config.dbPoolSize), autoLoadEntities: true, migrationsRun: false }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         {
@@ -49,8 +50,9 @@ export class PlatformModule {
         { provide: SecretBox, useFactory: () => new SecretBox(secretsKey) },
         { provide: APP_FILTER, useClass: ProblemFilter },
         RedisLifecycle,
+        { provide: METRICS, useFactory: createMetricsRegistry },
       ],
-      exports: [APP_CONFIG, REDIS, SecretBox],
+      exports: [APP_CONFIG, REDIS, SecretBox, METRICS],
     };
   }
 }

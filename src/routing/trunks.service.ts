@@ -94,6 +94,11 @@ export class TrunksService {
     return t.username && t.passwordSealed ? { username: t.username, password: this.box.open(t.passwordSealed) } : undefined;
   }
 
+  /** Every trunk, for the B2BUA's short-lived cache (allow-lists and targets); passwords stay sealed. */
+  async all(): Promise<Trunk[]> {
+    return this.trunks.find();
+  }
+
   async exists(id: string): Promise<boolean> {
     return this.trunks.existsBy({ id });
   }

@@ -9,12 +9,17 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createResponse } from '../sip/builders';
-import { newTag } from '../sip/identifiers';
-import type { SipRequest, SipResponse } from '../sip/message';
+import { newBranch, newTag } from '../sip/identifiers';
+import { AnswerRetransmission } from '../sip/transaction/answer-retransmission';
+import { DEFAULT_TIMERS, systemClock } from '../sip/transaction/timers';
+import { type Via, createVia } from '../sip/via';
+import { networkInterfaces } from 'node:os';
+import type { SipMessage, SipRequest, SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { TransactionLayer } from '../sip/transaction/transaction-layer';
 import { TransportLayer } from '../sip/transport/transport-layer';
-import type { Listening } from '../sip/transport/transport-layer';
+import type { Inbound, Listening } from '../sip/transport/transport-layer';
+import type { Target, TransportName } from '../sip/transport/types';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 
 export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
@@ -28,6 +33,8 @@ export const SIP_SERVER_HEADER = { name: 'Server', value: 'pstn-gateway' };
 export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('sip');
   private readonly handlers = new Map<string, SipRequestHandler>();
+  private readonly ackListeners: ((inbound: Inbound) => void)[] = [];
+  private readonly strayListeners: ((inbound: Inbound) => void)[] = [];
   private transport?: TransportLayer;
   private transactions?: TransactionLayer;
 
@@ -42,6 +49,60 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   /** Methods some handler serves, plus OPTIONS: the Allow header. */
   allowed(): string[] {
     return ['OPTIONS', ...this.handlers.keys()].sort();
+  }
+
+  /** ACKs for 2xx (they belong to no transaction, RFC 3261 §17.2.3): the dialog owner's to match. */
+  onAck(listener: (inbound: Inbound) => void): void {
+    this.ackListeners.push(listener);
+  }
+
+  /** Responses no client transaction matches: retransmitted 2xx whose ACK was lost, late forked answers. */
+  onStrayResponse(listener: (inbound: Inbound) => void): void {
+    this.strayListeners.push(listener);
+  }
+
+  /** Sends outside any transaction: the ACK for a 2xx (§13.2.2.4). */
+  async sendStateless(message: SipMessage, target: Target): Promise<void> {
+    if (!this.transport) throw new Error('SIP is not listening in this process');
+    await this.transport.send(message, target);
+  }
+
+  /**
+   * The address and port the gateway puts in its Via, Contact and SDP: SIP_PUBLIC_ADDRESS when
+   * set, else the listening address (the first non-internal IPv4 when bound to every interface).
+   */
+  advertisedAddress(transport: TransportName = 'UDP'): { host: string; port: number } {
+    const l = this.listening().find((x) => x.transport === transport) ?? this.listening()[0];
+    const port = l?.port ?? this.config.sipListen.port;
+    if (this.config.sipPublicAddress) return { host: this.config.sipPublicAddress, port };
+    const host = l?.address ?? this.config.sipListen.host;
+    if (host !== '0.0.0.0' && host !== '::') return { host, port };
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    return { host: external?.address ?? '127.0.0.1', port };
+  }
+
+  /** A fresh top Via for a request the gateway originates (new branch, rport asked for). */
+  newVia(transport: TransportName): Via {
+    const { host, port } = this.advertisedAddress(transport);
+    return createVia({ transport, host, port, params: new Map<string, string | null>([['branch', newBranch()], ['rport', null]]) });
+  }
+
+  /** The gateway's Contact for dialogs it takes part in. */
+  contact(transport: TransportName): string {
+    const { host, port } = this.advertisedAddress(transport);
+    const h = host.includes(':') ? `[${host}]` : host;
+    return `<sip:gw@${h}:${port}${transport === 'TCP' ? ';transport=tcp' : ''}>`;
+  }
+
+  /** Keeps a 2xx to INVITE alive until its ACK (RFC 3261 §13.3.1.4); `onGiveUp` after 64*T1. */
+  retransmitAnswer(response: SipResponse, reliable: boolean, onGiveUp: () => void): AnswerRetransmission {
+    if (!this.transport) throw new Error('SIP is not listening in this process');
+    const t1 = this.config.sip.t1Ms;
+    const r = new AnswerRetransmission(this.transport, response, { ...DEFAULT_TIMERS, t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) }, systemClock, onGiveUp);
+    r.start(reliable);
+    return r;
   }
 
   listening(): Listening[] {
@@ -65,6 +126,12 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     const t1 = this.config.sip.t1Ms;
     this.transactions = new TransactionLayer(this.transport, { timers: { t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) } });
     this.transactions.onRequest((incoming) => void this.dispatch(incoming));
+    this.transactions.onAck((inbound) => {
+      for (const l of this.ackListeners) l(inbound);
+    });
+    this.transactions.onStrayResponse((inbound) => {
+      for (const l of this.strayListeners) l(inbound);
+    });
     this.logger.log({ listening: this.listening() }, 'SIP listening');
   }
 

@@ -1,0 +1,108 @@
+/**
+ * The B2BUA's decisions as pure functions: blocked destinations, when to fail over to the next
+ * trunk, which of several fork answers the caller hears, what a final status means for the CDR,
+ * and when a DID's forwarding rule applies. No I/O; unit-tested in call-policy.spec.ts.
+ */
+
+/**
+ * Prefixes (E.164 digits) blocked by default: premium-rate and shared-cost ranges, and the
+ * international networks and satellite ranges most used for toll fraud (IRSF). Operators replace
+ * the list with BLOCKED_DESTINATIONS ("none" empties it).
+ */
+export const DEFAULT_BLOCKED_PREFIXES: readonly string[] = [
+  '1900', // NANP premium rate
+  '1976', // NANP legacy premium
+  '44871', '44872', '44873', '4490', '4491', '4498', // UK premium and adult services
+  '81990', // Japan 0990 premium information services
+  '870', '871', '872', '873', '874', // Inmarsat
+  '8816', '8817', // Iridium
+  '882', '883', // international networks
+  '979', // international premium rate
+];
+
+export interface DestinationPolicy {
+  readonly blockedPrefixes: readonly string[];
+  readonly blockPremiumRate: boolean;
+}
+
+/** Why a destination is refused, or undefined when it may be called. `type` is libphonenumber's type. */
+export function blockedReason(e164: string, type: string | undefined, policy: DestinationPolicy): string | undefined {
+  const digits = e164.replace(/^\+/, '');
+  const prefix = policy.blockedPrefixes.find((p) => digits.startsWith(p));
+  if (prefix !== undefined) return `destination +${prefix} is blocked`;
+  if (policy.blockPremiumRate && (type === 'PREMIUM_RATE' || type === 'premiumRate')) return 'premium-rate destinations are blocked';
+  return undefined;
+}
+
+export type FailureOrigin = 'network' | 'timeout' | 'transport-error' | 'setup-timeout';
+
+/**
+ * Whether a trunk's failure sends the call to the next trunk: the trunk could not take the call
+ * (408, 5xx, no response, transport error), as opposed to the far end refusing it (4xx, 6xx),
+ * which no other trunk would change.
+ */
+export function failsOver(status: number, origin: FailureOrigin): boolean {
+  if (origin !== 'network') return true;
+  return status === 408 || (status >= 500 && status < 600);
+}
+
+/** CDR disposition of an attempt that ended with `status` (200 answered). */
+export function dispositionOf(status: number, cancelledByCaller = false): 'answered' | 'busy' | 'noAnswer' | 'failed' | 'cancelled' | 'rejected' {
+  if (cancelledByCaller || status === 487) return 'cancelled';
+  if (status >= 200 && status < 300) return 'answered';
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 408 || status === 480) return 'noAnswer';
+  if (status === 603 || status === 403) return 'rejected';
+  return 'failed';
+}
+
+/**
+ * The response a caller hears when every fork failed (after RFC 3261 §16.7): a 6xx wins, then
+ * busy (a device that is busy says more than one that is off), then the lowest class, lowest code.
+ */
+export function bestFailure<T extends { status: number }>(responses: readonly T[]): T | undefined {
+  let best: T | undefined;
+  const rank = (s: number) => (s >= 600 ? 0 : s === 486 ? 1 : s >= 400 ? 2 : s >= 300 ? 3 : 4);
+  for (const r of responses) {
+    if (!best || rank(r.status) < rank(best.status) || (rank(r.status) === rank(best.status) && r.status < best.status)) best = r;
+  }
+  return best;
+}
+
+export type ForwardingMode = 'none' | 'always' | 'offline' | 'busy' | 'noAnswer';
+export type UnreachableReason = 'offline' | 'busy' | 'noAnswer';
+
+export interface ForwardingRule {
+  readonly mode: ForwardingMode;
+  readonly target?: string;
+  readonly noAnswerSeconds: number;
+  readonly redirect: boolean;
+}
+
+/** The forwarding target for this situation, or undefined when the rule does not apply. */
+export function forwardingTarget(rule: ForwardingRule | undefined, situation: 'always' | UnreachableReason): string | undefined {
+  if (!rule || !rule.target || rule.mode === 'none') return undefined;
+  return rule.mode === situation ? rule.target : undefined;
+}
+
+/** What the caller hears when the user cannot be reached and nothing forwards the call. */
+export function unreachableStatus(reason: UnreachableReason): { status: number; reason: string } {
+  if (reason === 'offline') return { status: 480, reason: 'Temporarily Unavailable' };
+  if (reason === 'busy') return { status: 486, reason: 'Busy Here' };
+  return { status: 408, reason: 'Request Timeout (no answer)' };
+}
+
+/**
+ * The Request-URI user part as dialled: URI escapes undone and visual separators dropped
+ * (`+1 (212) 555-0100` → `+12125550100`), but a username stays as it is.
+ */
+export function cleanDialled(userPart: string): string {
+  let s = userPart;
+  try {
+    s = decodeURIComponent(userPart);
+  } catch {
+    /* keep the raw text */
+  }
+  const visual = s.replace(/[\s().-]/g, '');
+  return /^\+?[0-9*#]+$/.test(visual) ? visual : s;
+}

@@ -1,0 +1,475 @@
+/**
+ * One call: the caller leg, the callee leg(s) it rings, the media relay session that joins them,
+ * and the small state machine routing → ringing → answered → ended. It owns what happens on the
+ * wire once the call flow (calls.service.ts) has decided whom to ring: forking, relaying 18x and
+ * SDP, CANCEL and BYE on both sides, re-INVITE pass-through, the maximum duration and media
+ * inactivity, and one CDR per attempt. It decides nothing about routing or money.
+ */
+import type { Logger } from '@nestjs/common';
+import type { CallSummary } from '../billing/cdrs.service';
+import type { Reservation } from '../billing/credit-control.service';
+import type { RelaySession } from '../media';
+import { newId } from '../platform/ids';
+import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, createResponse } from '../sip';
+import type { CallLabels, CallMetrics } from './call-metrics';
+import { type FailureOrigin, bestFailure, dispositionOf } from './call-policy';
+import { type LegSip, hasSdp } from './leg';
+import { UacLeg, type UacLegSpec } from './uac-leg';
+import type { UasLeg } from './uas-leg';
+
+export type Direction = 'outbound' | 'inbound' | 'internal';
+export type HangupBy = 'caller' | 'callee' | 'gateway';
+
+/** What the call flow learns while routing; copied into every CDR of the call. */
+export interface CallFacts {
+  direction: Direction;
+  accountId?: string | null;
+  userId?: string | null;
+  /** The trunk the call came in on (inbound). */
+  trunkId?: string | null;
+  trunkName?: string;
+  caller?: string | null;
+  dialed?: string | null;
+  callee?: string | null;
+  translatedTo?: string | null;
+  reservation?: Reservation | null;
+}
+
+/** One ring: a trunk (one leg) or a user's devices (a leg each, forked). */
+export interface RingTarget {
+  readonly legs: readonly Omit<UacLegSpec, 'body'>[];
+  readonly trunkId?: string;
+  readonly trunkName?: string;
+  readonly userId?: string;
+  /** Called once when the attempt is over (frees the trunk channel). */
+  readonly release?: () => Promise<void>;
+}
+
+export type RingOutcome =
+  | { kind: 'answered' }
+  | { kind: 'failed'; status: number; reason: string; origin: FailureOrigin }
+  | { kind: 'noAnswer' }
+  | { kind: 'cancelled' };
+
+interface Attempt {
+  target: RingTarget;
+  startedAt: Date;
+  ringingAt?: Date;
+  answeredAt?: Date;
+  endedAt?: Date;
+  status?: number;
+  reason?: string;
+  disposition?: CallSummary['disposition'];
+  hangupBy?: HangupBy;
+  labels: CallLabels;
+}
+
+/** What a call needs from the service that runs it. */
+export interface CallHost {
+  readonly sip: LegSip;
+  readonly log: Logger;
+  readonly metrics: CallMetrics;
+  register(key: string, call: Call): void;
+  /** The leg is over; its key stays a while for stray retransmissions. */
+  unregister(key: string): void;
+  record(summary: CallSummary): Promise<void>;
+  ended(call: Call): void;
+}
+
+export type CallState = 'routing' | 'ringing' | 'answered' | 'ended';
+
+export class Call {
+  readonly id = newId();
+  readonly startedAt = new Date();
+  state: CallState = 'routing';
+  callee?: UacLeg;
+  private media?: RelaySession;
+  /** The caller's SDP rewritten for the callee side. */
+  private offer?: Buffer;
+  private earlySdpSent = false;
+  private ringingNow?: () => void;
+  private readonly attempts: Attempt[] = [];
+  private current?: Attempt;
+  private timers: NodeJS.Timeout[] = [];
+  private reinvitePending = false;
+  private reinviteRetransmission?: { stop(): void };
+  private pddObserved = false;
+  private finished = false;
+  private readonly endHooks: (() => Promise<void>)[] = [];
+  hangupReason?: string;
+  cancelledByCaller = false;
+
+  constructor(
+    private readonly host: CallHost,
+    readonly caller: UasLeg,
+    readonly facts: CallFacts,
+  ) {}
+
+  get callId(): string {
+    return this.caller.invite.callId;
+  }
+
+  get answeredAt(): Date | undefined {
+    return this.current?.answeredAt;
+  }
+
+  get trunkName(): string | undefined {
+    return this.current?.target.trunkName ?? this.facts.trunkName;
+  }
+
+  /** RTP packets each side sent to the relay, and how many of them were forwarded to the other side. */
+  mediaStats(): { fromCaller: { received: number; forwarded: number }; fromCallee: { received: number; forwarded: number } } | undefined {
+    if (!this.media) return undefined;
+    const s = this.media.stats();
+    return {
+      fromCaller: { received: s.a.rtpPackets, forwarded: s.a.rtpPackets - s.a.unsent },
+      fromCallee: { received: s.b.rtpPackets, forwarded: s.b.rtpPackets - s.b.unsent },
+    };
+  }
+
+  get hasMedia(): boolean {
+    return this.media !== undefined;
+  }
+
+  /** Runs once when the call is over (frees what the flow took for the whole call). */
+  onEnd(hook: () => Promise<void>): void {
+    this.endHooks.push(hook);
+  }
+
+  /** Joins the relay: the caller's SDP (side a) is rewritten once for every callee (side b). */
+  attachMedia(session: RelaySession): void {
+    this.media = session;
+    if (hasSdp(this.caller.invite)) this.offer = Buffer.from(session.relaySdp('a', this.caller.invite.body.toString('utf8')).sdp);
+    session.on('inactive', () => {
+      if (this.state === 'answered') this.hangup('gateway', 'media timeout');
+    });
+  }
+
+  /**
+   * Rings the target's legs in parallel: the first 2xx is bridged to the caller, the others are
+   * cancelled. Resolves when the attempt is answered or over.
+   */
+  ring(target: RingTarget, ringTimeoutMs: number): Promise<RingOutcome> {
+    if (this.state === 'ended' || this.cancelledByCaller) return Promise.resolve({ kind: 'cancelled' });
+    this.flushPendingAttempt();
+    this.state = 'ringing';
+    const attempt: Attempt = {
+      target,
+      startedAt: this.attempts.length === 0 ? this.startedAt : new Date(),
+      labels: { direction: this.facts.direction, trunk: target.trunkName ?? this.facts.trunkName ?? '' },
+    };
+    this.attempts.push(attempt);
+    this.current = attempt;
+    this.host.metrics.attempted(attempt.labels);
+    this.host.metrics.callStarted(attempt.labels);
+
+    return new Promise<RingOutcome>((resolve) => {
+      const live = new Set<UacLeg>();
+      const failures: { status: number; reason: string; origin: FailureOrigin }[] = [];
+      let settled = false;
+      const settle = (outcome: RingOutcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.ringingNow = undefined;
+        if (outcome.kind !== 'answered') {
+          attempt.endedAt = new Date();
+          if (outcome.kind === 'failed') {
+            attempt.status = outcome.status;
+            attempt.reason = outcome.reason;
+            attempt.disposition = dispositionOf(outcome.status);
+          } else if (outcome.kind === 'noAnswer') {
+            attempt.status = 408;
+            attempt.reason = 'no answer';
+            attempt.disposition = 'noAnswer';
+          } else {
+            attempt.status = 487;
+            attempt.reason = this.hangupReason ?? 'cancelled by caller';
+            attempt.disposition = 'cancelled';
+            attempt.hangupBy = this.cancelledByCaller ? 'caller' : 'gateway';
+          }
+          this.endAttemptMetrics(attempt);
+          void attempt.target.release?.();
+          this.state = 'routing';
+        }
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => {
+        for (const leg of live) leg.cancel();
+        settle({ kind: 'noAnswer' });
+      }, ringTimeoutMs);
+      timer.unref();
+      this.ringingNow = () => {
+        for (const leg of live) leg.cancel();
+        settle({ kind: 'cancelled' });
+      };
+      if (target.legs.length === 0) {
+        settle({ kind: 'failed', status: 480, reason: 'Temporarily Unavailable', origin: 'network' });
+        return;
+      }
+      for (const spec of target.legs) {
+        const leg = new UacLeg(this.host.sip, { ...spec, body: this.offer }, {
+          provisional: (_leg, response) => {
+            if (!settled) this.relayProvisional(attempt, response);
+          },
+          answered: (answered, response) => {
+            live.delete(answered);
+            if (settled) {
+              void answered.bye();
+              return;
+            }
+            for (const other of live) other.cancel();
+            if (this.connect(attempt, answered, response)) settle({ kind: 'answered' });
+            else settle({ kind: 'cancelled' });
+          },
+          failed: (failed, response, origin) => {
+            live.delete(failed);
+            this.host.unregister(failed.key);
+            failures.push({ status: response.status, reason: response.reason, origin });
+            if (live.size === 0 && !settled) settle({ kind: 'failed', ...bestFailure(failures)! });
+          },
+        });
+        live.add(leg);
+        this.host.register(leg.key, this);
+        try {
+          leg.start();
+        } catch (err) {
+          live.delete(leg);
+          failures.push({ status: 503, reason: `Service Unavailable (${(err as Error).message})`, origin: 'transport-error' });
+        }
+      }
+      if (live.size === 0) settle({ kind: 'failed', ...bestFailure(failures)! });
+    });
+  }
+
+  /** A final refusal to the caller before or between attempts; the call is over. */
+  reject(status: number, reason: string, options: { headers?: SipHeader[]; disposition?: CallSummary['disposition'] } = {}): void {
+    if (this.state === 'ended') return;
+    if (this.cancelledByCaller) {
+      this.finish();
+      return;
+    }
+    this.caller.reject(status, reason, options.headers);
+    const last = this.current;
+    if (!last || last.endedAt === undefined || last.answeredAt) {
+      // No attempt reached a callee: the refusal itself is the attempt the CDR records.
+      this.pushRejection(status, reason, options.disposition ?? 'rejected');
+    } else if (options.disposition === 'busy' || options.disposition === 'noAnswer') {
+      last.disposition = options.disposition;
+    }
+    this.finish();
+  }
+
+  /** The caller sent CANCEL before the answer: 487 to it, CANCEL downstream. */
+  callerCancelled(): void {
+    if (this.state === 'answered' || this.state === 'ended') return;
+    this.cancelledByCaller = true;
+    this.caller.reject(487, 'Request Terminated');
+    if (this.ringingNow) this.ringingNow();
+    // When routing (no ring yet), the flow sees cancelledByCaller at its next step and finishes.
+  }
+
+  /** Ends the call from outside (operator, shutdown): BYE to both sides, or 480/503 while ringing. */
+  terminate(reason: string, statusWhileRinging = 480): void {
+    if (this.state === 'answered') {
+      this.hangup('gateway', reason);
+      return;
+    }
+    this.hangupReason = reason;
+    if (this.state === 'ringing' && this.ringingNow) this.ringingNow();
+    this.reject(statusWhileRinging, reason);
+  }
+
+  /** BYE to both sides and the CDR; idempotent. */
+  hangup(by: HangupBy, reason: string): void {
+    if (this.state !== 'answered') return;
+    this.state = 'ended';
+    this.hangupReason = reason;
+    const attempt = this.current!;
+    attempt.hangupBy = by;
+    attempt.reason = reason;
+    attempt.endedAt = new Date();
+    if (by !== 'caller') void this.caller.bye().catch(() => undefined);
+    if (by !== 'callee') void this.callee?.bye().catch(() => undefined);
+    this.endAttemptMetrics(attempt);
+    void attempt.target.release?.();
+    this.finish();
+  }
+
+  /** The maximum duration granted by credit control, from the answer. */
+  limitDuration(seconds: number): void {
+    const timer = setTimeout(() => this.hangup('gateway', 'credit exhausted'), seconds * 1000);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** An ACK in one of this call's dialogs. */
+  acknowledged(legKey: string): void {
+    if (legKey === this.caller.key) this.caller.acknowledged();
+    this.reinviteRetransmission?.stop();
+  }
+
+  /** A request inside one of the call's dialogs (BYE, re-INVITE, UPDATE, INFO...). */
+  async inDialog(legKey: string, incoming: IncomingRequest): Promise<SipResponse> {
+    const { request } = incoming;
+    const fromCaller = legKey === this.caller.key;
+    const other = fromCaller ? this.callee : this.caller;
+    if (request.method === 'BYE') {
+      if (fromCaller) this.caller.ended();
+      else this.callee!.state = 'terminated';
+      if (this.state === 'answered') this.hangup(fromCaller ? 'caller' : 'callee', 'normal clearing');
+      return createResponse(request, 200);
+    }
+    if (request.method === 'OPTIONS') return createResponse(request, 200);
+    if (this.state !== 'answered' || !other) return createResponse(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (request.method === 'INVITE' || request.method === 'UPDATE') return this.passOffer(request, fromCaller, other);
+    if (request.method === 'INFO') {
+      const r = await other.request('INFO', request.body.length > 0 ? request.body : undefined, copyContentType(request));
+      return createResponse(request, r.status, { reason: r.reason });
+    }
+    return createResponse(request, 501, { reason: 'Not Implemented in dialog' });
+  }
+
+  private async passOffer(request: SipRequest, fromCaller: boolean, other: UacLeg | UasLeg): Promise<SipResponse> {
+    if (this.reinvitePending) return createResponse(request, 491, { reason: 'Request Pending' });
+    this.reinvitePending = true;
+    try {
+      let body: Buffer | undefined;
+      if (hasSdp(request) && this.media) body = Buffer.from(this.media.relaySdp(fromCaller ? 'a' : 'b', request.body.toString('utf8')).sdp);
+      const r = await other.request(request.method, body);
+      if (r.status >= 300 || r.status < 200) return createResponse(request, r.status, { reason: r.reason });
+      let answer: Buffer | undefined;
+      if (hasSdp(r) && this.media) answer = Buffer.from(this.media.relaySdp(fromCaller ? 'b' : 'a', r.body.toString('utf8')).sdp);
+      const transport = fromCaller ? this.caller.source.transport : this.callee!.peer.transport;
+      const headers: SipHeader[] = [{ name: 'Contact', value: this.host.sip.contact(transport) }];
+      if (answer) headers.push({ name: 'Content-Type', value: 'application/sdp' });
+      const response = createResponse(request, 200, { headers, body: answer });
+      if (request.method === 'INVITE') {
+        this.reinviteRetransmission?.stop();
+        this.reinviteRetransmission = this.host.sip.retransmitAnswer(response, transport !== 'UDP', () => undefined);
+      }
+      return response;
+    } catch (err) {
+      this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 're-INVITE not passed on');
+      return createResponse(request, 500, { reason: 'Server Internal Error' });
+    } finally {
+      this.reinvitePending = false;
+    }
+  }
+
+  private relayProvisional(attempt: Attempt, response: SipResponse): void {
+    if (this.caller.state !== 'proceeding') return;
+    if (response.status === 180 || response.status === 183) {
+      attempt.ringingAt ??= new Date();
+      this.observePdd(attempt);
+    }
+    if (hasSdp(response) && this.media) {
+      const sdp = Buffer.from(this.media.relaySdp('b', response.body.toString('utf8')).sdp);
+      this.earlySdpSent = true;
+      this.caller.progress(response.status === 180 ? 180 : 183, sdp);
+    } else {
+      this.caller.progress(response.status, undefined, response.reason);
+    }
+  }
+
+  private observePdd(attempt: Attempt): void {
+    if (this.pddObserved) return;
+    this.pddObserved = true;
+    this.host.metrics.postDialDelay(attempt.labels, (Date.now() - this.startedAt.getTime()) / 1000);
+  }
+
+  /** Bridges the answering leg to the caller. False when the caller is gone meanwhile. */
+  private connect(attempt: Attempt, leg: UacLeg, response: SipResponse): boolean {
+    let answer: Buffer | undefined = hasSdp(response) ? response.body : undefined;
+    if (answer && this.media) answer = Buffer.from(this.media.relaySdp('b', answer.toString('utf8')).sdp);
+    if (!answer && this.earlySdpSent) this.host.log.warn({ callId: this.callId }, 'callee answered without SDP after early media');
+    const ok = this.caller.answer(answer, () => this.hangup('gateway', 'no ACK from caller'));
+    if (!ok) {
+      void leg.bye();
+      return false;
+    }
+    this.callee = leg;
+    this.state = 'answered';
+    attempt.answeredAt = new Date();
+    attempt.ringingAt ??= attempt.answeredAt;
+    attempt.status = 200;
+    attempt.disposition = 'answered';
+    this.observePdd(attempt);
+    return true;
+  }
+
+  private endAttemptMetrics(attempt: Attempt): void {
+    const seconds = attempt.answeredAt && attempt.endedAt ? (attempt.endedAt.getTime() - attempt.answeredAt.getTime()) / 1000 : undefined;
+    this.host.metrics.attemptEnded(attempt.labels, attempt.disposition ?? 'failed', seconds);
+    this.host.metrics.callEnded(attempt.labels);
+  }
+
+  private pushRejection(status: number, reason: string, disposition: CallSummary['disposition']): void {
+    const now = new Date();
+    this.attempts.push({
+      target: { legs: [] },
+      startedAt: this.attempts.length === 0 ? this.startedAt : now,
+      endedAt: now,
+      status,
+      reason,
+      disposition,
+      hangupBy: 'gateway',
+      labels: { direction: this.facts.direction, trunk: this.facts.trunkName ?? '' },
+    });
+  }
+
+  /** Records every attempt not yet recorded but the last: failed-over attempts cost nothing and hold no reservation. */
+  private flushPendingAttempt(): void {
+    for (const a of this.attempts.splice(0)) void this.host.record(this.summary(a, false));
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.state = 'ended';
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    this.reinviteRetransmission?.stop();
+    const all = this.attempts.splice(0);
+    if (all.length === 0 && this.cancelledByCaller) {
+      this.pushRejection(487, 'cancelled by caller', 'cancelled');
+      all.push(...this.attempts.splice(0));
+      all[0].hangupBy = 'caller';
+    }
+    all.forEach((a, i) => void this.host.record(this.summary(a, i === all.length - 1)));
+    const media = this.media;
+    this.media = undefined;
+    void media?.close();
+    for (const hook of this.endHooks) void hook().catch(() => undefined);
+    this.host.ended(this);
+  }
+
+  private summary(a: Attempt, last: boolean): CallSummary {
+    const f = this.facts;
+    return {
+      callId: this.callId,
+      direction: f.direction,
+      accountId: f.accountId ?? f.reservation?.accountId ?? null,
+      userId: a.target.userId ?? f.userId ?? null,
+      trunkId: a.target.trunkId ?? f.trunkId ?? null,
+      caller: f.caller ?? null,
+      dialed: f.dialed ?? null,
+      callee: f.callee ?? null,
+      translatedTo: f.translatedTo ?? null,
+      startedAt: a.startedAt,
+      ringingAt: a.ringingAt ?? null,
+      answeredAt: a.answeredAt ?? null,
+      endedAt: a.endedAt ?? new Date(),
+      disposition: a.disposition ?? 'failed',
+      sipCode: a.status ?? null,
+      sipReason: a.reason ?? null,
+      hangupBy: a.hangupBy ?? (a.answeredAt ? 'gateway' : null),
+      reservation: last ? (f.reservation ?? null) : null,
+    };
+  }
+}
+
+function copyContentType(request: SipRequest): SipHeader[] {
+  const ct = request.headers.find((h) => h.name.toLowerCase() === 'content-type');
+  return ct ? [{ name: 'Content-Type', value: ct.value }] : [];
+}

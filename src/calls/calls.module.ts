@@ -1,0 +1,18 @@
+/** The B2BUA: call flows joining users, trunks, media and billing (docs/calls.md). */
+import { Module } from '@nestjs/common';
+import { BillingModule } from '../billing/billing.module';
+import { NumbersModule } from '../numbers/numbers.module';
+import { RegistrarModule } from '../registrar/registrar.module';
+import { RoutingModule } from '../routing/routing.module';
+import { TollFreeModule } from '../tollfree/tollfree.module';
+import { UsersModule } from '../users/users.module';
+import { CallsController } from './calls.controller';
+import { CallsService } from './calls.service';
+import { mediaRelayProvider } from './media-relay.provider';
+
+@Module({
+  imports: [BillingModule, NumbersModule, RegistrarModule, RoutingModule, TollFreeModule, UsersModule],
+  controllers: [CallsController],
+  providers: [mediaRelayProvider, CallsService],
+})
+export class CallsModule {}

@@ -1,0 +1,548 @@
+/**
+ * The call flows of the B2BUA (docs/calls.md): it classifies each new INVITE (trunk, user or
+ * stranger), decides whom to ring (outbound through least-cost trunks with failover, inbound to a
+ * DID's user and its forwarding rule, internal user to user), and hands the wire work to a Call.
+ * It keeps the calls in progress on this node, matches in-dialog requests, CANCELs, ACKs and stray
+ * answers to them, and drains them on shutdown.
+ *
+ * Imports the domain services it orchestrates; none of them imports calls/.
+ */
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { CdrsService, type CallSummary } from '../billing/cdrs.service';
+import { CreditControlService, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
+import { type MediaRelay, MediaError } from '../media';
+import { normaliseNumber } from '../numbers/number-format';
+import { NumbersService } from '../numbers/numbers.service';
+import { APP_CONFIG, AppConfig } from '../platform/config';
+import { newId } from '../platform/ids';
+import { METRICS } from '../platform/metrics';
+import { REDIS } from '../platform/redis';
+import { SipAuthenticator } from '../registrar/sip-authenticator';
+import { RegistrarService } from '../registrar/registrar.service';
+import { addressAllowed } from '../routing/cidr';
+import { RoutesService } from '../routing/routes.service';
+import type { Trunk } from '../routing/trunk.entity';
+import { TrunksService } from '../routing/trunks.service';
+import { SipServer } from '../signaling/sip-server';
+import { type IncomingRequest, type SipRequest, type SipResponse, type Target, isSipUri, newTag, parseUri } from '../sip';
+import { TollFreeService } from '../tollfree/tollfree.service';
+import { UsersService } from '../users/users.service';
+import { Call, type CallFacts, type CallHost, type RingTarget } from './call';
+import { CallMetrics } from './call-metrics';
+import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, unreachableStatus } from './call-policy';
+import { hasSdp } from './leg';
+import { MEDIA_RELAY } from './media-relay.provider';
+import { TrunkChannels } from './trunk-channels';
+import { UasLeg } from './uas-leg';
+
+/** How long a finished leg's key stays known, to ACK and BYE late 2xx retransmissions (64*T1). */
+const LINGER_MS = 32_000;
+const TRUNK_CACHE_MS = 2_000;
+
+export interface CallView {
+  id: string;
+  callId: string;
+  direction: string;
+  state: string;
+  accountId: string | null;
+  userId: string | null;
+  trunkId: string | null;
+  trunk: string | null;
+  caller: string | null;
+  dialed: string | null;
+  callee: string | null;
+  translatedTo: string | null;
+  startedAt: string;
+  answeredAt: string | null;
+  maxSeconds: number | null;
+  media: ReturnType<Call['mediaStats']> | null;
+}
+
+@Injectable()
+export class CallsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger('calls');
+  private readonly calls = new Map<string, Call>();
+  /** Leg keys (Call-ID|our tag) → call, for in-dialog requests, ACKs and stray answers. */
+  private readonly legs = new Map<string, Call>();
+  /** Caller INVITE transactions → call, for CANCEL. */
+  private readonly byInvite = new WeakMap<object, Call>();
+  private readonly cancelledEarly = new WeakSet<object>();
+  private readonly channels: TrunkChannels;
+  private readonly metrics: CallMetrics;
+  private trunkCache?: { at: number; trunks: Promise<Trunk[]> };
+  private draining = false;
+  private readonly host: CallHost;
+
+  constructor(
+    private readonly sip: SipServer,
+    private readonly authenticator: SipAuthenticator,
+    private readonly users: UsersService,
+    private readonly numbers: NumbersService,
+    private readonly tollfree: TollFreeService,
+    private readonly routes: RoutesService,
+    private readonly trunks: TrunksService,
+    private readonly credit: CreditControlService,
+    private readonly cdrs: CdrsService,
+    private readonly registrar: RegistrarService,
+    @Inject(MEDIA_RELAY) private readonly relay: MediaRelay,
+    @Inject(REDIS) redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(METRICS) registry: Registry,
+  ) {
+    this.channels = new TrunkChannels(redis, config.redisPrefix);
+    this.metrics = new CallMetrics(registry, () => relay.stats());
+    this.host = {
+      sip,
+      log: this.log,
+      metrics: this.metrics,
+      register: (key, call) => this.legs.set(key, call),
+      unregister: (key) => setTimeout(() => this.legs.delete(key), LINGER_MS).unref(),
+      record: (summary) => this.record(summary),
+      ended: (call) => this.ended(call),
+    };
+  }
+
+  onModuleInit(): void {
+    this.sip.handle('INVITE', (incoming) => this.onInvite(incoming));
+    this.sip.handle('CANCEL', async (incoming) => this.onCancel(incoming));
+    for (const method of ['BYE', 'INFO', 'UPDATE']) this.sip.handle(method, (incoming) => this.inDialog(incoming));
+    this.sip.onAck(({ message }) => {
+      if (message.kind !== 'request') return;
+      const key = `${message.callId}|${message.to.params.get('tag') ?? ''}`;
+      this.legs.get(key)?.acknowledged(key);
+    });
+    this.sip.onStrayResponse(({ message }) => {
+      if (message.kind !== 'response' || message.status < 200 || message.status >= 300 || message.cseq.method !== 'INVITE') return;
+      const key = `${message.callId}|${message.from.params.get('tag') ?? ''}`;
+      const call = this.legs.get(key);
+      const leg = call?.callee?.key === key ? call.callee : undefined;
+      if (leg) leg.strayAnswer(message);
+    });
+  }
+
+  // ---- operations -------------------------------------------------------------------------
+
+  list(): CallView[] {
+    return [...this.calls.values()].map((c) => this.view(c));
+  }
+
+  get(id: string): CallView | undefined {
+    const c = this.calls.get(id);
+    return c && this.view(c);
+  }
+
+  /** Operator hangup: BYE to both sides (or a refusal while ringing); the CDR says `gateway`. */
+  hangUp(id: string): boolean {
+    const c = this.calls.get(id);
+    if (!c) return false;
+    c.terminate('hung up by operator');
+    return true;
+  }
+
+  get inProgress(): number {
+    return this.calls.size;
+  }
+
+  /** SIGTERM: refuse new calls, let the ones in progress run up to CALL_DRAIN_SECONDS, then hang them up. */
+  async onApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + this.config.calls.drainSeconds * 1000;
+    if (this.calls.size > 0) this.log.log({ calls: this.calls.size, drainSeconds: this.config.calls.drainSeconds }, 'draining calls');
+    while (this.calls.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    for (const c of [...this.calls.values()]) c.terminate('gateway shutting down', 503);
+    // Give BYEs and CDR writes a moment to leave.
+    const until = Date.now() + 3000;
+    while (this.pendingRecords > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await this.relay.close();
+  }
+
+  private pendingRecords = 0;
+
+  private async record(summary: CallSummary): Promise<void> {
+    this.pendingRecords++;
+    try {
+      await this.cdrs.record(summary);
+    } catch (err) {
+      // The CDR is the call's money: log all of it so it can be replayed by hand.
+      this.log.error({ err: (err as Error).message, cdr: summary }, 'CDR not written');
+    } finally {
+      this.pendingRecords--;
+    }
+  }
+
+  private ended(call: Call): void {
+    this.calls.delete(call.id);
+    for (const key of [call.caller.key, call.callee?.key]) if (key) this.host.unregister(key);
+  }
+
+  private view(c: Call): CallView {
+    const f = c.facts;
+    return {
+      id: c.id,
+      callId: c.callId,
+      direction: f.direction,
+      state: c.state,
+      accountId: f.accountId ?? f.reservation?.accountId ?? null,
+      userId: f.userId ?? null,
+      trunkId: f.trunkId ?? null,
+      trunk: c.trunkName ?? null,
+      caller: f.caller ?? null,
+      dialed: f.dialed ?? null,
+      callee: f.callee ?? null,
+      translatedTo: f.translatedTo ?? null,
+      startedAt: c.startedAt.toISOString(),
+      answeredAt: c.answeredAt?.toISOString() ?? null,
+      maxSeconds: f.reservation?.maxSeconds ?? null,
+      media: c.mediaStats() ?? null,
+    };
+  }
+
+  // ---- SIP entry points -------------------------------------------------------------------
+
+  private async inDialog(incoming: IncomingRequest): Promise<SipResponse> {
+    const { request } = incoming;
+    const key = `${request.callId}|${request.to.params.get('tag') ?? ''}`;
+    const call = this.legs.get(key);
+    if (!call) return this.sip.reply(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    return call.inDialog(key, incoming);
+  }
+
+  private onCancel(incoming: IncomingRequest): SipResponse {
+    const { request } = incoming;
+    const tx = this.sip.transactionLayer?.inviteFor(request);
+    if (!tx) return this.sip.reply(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    const call = this.byInvite.get(tx);
+    if (call) call.callerCancelled();
+    else {
+      // Cancelled while we were still authenticating or routing: answer now, the flow stops when it looks.
+      this.cancelledEarly.add(tx);
+      tx.respond(this.sip.reply(tx.request, 487, { reason: 'Request Terminated' }));
+    }
+    return this.sip.reply(request, 200);
+  }
+
+  private async onInvite(incoming: IncomingRequest): Promise<SipResponse | void> {
+    const { request, source } = incoming;
+    if (request.to.params.has('tag')) return this.inDialog(incoming);
+    if (this.draining) return this.sip.reply(request, 503, { reason: 'Service Unavailable (shutting down)', headers: [{ name: 'Retry-After', value: '30' }] });
+    if (request.contact.length === 0) return this.sip.reply(request, 400, { reason: 'Bad Request (missing Contact)' });
+    if (!hasSdp(request)) return this.sip.reply(request, 488, { reason: 'Not Acceptable Here (an SDP offer is required)' });
+
+    const trunk = await this.trunkFrom(source.address);
+    if (trunk) return this.start(incoming, { direction: 'inbound', trunkId: trunk.id, trunkName: trunk.name }, (call) => this.inbound(call, trunk));
+
+    if (!this.isOurs(request)) {
+      this.log.warn({ source: `${source.transport} ${source.address}:${source.port}`, from: request.headers.find((h) => h.name === 'From')?.value, callId: request.callId }, 'INVITE from an address on no allow-list refused');
+      return this.sip.reply(request, 403, { reason: 'Forbidden (source address not allowed)' });
+    }
+    const auth = await this.authenticator.authenticate(request, source, 'proxy');
+    if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });
+    if (!auth.user.active) return this.sip.reply(request, 403, { reason: 'Forbidden (user disabled)' });
+    const user = auth.user;
+    return this.start(incoming, { direction: 'outbound', userId: user.id, accountId: user.accountId }, (call) => this.fromUser(call, user));
+  }
+
+  /** Creates the call and runs its flow; any failure in the flow ends the call with 500, never the process. */
+  private start(incoming: IncomingRequest, facts: CallFacts, flow: (call: Call) => Promise<void>): void {
+    if (this.cancelledEarly.has(incoming.transaction) || incoming.transaction.state !== 'proceeding') return;
+    const call = new Call(this.host, new UasLeg(this.sip, incoming, newTag()), facts);
+    this.calls.set(call.id, call);
+    this.byInvite.set(incoming.transaction, call);
+    this.host.register(call.caller.key, call);
+    flow(call).catch((err: unknown) => {
+      this.log.error({ err, callId: call.callId }, 'call flow failed');
+      if (call.state === 'answered') call.hangup('gateway', 'internal error');
+      else call.reject(500, 'Server Internal Error', { disposition: 'failed' });
+    });
+  }
+
+  // ---- flows ---------------------------------------------------------------------------------
+
+  /** A user dialled something: another user, one of our DIDs, or the PSTN. */
+  private async fromUser(call: Call, user: { id: string; username: string; accountId: string }): Promise<void> {
+    const request = call.caller.invite;
+    const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
+    call.facts.dialed = dialled;
+    call.facts.caller = (await this.numbers.firstOfUser(user.id)) ?? user.username;
+    if (!dialled) return call.reject(484, 'Address Incomplete (no number dialled)');
+
+    const target = await this.users.findCredentials(dialled);
+    if (target) {
+      call.facts.direction = 'internal';
+      call.facts.callee = target.username;
+      return this.ringUser(call, target.id, undefined, user.accountId);
+    }
+    const n = normaliseNumber(dialled, this.config.defaultCountry);
+    if (!n.ok) return call.reject(484, `Address Incomplete (${n.message})`);
+    call.facts.callee = n.number.e164;
+    const did = await this.numbers.routing(n.number.e164);
+    if (did) {
+      call.facts.direction = 'internal';
+      return this.ringUser(call, did.userId, did.forwarding as ForwardingRule, user.accountId);
+    }
+    let destination = n.number.e164;
+    let payer = user.accountId;
+    if (await this.tollfree.isTollFreeNumber(destination)) {
+      const t = await this.tollfree.translateNumber(destination, { caller: call.facts.caller, at: new Date(), callId: call.callId });
+      if (t && 'blocked' in t) return call.reject(t.sipCode, `Forbidden (${t.reason})`);
+      if (t) {
+        destination = t.target;
+        payer = t.accountId;
+        call.facts.translatedTo = t.target;
+        call.facts.accountId = t.accountId;
+      }
+    }
+    const blocked = blockedReason(destination, destination === n.number.e164 ? n.number.type : this.typeOf(destination), this.destinationPolicy());
+    if (blocked) return call.reject(403, `Forbidden (${blocked})`);
+    return this.toTrunks(call, destination, payer);
+  }
+
+  /** A trunk delivers a call to one of our numbers. */
+  private async inbound(call: Call, trunk: Trunk): Promise<void> {
+    const request = call.caller.invite;
+    const from = request.from.uri;
+    const fromUser = isSipUri(from) ? from.user : undefined;
+    const callerNumber = fromUser ? normaliseNumber(cleanDialled(fromUser), this.config.defaultCountry) : undefined;
+    call.facts.caller = callerNumber?.ok ? callerNumber.number.e164 : (fromUser ?? null);
+    const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
+    call.facts.dialed = dialled;
+
+    const hold = SETUP_ALLOWANCE_SECONDS + 4 * 3600;
+    if (!(await this.channels.acquire(trunk.id, call.id, trunk.maxChannels, hold))) {
+      return call.reject(503, `Service Unavailable (trunk ${trunk.name} at its channel limit)`);
+    }
+    call.onEnd(() => this.channels.release(trunk.id, call.id));
+
+    const n = normaliseNumber(dialled, this.config.defaultCountry);
+    if (!n.ok) return call.reject(404, `Not Found (${n.message})`);
+    call.facts.callee = n.number.e164;
+    let destination = n.number.e164;
+    let payer: string | undefined;
+    if (await this.tollfree.isTollFreeNumber(destination)) {
+      const t = await this.tollfree.translateNumber(destination, { caller: call.facts.caller ?? null, at: new Date(), callId: call.callId });
+      if (t && 'blocked' in t) return call.reject(t.sipCode, `Forbidden (${t.reason})`);
+      if (t) {
+        destination = t.target;
+        payer = t.accountId;
+        call.facts.translatedTo = t.target;
+        call.facts.accountId = t.accountId;
+      }
+    }
+    const did = await this.numbers.routing(destination);
+    if (did) {
+      call.facts.userId = did.userId;
+      if (payer && !(await this.authorize(call, payer, destination))) return;
+      return this.ringUser(call, did.userId, did.forwarding as ForwardingRule, payer);
+    }
+    if (payer) return this.toTrunks(call, destination, payer);
+    return call.reject(404, 'Not Found (no such number)');
+  }
+
+  /**
+   * Rings every live binding of a user; when the user cannot be reached, applies the forwarding
+   * rule (billed to `forwardPayer`, else the user's own account) or answers 480/486/408.
+   */
+  private async ringUser(call: Call, userId: string, forwarding: ForwardingRule | undefined, forwardPayer?: string): Promise<void> {
+    const user = await this.users.get(userId).catch(() => undefined);
+    call.facts.userId = userId;
+    const unreachable = async (reason: 'offline' | 'busy' | 'noAnswer') => {
+      const target = forwardingTarget(forwarding, reason);
+      if (target) return this.forward(call, target, forwarding!.redirect, forwardPayer ?? user?.accountId);
+      const r = unreachableStatus(reason);
+      return call.reject(r.status, r.reason, { disposition: reason === 'offline' ? 'failed' : reason });
+    };
+    const always = forwardingTarget(forwarding, 'always');
+    if (always) return this.forward(call, always, forwarding!.redirect, forwardPayer ?? user?.accountId);
+    if (!user || user.status !== 'active') return unreachable('offline');
+    const bindings = await this.registrar.bindings(userId);
+    if (bindings.length === 0) return unreachable('offline');
+    if (!(await this.attachMedia(call))) return;
+
+    const { host } = this.sip.advertisedAddress();
+    const callerId: string = call.facts.caller ?? 'anonymous';
+    const target: RingTarget = {
+      userId,
+      legs: bindings.map((b) => ({
+        target: { host: b.source.address, port: b.source.port, transport: b.source.transport },
+        requestUri: b.uri,
+        from: `<sip:${uriUser(callerId)}@${host}>`,
+        to: `<sip:${user.username}@${this.config.sipRealm}>`,
+      })),
+    };
+    const ringSeconds = forwarding && forwarding.mode !== 'none' ? forwarding.noAnswerSeconds : this.config.calls.ringTimeoutSeconds;
+    const outcome = await call.ring(target, ringSeconds * 1000);
+    if (outcome.kind === 'answered') return;
+    if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
+    if (outcome.kind === 'noAnswer') return unreachable('noAnswer');
+    if (outcome.status === 486 || outcome.status === 600) return unreachable('busy');
+    if (outcome.status === 603) return call.reject(603, 'Decline');
+    return unreachable('offline');
+  }
+
+  private async forward(call: Call, target: string, redirect: boolean, payer: string | undefined): Promise<void> {
+    const uri = /^sips?:/i.test(target) ? target : `tel:${target}`;
+    if (redirect) return call.reject(302, 'Moved Temporarily', { headers: [{ name: 'Contact', value: `<${uri}>` }], disposition: 'rejected' });
+    call.facts.translatedTo = target;
+    if (uri.startsWith('tel:')) {
+      if (!payer) return call.reject(480, 'Temporarily Unavailable (no account pays for forwarding)');
+      if (call.facts.reservation) {
+        // Held for the first destination (e.g. a toll-free call to this DID): the forward is rated anew.
+        await this.credit.release(call.facts.reservation);
+        call.facts.reservation = undefined;
+      }
+      call.facts.accountId = payer;
+      return this.toTrunks(call, target, payer);
+    }
+    const parsed = parseUri(target);
+    if (!parsed.ok || !isSipUri(parsed.value)) return call.reject(480, 'Temporarily Unavailable (bad forwarding target)');
+    const u = parsed.value;
+    if (!(await this.attachMedia(call))) return;
+    const peer: Target = { host: u.host, port: u.port ?? 5060, transport: (u.params.get('transport') ?? '').toLowerCase() === 'tcp' ? 'TCP' : 'UDP' };
+    const outcome = await call.ring(
+      { legs: [{ target: peer, requestUri: target, from: this.fromHeader(call), to: `<${target}>`, setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs }] },
+      this.config.calls.ringTimeoutSeconds * 1000,
+    );
+    return this.afterSingleRing(call, outcome);
+  }
+
+  /** Credit control for a paid call; answers the refusal itself. */
+  private async authorize(call: Call, payer: string, destination: string): Promise<boolean> {
+    const auth = await this.credit.authorize(payer, destination);
+    if (!auth.allowed) {
+      call.reject(auth.sipCode, `${reasonFor(auth.sipCode)} (${auth.message})`);
+      return false;
+    }
+    if (call.state === 'ended' || call.cancelledByCaller) {
+      await this.credit.release(auth);
+      if (call.state !== 'ended') call.reject(487, 'Request Terminated');
+      return false;
+    }
+    call.facts.reservation = auth;
+    call.facts.accountId ??= payer;
+    return true;
+  }
+
+  /** Least-cost trunks in order, with failover; credit control first. */
+  private async toTrunks(call: Call, destination: string, payer: string): Promise<void> {
+    if (!call.facts.reservation && !(await this.authorize(call, payer, destination))) return;
+    const reservation = call.facts.reservation!;
+    const candidates = await this.routes.candidates(destination, call.callId);
+    if (candidates.length === 0) return call.reject(503, 'Service Unavailable (no route)');
+    if (!(await this.attachMedia(call))) return;
+    const trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
+    let tried = 0;
+    for (const candidate of candidates) {
+      if (call.state === 'ended' || call.cancelledByCaller) return call.reject(487, 'Request Terminated');
+      const trunk = trunks.get(candidate.trunkId);
+      if (!trunk || !trunk.enabled || trunk.transport === 'tls') continue;
+      const legId = newId();
+      const hold = reservation.maxSeconds + SETUP_ALLOWANCE_SECONDS + 60;
+      if (!(await this.channels.acquire(trunk.id, legId, trunk.maxChannels, hold))) {
+        this.log.log({ trunk: trunk.name, callId: call.callId }, 'trunk at its channel limit: skipped');
+        continue;
+      }
+      tried++;
+      const credentials = trunk.username ? await this.trunks.credentials(trunk.id) : undefined;
+      const transport = trunk.transport === 'tcp' ? 'TCP' : 'UDP';
+      const hostPort = `${trunk.host.includes(':') ? `[${trunk.host}]` : trunk.host}:${trunk.port}`;
+      const params = transport === 'TCP' ? ';transport=tcp' : '';
+      const outcome = await call.ring(
+        {
+          trunkId: trunk.id,
+          trunkName: trunk.name,
+          release: () => this.channels.release(trunk.id, legId),
+          legs: [
+            {
+              target: { host: trunk.host, port: trunk.port, transport },
+              requestUri: `sip:${uriUser(destination)}@${hostPort}${params}`,
+              from: this.fromHeader(call),
+              to: `<sip:${uriUser(destination)}@${hostPort}>`,
+              credentials,
+              setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs,
+            },
+          ],
+        },
+        this.config.calls.ringTimeoutSeconds * 1000,
+      );
+      if (outcome.kind === 'answered') {
+        call.limitDuration(reservation.maxSeconds);
+        return;
+      }
+      if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return this.afterSingleRing(call, outcome);
+      this.log.log({ trunk: trunk.name, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
+    }
+    return call.reject(503, tried === 0 ? 'Service Unavailable (every trunk is at its channel limit)' : 'Service Unavailable (no trunk could take the call)', {
+      disposition: 'failed',
+    });
+  }
+
+  private afterSingleRing(call: Call, outcome: Awaited<ReturnType<Call['ring']>>): void {
+    if (outcome.kind === 'answered') return;
+    if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
+    if (outcome.kind === 'noAnswer') return call.reject(408, 'Request Timeout (no answer)', { disposition: 'noAnswer' });
+    call.reject(outcome.status, outcome.reason);
+  }
+
+  private async attachMedia(call: Call): Promise<boolean> {
+    if (call.hasMedia) return true;
+    try {
+      call.attachMedia(await this.relay.openSession(call.id));
+      return true;
+    } catch (err) {
+      const exhausted = err instanceof MediaError;
+      this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
+      call.reject(exhausted ? 503 : 500, exhausted ? 'Service Unavailable (no media ports)' : 'Server Internal Error', { disposition: 'failed' });
+      return false;
+    }
+  }
+
+  private fromHeader(call: Call): string {
+    const { host } = this.sip.advertisedAddress();
+    return `<sip:${uriUser(call.facts.caller ?? 'anonymous')}@${host}>`;
+  }
+
+  private destinationPolicy() {
+    return { blockedPrefixes: this.config.calls.blockedDestinations ?? DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: this.config.calls.blockPremiumRate };
+  }
+
+  private typeOf(e164: string): string | undefined {
+    const n = normaliseNumber(e164, this.config.defaultCountry);
+    return n.ok ? n.number.type : undefined;
+  }
+
+  /** Is the From host one of our names? Then the INVITE is a user's, to be challenged. */
+  private isOurs(request: SipRequest): boolean {
+    if (request.headers.some((h) => h.name.toLowerCase() === 'proxy-authorization')) return true;
+    const from = request.from.uri;
+    if (!isSipUri(from)) return false;
+    const host = from.host.toLowerCase();
+    const ours = new Set([this.config.sipRealm.toLowerCase(), this.sip.advertisedAddress().host.toLowerCase(), ...this.sip.listening().map((l) => l.address)]);
+    if (this.config.sipPublicAddress) ours.add(this.config.sipPublicAddress.toLowerCase());
+    return ours.has(host);
+  }
+
+  private async trunkFrom(address: string): Promise<Trunk | undefined> {
+    return (await this.trunkList()).find((t) => t.enabled && t.inboundAddresses.length > 0 && addressAllowed(address, t.inboundAddresses));
+  }
+
+  /** All trunks, cached briefly: every INVITE needs the allow-lists. */
+  private trunkList(): Promise<Trunk[]> {
+    const now = Date.now();
+    if (!this.trunkCache || now - this.trunkCache.at > TRUNK_CACHE_MS) {
+      const trunks = this.trunks.all();
+      this.trunkCache = { at: now, trunks };
+      trunks.catch(() => (this.trunkCache = undefined));
+    }
+    return this.trunkCache.trunks;
+  }
+}
+
+function uriUser(s: string): string {
+  return s.replace(/[^A-Za-z0-9+\-_.!~*'()&=$,;?/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+function reasonFor(status: number): string {
+  return status === 402 ? 'Payment Required' : status === 404 ? 'Not Found' : status === 486 ? 'Busy Here' : 'Forbidden';
+}

@@ -1,0 +1,87 @@
+/**
+ * What both legs of a call share: the SIP services a leg needs (a narrow view of SipServer, so legs
+ * can be driven by tests) and sending a request inside a leg's dialog to the leg's fixed peer.
+ *
+ * A leg always sends in-dialog requests to the address it talks to (the trunk, the binding's
+ * NAT-facing source, the caller's source), never to the peer's Contact: behind NAT the Contact is
+ * a private address. The Contact is still the Request-URI, as RFC 3261 §12.2.1.1 asks.
+ */
+import {
+  type Dialog,
+  type SipHeader,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+  type Target,
+  type TransactionLayer,
+  type TransportName,
+  type Via,
+  createAckFor2xx,
+  createInDialogRequest,
+} from '../sip';
+import type { AnswerRetransmission } from '../sip/transaction/answer-retransmission';
+
+export interface LegSip {
+  readonly transactionLayer: TransactionLayer | undefined;
+  sendStateless(message: SipMessage, target: Target): Promise<void>;
+  newVia(transport: TransportName): Via;
+  contact(transport: TransportName): string;
+  retransmitAnswer(response: SipResponse, reliable: boolean, onGiveUp: () => void): AnswerRetransmission;
+  allowed(): string[];
+}
+
+export const SDP_TYPE: SipHeader = { name: 'Content-Type', value: 'application/sdp' };
+
+export function transactions(sip: LegSip): TransactionLayer {
+  const t = sip.transactionLayer;
+  if (!t) throw new Error('SIP is not listening in this process');
+  return t;
+}
+
+export function hasSdp(message: SipMessage): boolean {
+  return message.body.length > 0 && /application\/sdp/i.test(message.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value ?? '');
+}
+
+/** The dialog a leg keeps, with the peer it sends to. */
+export interface DialogState {
+  dialog?: Dialog;
+  readonly peer: Target;
+}
+
+/**
+ * Sends `method` inside the dialog and resolves with the final response (a local 408/503 when the
+ * peer does not answer). A 2xx to a re-INVITE is ACKed here: the B2BUA has no SDP to put in it.
+ */
+export function requestInDialog(
+  sip: LegSip,
+  state: DialogState,
+  method: string,
+  options: { body?: Buffer; headers?: SipHeader[] } = {},
+): Promise<SipResponse> {
+  const dialog = state.dialog;
+  if (!dialog) return Promise.reject(new Error(`no dialog to send ${method} in`));
+  const via = sip.newVia(state.peer.transport);
+  const headers = [...(options.headers ?? [])];
+  if (options.body && options.body.length > 0) headers.push(SDP_TYPE);
+  const { request, dialog: advanced } = createInDialogRequest(dialog, method, via, {
+    body: options.body,
+    headers,
+    contact: method === 'INVITE' || method === 'UPDATE' ? sip.contact(state.peer.transport) : undefined,
+  });
+  state.dialog = advanced;
+  return new Promise((resolve) => {
+    transactions(sip).sendRequest(request, state.peer, {
+      response: (response) => {
+        if (response.status < 200) return;
+        if (method === 'INVITE' && response.status < 300) ackFor2xx(sip, state, request);
+        resolve(response);
+      },
+    });
+  });
+}
+
+function ackFor2xx(sip: LegSip, state: DialogState, invite: SipRequest): void {
+  if (!state.dialog) return;
+  const ack = createAckFor2xx(state.dialog, invite, sip.newVia(state.peer.transport));
+  sip.sendStateless(ack, state.peer).catch(() => undefined);
+}

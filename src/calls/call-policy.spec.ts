@@ -1,0 +1,93 @@
+import fc from 'fast-check';
+import { bestFailure, blockedReason, cleanDialled, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, unreachableStatus } from './call-policy';
+
+const policy = { blockedPrefixes: DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: true };
+
+describe('blockedReason', () => {
+  it('blocks the default premium and high-risk prefixes', () => {
+    expect(blockedReason('+19005550100', 'premiumRate', policy)).toBe('destination +1900 is blocked');
+    expect(blockedReason('+882123456', undefined, policy)).toBe('destination +882 is blocked');
+    expect(blockedReason('+81990123456', undefined, policy)).toBe('destination +81990 is blocked');
+  });
+
+  it('blocks numbers libphonenumber types as premium rate even outside the list', () => {
+    expect(blockedReason('+33899123456', 'premiumRate', policy)).toBe('premium-rate destinations are blocked');
+    expect(blockedReason('+33899123456', 'premiumRate', { ...policy, blockPremiumRate: false })).toBeUndefined();
+  });
+
+  it('lets ordinary numbers through, and an empty list blocks nothing by prefix', () => {
+    expect(blockedReason('+12125550100', 'fixedLineOrMobile', policy)).toBeUndefined();
+    expect(blockedReason('+882123456', undefined, { blockedPrefixes: [], blockPremiumRate: false })).toBeUndefined();
+  });
+});
+
+describe('failsOver', () => {
+  it('tries the next trunk when the trunk could not take the call', () => {
+    for (const s of [408, 500, 502, 503, 504]) expect(failsOver(s, 'network')).toBe(true);
+    expect(failsOver(408, 'setup-timeout')).toBe(true);
+    expect(failsOver(503, 'transport-error')).toBe(true);
+  });
+
+  it('never fails over on the far end refusing (4xx but 408, and 6xx)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 400, max: 699 }), (s) => {
+        fc.pre(s !== 408 && (s < 500 || s >= 600));
+        return failsOver(s, 'network') === false;
+      }),
+    );
+  });
+});
+
+describe('dispositionOf', () => {
+  it('maps final statuses to CDR dispositions', () => {
+    expect(dispositionOf(200)).toBe('answered');
+    expect(dispositionOf(486)).toBe('busy');
+    expect(dispositionOf(600)).toBe('busy');
+    expect(dispositionOf(480)).toBe('noAnswer');
+    expect(dispositionOf(487)).toBe('cancelled');
+    expect(dispositionOf(503)).toBe('failed');
+    expect(dispositionOf(603)).toBe('rejected');
+    expect(dispositionOf(404, true)).toBe('cancelled');
+  });
+});
+
+describe('bestFailure', () => {
+  it('prefers 6xx, then busy, then the lowest class and code', () => {
+    expect(bestFailure([{ status: 503 }, { status: 603 }, { status: 486 }])?.status).toBe(603);
+    expect(bestFailure([{ status: 503 }, { status: 480 }, { status: 486 }])?.status).toBe(486);
+    expect(bestFailure([{ status: 503 }, { status: 480 }, { status: 404 }])?.status).toBe(404);
+    expect(bestFailure([{ status: 503 }, { status: 500 }])?.status).toBe(500);
+    expect(bestFailure([])).toBeUndefined();
+  });
+
+  it('always returns one of its inputs', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 300, max: 699 }).map((status) => ({ status })), { minLength: 1 }), (rs) => rs.includes(bestFailure(rs)!)),
+    );
+  });
+});
+
+describe('forwarding', () => {
+  const rule = { mode: 'busy' as const, target: '+12125550100', noAnswerSeconds: 20, redirect: false };
+  it('applies only in its own situation', () => {
+    expect(forwardingTarget(rule, 'busy')).toBe('+12125550100');
+    expect(forwardingTarget(rule, 'offline')).toBeUndefined();
+    expect(forwardingTarget({ ...rule, mode: 'always' }, 'always')).toBe('+12125550100');
+    expect(forwardingTarget({ ...rule, mode: 'none' }, 'busy')).toBeUndefined();
+    expect(forwardingTarget(undefined, 'busy')).toBeUndefined();
+  });
+
+  it('answers 480, 486 or 408 without a rule', () => {
+    expect(unreachableStatus('offline').status).toBe(480);
+    expect(unreachableStatus('busy').status).toBe(486);
+    expect(unreachableStatus('noAnswer').status).toBe(408);
+  });
+});
+
+describe('cleanDialled', () => {
+  it('drops visual separators from numbers and keeps usernames', () => {
+    expect(cleanDialled('+1%20(212)%20555-0100')).toBe('+12125550100');
+    expect(cleanDialled('alice.smith')).toBe('alice.smith');
+    expect(cleanDialled('%zz')).toBe('%zz');
+  });
+});

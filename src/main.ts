@@ -62,14 +62,22 @@ async function main(): Promise<void> {
     const app = await createApp(config);
     await app.listen(config.httpPort, config.httpHost);
     log.info({ port: config.httpPort, roles: config.roles }, 'gateway ready');
+    let stopping = false;
     const shutdown = async (signal: string) => {
-      log.info({ signal }, 'shutting down');
+      if (stopping) {
+        // A second signal while calls drain: the operator wants out now.
+        log.warn({ signal }, 'second signal: exiting without waiting for calls in progress');
+        await stopEmbedded();
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal, drainSeconds: config.calls.drainSeconds }, 'shutting down: new calls refused, calls in progress drain');
       await app.close();
       await stopEmbedded();
       process.exit(0);
     };
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    process.once('SIGINT', () => void shutdown('SIGINT'));
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
   } catch (e) {
     log.fatal({ err: e }, `start-up failed: ${(e as Error).message}`);
     await stopEmbedded();

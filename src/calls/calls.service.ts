@@ -7,7 +7,7 @@
  *
  * Imports the domain services it orchestrates; none of them imports calls/.
  */
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { CdrsService, type CallSummary } from '../billing/cdrs.service';
@@ -61,7 +61,7 @@ export interface CallView {
 }
 
 @Injectable()
-export class CallsService implements OnModuleInit, OnApplicationShutdown {
+export class CallsService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly log = new Logger('calls');
   private readonly calls = new Map<string, Call>();
   /** Leg keys (Call-ID|our tag) → call, for in-dialog requests, ACKs and stray answers. */
@@ -145,8 +145,12 @@ export class CallsService implements OnModuleInit, OnApplicationShutdown {
     return this.calls.size;
   }
 
-  /** SIGTERM: refuse new calls, let the ones in progress run up to CALL_DRAIN_SECONDS, then hang them up. */
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * SIGTERM: refuse new calls (503 with Retry-After), let the ones in progress run up to
+   * CALL_DRAIN_SECONDS, then hang them up and write their CDRs. Runs before any module closes its
+   * SIP sockets, database or Redis (Nest calls every beforeApplicationShutdown first).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
     const deadline = Date.now() + this.config.calls.drainSeconds * 1000;
     if (this.calls.size > 0) this.log.log({ calls: this.calls.size, drainSeconds: this.config.calls.drainSeconds }, 'draining calls');
@@ -155,6 +159,9 @@ export class CallsService implements OnModuleInit, OnApplicationShutdown {
     // Give BYEs and CDR writes a moment to leave.
     const until = Date.now() + 3000;
     while (this.pendingRecords > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
     await this.relay.close();
   }
 

@@ -113,6 +113,11 @@ export class Call {
     return this.current?.answeredAt;
   }
 
+  /** The trunk of the current attempt (outbound), else the one the call came in on. */
+  get trunkId(): string | undefined {
+    return this.current?.target.trunkId ?? this.facts.trunkId ?? undefined;
+  }
+
   get trunkName(): string | undefined {
     return this.current?.target.trunkName ?? this.facts.trunkName;
   }

@@ -193,7 +193,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       state: c.state,
       accountId: f.accountId ?? f.reservation?.accountId ?? null,
       userId: f.userId ?? null,
-      trunkId: f.trunkId ?? null,
+      trunkId: c.trunkId ?? null,
       trunk: c.trunkName ?? null,
       caller: f.caller ?? null,
       dialed: f.dialed ?? null,

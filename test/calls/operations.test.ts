@@ -35,7 +35,7 @@ describe('operating calls: REST hangup, metrics, graceful shutdown', () => {
   let pg: Client;
 
   beforeAll(async () => {
-    gw = await startCallsGateway({ rtpMin: 43000, rtpMax: 43198, env: { CALL_DRAIN_SECONDS: '2' } });
+    gw = await startCallsGateway({ rtpMin: 45000, rtpMax: 45198, env: { CALL_DRAIN_SECONDS: '2' } });
     pg = await db();
   });
   afterAll(async () => {

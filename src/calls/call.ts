@@ -182,7 +182,8 @@ export class Call {
           if (outcome.kind === 'failed') {
             attempt.status = outcome.status;
             attempt.reason = outcome.reason;
-            attempt.disposition = dispositionOf(outcome.status);
+            // Our own timeout or a send failure says the trunk is broken, not that nobody answered.
+            attempt.disposition = outcome.origin === 'network' ? dispositionOf(outcome.status) : 'failed';
           } else if (outcome.kind === 'noAnswer') {
             attempt.status = 408;
             attempt.reason = 'no answer';
@@ -451,6 +452,12 @@ export class Call {
 
   private summary(a: Attempt, last: boolean): CallSummary {
     const f = this.facts;
+    let durationSeconds: number | undefined;
+    if (a.answeredAt) {
+      durationSeconds = Math.max(0, Math.ceil(((a.endedAt ?? new Date()).getTime() - a.answeredAt.getTime()) / 1000));
+      // The gateway hangs up at the granted second; the milliseconds its BYE takes are not the caller's to pay.
+      if (last && f.reservation) durationSeconds = Math.min(durationSeconds, f.reservation.maxSeconds);
+    }
     return {
       callId: this.callId,
       direction: f.direction,
@@ -465,6 +472,7 @@ export class Call {
       ringingAt: a.ringingAt ?? null,
       answeredAt: a.answeredAt ?? null,
       endedAt: a.endedAt ?? new Date(),
+      durationSeconds,
       disposition: a.disposition ?? 'failed',
       sipCode: a.status ?? null,
       sipReason: a.reason ?? null,

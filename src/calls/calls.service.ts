@@ -71,7 +71,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private readonly cancelledEarly = new WeakSet<object>();
   private readonly channels: TrunkChannels;
   private readonly metrics: CallMetrics;
-  private trunkCache?: { at: number; trunks: Promise<Trunk[]> };
+  private trunkCache?: { at: number; trunks: Promise<Trunk[]>; revision: number };
   private draining = false;
   private readonly host: CallHost;
 
@@ -438,8 +438,14 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const candidates = await this.routes.candidates(destination, call.callId);
     if (candidates.length === 0) return call.reject(503, 'Service Unavailable (no route)');
     if (!(await this.attachMedia(call))) return;
-    const trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
+    let trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
+    if (candidates.some((c) => !trunks.has(c.trunkId))) {
+      // A trunk newer than the cache: read them again rather than skip it.
+      this.trunkCache = undefined;
+      trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
+    }
     let tried = 0;
+    let full = 0;
     for (const candidate of candidates) {
       if (call.state === 'ended' || call.cancelledByCaller) return call.reject(487, 'Request Terminated');
       const trunk = trunks.get(candidate.trunkId);
@@ -448,6 +454,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       const hold = reservation.maxSeconds + SETUP_ALLOWANCE_SECONDS + 60;
       if (!(await this.channels.acquire(trunk.id, legId, trunk.maxChannels, hold))) {
         this.log.log({ trunk: trunk.name, callId: call.callId }, 'trunk at its channel limit: skipped');
+        full++;
         continue;
       }
       tried++;
@@ -480,7 +487,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return this.afterSingleRing(call, outcome);
       this.log.log({ trunk: trunk.name, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
     }
-    return call.reject(503, tried === 0 ? 'Service Unavailable (every trunk is at its channel limit)' : 'Service Unavailable (no trunk could take the call)', {
+    const why = tried > 0 ? 'no trunk could take the call' : full > 0 ? 'every trunk is at its channel limit' : 'no usable trunk on the route';
+    return call.reject(503, `Service Unavailable (${why})`, {
       disposition: 'failed',
     });
   }
@@ -534,12 +542,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     return (await this.trunkList()).find((t) => t.enabled && t.inboundAddresses.length > 0 && addressAllowed(address, t.inboundAddresses));
   }
 
-  /** All trunks, cached briefly: every INVITE needs the allow-lists. */
+  /** All trunks, cached briefly (every INVITE needs the allow-lists); a change made through this node is seen at once. */
   private trunkList(): Promise<Trunk[]> {
     const now = Date.now();
-    if (!this.trunkCache || now - this.trunkCache.at > TRUNK_CACHE_MS) {
+    if (!this.trunkCache || now - this.trunkCache.at > TRUNK_CACHE_MS || this.trunkCache.revision !== this.trunks.revision) {
       const trunks = this.trunks.all();
-      this.trunkCache = { at: now, trunks };
+      this.trunkCache = { at: now, trunks, revision: this.trunks.revision };
       trunks.catch(() => (this.trunkCache = undefined));
     }
     return this.trunkCache.trunks;

@@ -49,7 +49,11 @@ export class TrunksService {
     private readonly box: SecretBox,
   ) {}
 
+  /** Bumped by every change made through this process: caches of trunks compare it (other nodes see changes within their cache time). */
+  revision = 0;
+
   async create(input: z.infer<typeof createTrunk>): Promise<TrunkView> {
+    this.revision++;
     if (await this.trunks.existsBy({ name: input.name })) throw conflict(`a trunk named ${input.name} exists`, 'name');
     const { password, ...rest } = input;
     const t = this.trunks.create({ id: newId(), ...rest, passwordSealed: password === null ? null : this.box.seal(password) });
@@ -70,6 +74,7 @@ export class TrunksService {
   }
 
   async update(id: string, patch: z.infer<typeof updateTrunk>): Promise<TrunkView> {
+    this.revision++;
     const t = await this.require(id);
     if (patch.name !== undefined && patch.name !== t.name && (await this.trunks.existsBy({ name: patch.name }))) {
       throw conflict(`a trunk named ${patch.name} exists`, 'name');
@@ -82,6 +87,7 @@ export class TrunksService {
   }
 
   async remove(id: string): Promise<void> {
+    this.revision++;
     await this.require(id);
     const routes = await this.routes.countBy({ trunkId: id });
     if (routes > 0) throw conflict(`trunk ${id} is used by ${routes} route(s); delete them first`, 'id');

@@ -69,7 +69,7 @@ export interface CallHost {
   readonly sip: LegSip;
   readonly log: Logger;
   readonly metrics: CallMetrics;
-  register(key: string, call: Call): void;
+  register(key: string, call: Call, leg?: UacLeg): void;
   /** The leg is over; its key stays a while for stray retransmissions. */
   unregister(key: string): void;
   record(summary: CallSummary): Promise<void>;
@@ -143,11 +143,12 @@ export class Call {
 
   /** Joins the relay: the caller's SDP (side a) is rewritten once for every callee (side b). */
   attachMedia(session: RelaySession): void {
+    // Kept before the SDP is read, so that a MediaError for a bad offer still closes the session.
     this.media = session;
-    if (hasSdp(this.caller.invite)) this.offer = Buffer.from(session.relaySdp('a', this.caller.invite.body.toString('utf8')).sdp);
     session.on('inactive', () => {
       if (this.state === 'answered') this.hangup('gateway', 'media timeout');
     });
+    if (hasSdp(this.caller.invite)) this.offer = Buffer.from(session.relaySdp('a', this.caller.invite.body.toString('utf8')).sdp);
   }
 
   /**
@@ -213,30 +214,46 @@ export class Call {
         settle({ kind: 'failed', status: 480, reason: 'Temporarily Unavailable', origin: 'network' });
         return;
       }
+      const fail = (leg: UacLeg, status: number, reason: string, origin: FailureOrigin) => {
+        live.delete(leg);
+        this.host.unregister(leg.key);
+        failures.push({ status, reason, origin });
+        if (live.size === 0 && !settled) settle({ kind: 'failed', ...bestFailure(failures)! });
+      };
+      // A leg's events run inside the SIP stack's receive path: nothing thrown here may escape.
+      const guarded =
+        <A extends unknown[]>(what: string, fn: (...args: A) => void) =>
+        (...args: A) => {
+          try {
+            fn(...args);
+          } catch (err) {
+            this.host.log.error({ err, callId: this.callId, event: what }, 'call leg event failed');
+          }
+        };
       for (const spec of target.legs) {
         const leg = new UacLeg(this.host.sip, { ...spec, body: this.offer }, {
-          provisional: (_leg, response) => {
+          provisional: guarded('provisional', (_leg: UacLeg, response: SipResponse) => {
             if (!settled) this.relayProvisional(attempt, response);
-          },
-          answered: (answered, response) => {
+          }),
+          answered: guarded('answered', (answered: UacLeg, response: SipResponse) => {
             live.delete(answered);
             if (settled) {
               void answered.bye();
               return;
             }
+            const joined = this.connect(attempt, answered, response);
+            if (joined === 'bad-sdp') {
+              // The callee's answer cannot be relayed: as if that leg had failed (trunks fail over).
+              fail(answered, 502, 'Bad Gateway (unusable SDP answer)', 'network');
+              return;
+            }
             for (const other of live) other.cancel();
-            if (this.connect(attempt, answered, response)) settle({ kind: 'answered' });
-            else settle({ kind: 'cancelled' });
-          },
-          failed: (failed, response, origin) => {
-            live.delete(failed);
-            this.host.unregister(failed.key);
-            failures.push({ status: response.status, reason: response.reason, origin });
-            if (live.size === 0 && !settled) settle({ kind: 'failed', ...bestFailure(failures)! });
-          },
+            settle({ kind: joined === 'ok' ? 'answered' : 'cancelled' });
+          }),
+          failed: guarded('failed', (failed: UacLeg, response: SipResponse, origin: FailureOrigin) => fail(failed, response.status, response.reason, origin)),
         });
         live.add(leg);
-        this.host.register(leg.key, this);
+        this.host.register(leg.key, this, leg);
         try {
           leg.start();
         } catch (err) {
@@ -341,7 +358,13 @@ export class Call {
     this.reinvitePending = true;
     try {
       let body: Buffer | undefined;
-      if (hasSdp(request) && this.media) body = Buffer.from(this.media.relaySdp(fromCaller ? 'a' : 'b', request.body.toString('utf8')).sdp);
+      if (hasSdp(request) && this.media) {
+        try {
+          body = Buffer.from(this.media.relaySdp(fromCaller ? 'a' : 'b', request.body.toString('utf8')).sdp);
+        } catch (err) {
+          return createResponse(request, 488, { reason: `Not Acceptable Here (${(err as Error).message.slice(0, 80)})` });
+        }
+      }
       const r = await other.request(request.method, body);
       if (r.status >= 300 || r.status < 200) return createResponse(request, r.status, { reason: r.reason });
       let answer: Buffer | undefined;
@@ -369,8 +392,15 @@ export class Call {
       attempt.ringingAt ??= new Date();
       this.observePdd(attempt);
     }
+    let sdp: Buffer | undefined;
     if (hasSdp(response) && this.media) {
-      const sdp = Buffer.from(this.media.relaySdp('b', response.body.toString('utf8')).sdp);
+      try {
+        sdp = Buffer.from(this.media.relaySdp('b', response.body.toString('utf8')).sdp);
+      } catch (err) {
+        this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'early media SDP unusable: ringing without it');
+      }
+    }
+    if (sdp) {
       this.earlySdpSent = true;
       this.caller.progress(response.status === 180 ? 180 : 183, sdp);
     } else {
@@ -384,15 +414,23 @@ export class Call {
     this.host.metrics.postDialDelay(attempt.labels, (Date.now() - this.startedAt.getTime()) / 1000);
   }
 
-  /** Bridges the answering leg to the caller. False when the caller is gone meanwhile. */
-  private connect(attempt: Attempt, leg: UacLeg, response: SipResponse): boolean {
+  /** Bridges the answering leg to the caller: 'gone' when the caller left meanwhile, 'bad-sdp' when the answer cannot be relayed (the leg is hung up). */
+  private connect(attempt: Attempt, leg: UacLeg, response: SipResponse): 'ok' | 'gone' | 'bad-sdp' {
     let answer: Buffer | undefined = hasSdp(response) ? response.body : undefined;
-    if (answer && this.media) answer = Buffer.from(this.media.relaySdp('b', answer.toString('utf8')).sdp);
+    if (answer && this.media) {
+      try {
+        answer = Buffer.from(this.media.relaySdp('b', answer.toString('utf8')).sdp);
+      } catch (err) {
+        this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'callee SDP answer unusable: hanging the leg up');
+        void leg.bye();
+        return 'bad-sdp';
+      }
+    }
     if (!answer && this.earlySdpSent) this.host.log.warn({ callId: this.callId }, 'callee answered without SDP after early media');
     const ok = this.caller.answer(answer, () => this.hangup('gateway', 'no ACK from caller'));
     if (!ok) {
       void leg.bye();
-      return false;
+      return 'gone';
     }
     this.callee = leg;
     this.state = 'answered';
@@ -401,7 +439,7 @@ export class Call {
     attempt.status = 200;
     attempt.disposition = 'answered';
     this.observePdd(attempt);
-    return true;
+    return 'ok';
   }
 
   private endAttemptMetrics(attempt: Attempt): void {

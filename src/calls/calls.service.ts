@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { CdrsService, type CallSummary } from '../billing/cdrs.service';
 import { CreditControlService, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
-import { type MediaRelay, MediaError } from '../media';
+import { type MediaRelay, MediaError, MediaErrorCode } from '../media';
 import { normaliseNumber } from '../numbers/number-format';
 import { NumbersService } from '../numbers/numbers.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
@@ -35,6 +35,7 @@ import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDial
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
 import { TrunkChannels } from './trunk-channels';
+import type { UacLeg } from './uac-leg';
 import { UasLeg } from './uas-leg';
 
 /** How long a finished leg's key stays known, to ACK and BYE late 2xx retransmissions (64*T1). */
@@ -66,6 +67,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private readonly calls = new Map<string, Call>();
   /** Leg keys (Call-ID|our tag) → call, for in-dialog requests, ACKs and stray answers. */
   private readonly legs = new Map<string, Call>();
+  /** Our UAC legs by the same key: a stray 2xx (lost ACK, late or second answer) is theirs to ACK or hang up. */
+  private readonly uacLegs = new Map<string, UacLeg>();
   /** Caller INVITE transactions → call, for CANCEL. */
   private readonly byInvite = new WeakMap<object, Call>();
   private readonly cancelledEarly = new WeakSet<object>();
@@ -97,8 +100,15 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       sip,
       log: this.log,
       metrics: this.metrics,
-      register: (key, call) => this.legs.set(key, call),
-      unregister: (key) => setTimeout(() => this.legs.delete(key), LINGER_MS).unref(),
+      register: (key, call, leg) => {
+        this.legs.set(key, call);
+        if (leg) this.uacLegs.set(key, leg);
+      },
+      unregister: (key) =>
+        setTimeout(() => {
+          this.legs.delete(key);
+          this.uacLegs.delete(key);
+        }, LINGER_MS).unref(),
       record: (summary) => this.record(summary),
       ended: (call) => this.ended(call),
     };
@@ -116,9 +126,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     this.sip.onStrayResponse(({ message }) => {
       if (message.kind !== 'response' || message.status < 200 || message.status >= 300 || message.cseq.method !== 'INVITE') return;
       const key = `${message.callId}|${message.from.params.get('tag') ?? ''}`;
-      const call = this.legs.get(key);
-      const leg = call?.callee?.key === key ? call.callee : undefined;
-      if (leg) leg.strayAnswer(message);
+      const leg = this.uacLegs.get(key);
+      try {
+        leg?.strayAnswer(message);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, callId: message.callId }, 'stray answer not handled');
+      }
     });
   }
 
@@ -506,9 +519,10 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       call.attachMedia(await this.relay.openSession(call.id));
       return true;
     } catch (err) {
-      const exhausted = err instanceof MediaError;
-      this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
-      call.reject(exhausted ? 503 : 500, exhausted ? 'Service Unavailable (no media ports)' : 'Server Internal Error', { disposition: 'failed' });
+      const [status, reason] = mediaRefusal(err);
+      if (status >= 500) this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
+      else this.log.warn({ err: (err as Error).message, callId: call.callId }, 'caller SDP refused');
+      call.reject(status, reason, { disposition: status >= 500 ? 'failed' : 'rejected' });
       return false;
     }
   }
@@ -556,6 +570,22 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
 function uriUser(s: string): string {
   return s.replace(/[^A-Za-z0-9+\-_.!~*'()&=$,;?/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** The SIP answer for a media failure (codes in media.errors.ts). */
+function mediaRefusal(err: unknown): [number, string] {
+  if (!(err instanceof MediaError)) return [500, 'Server Internal Error'];
+  const detail = err.message.replace(/[\r\n]/g, ' ').slice(0, 100);
+  switch (err.code) {
+    case MediaErrorCode.PortsExhausted:
+      return [503, 'Service Unavailable (no media ports)'];
+    case MediaErrorCode.InvalidSdp:
+      return [400, `Bad Request (${detail})`];
+    case MediaErrorCode.UnsupportedSdp:
+      return [488, `Not Acceptable Here (${detail})`];
+    default:
+      return [500, 'Server Internal Error'];
+  }
 }
 
 function reasonFor(status: number): string {

@@ -14,6 +14,7 @@ import {
   disableTrunks,
   expectSuccess,
   liveCalls,
+  messagesOf,
   newAccount,
   newDestination,
   newRoute,
@@ -96,6 +97,23 @@ describe('operating calls: REST hangup, metrics, graceful shutdown', () => {
     expect(after).toMatch(new RegExp(`gateway_post_dial_delay_seconds_count\\{direction="outbound",trunk="${trunkName}"\\} 1`));
     expect(after).toMatch(new RegExp(`gateway_call_acd_seconds\\{direction="outbound",trunk="${trunkName}"\\} \\d`));
     expect(after).toMatch(new RegExp(`gateway_calls_in_progress\\{direction="outbound",trunk="${trunkName}"\\} 0`));
+  });
+
+  it('an offer without audio gets 488 and one without a connection line 400, each with the reason; no trunk is called', async () => {
+    const c = await setup();
+    const videoOnly = scenarioWith('uac-final.xml', { FINAL: '488', 'm=audio [$rtp] RTP/AVP 0 101': 'm=video [$rtp] RTP/AVP 96' });
+    const phone = sippClient(gw, { scenario: videoOnly, dialled: c.dest, from: c.user.username, user: c.user, rtp: c.phoneRtp.port });
+    await expectSuccess(phone, 'video-only offer');
+    expect(messagesOf(phone.dir)).toMatch(/SIP\/2\.0 488 Not Acceptable Here \(SDP offers no RTP audio stream\)/);
+    const noConnection = scenarioWith('uac-final.xml', { FINAL: '400', 'c=IN IP4 127.0.0.1': 'i=no connection line' });
+    const phone2 = sippClient(gw, { scenario: noConnection, dialled: c.dest, from: c.user.username, user: c.user, rtp: c.phoneRtp.port });
+    await expectSuccess(phone2, 'offer without c=');
+    expect(messagesOf(phone2.dir)).toMatch(/SIP\/2\.0 400 Bad Request \(SDP has no c= line/);
+    const cdrs = await waitForCdrs(gw, { accountId: c.accountId }, 2);
+    expect(cdrs.map((x) => [x.disposition, x.sipCode]).sort()).toEqual([
+      ['rejected', 400],
+      ['rejected', 488],
+    ]);
   });
 
   it('shutdown: new INVITEs get 503, the call in progress drains, is hung up at CALL_DRAIN_SECONDS and its CDR is written', async () => {

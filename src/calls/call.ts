@@ -434,6 +434,7 @@ export class Call {
     }
     this.callee = leg;
     this.state = 'answered';
+    this.media?.restartSilence();
     attempt.answeredAt = new Date();
     attempt.ringingAt ??= attempt.answeredAt;
     attempt.status = 200;

@@ -224,6 +224,26 @@ describe('MediaRelay inactivity', () => {
   });
 });
 
+describe('RelaySession.restartSilence', () => {
+  it('re-arms the report: silence already reported while ringing is reported again after the answer', async () => {
+    const relay = relayAt(26140, 26159, 0);
+    const session = await relay.openSession('ringing');
+    const events: number[] = [];
+    session.on('inactive', (_s, ms) => events.push(ms));
+    session.checkActivity(0, 100);
+    session.checkActivity(60, 100);
+    session.checkActivity(60, 100); // silent while ringing: reported once
+    session.checkActivity(60, 100);
+    expect(events).toEqual([120]);
+    session.restartSilence(); // answered
+    session.checkActivity(60, 100);
+    expect(events).toEqual([120]);
+    session.checkActivity(60, 100);
+    expect(events).toEqual([120, 120]);
+    await relay.close();
+  });
+});
+
 describe('PortPool', () => {
   it('reports exhaustion as a typed error and gives back the half-taken pair', async () => {
     const relay = relayAt(26200, 26205); // three pairs: 26200, 26202, 26204

@@ -116,6 +116,16 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
     }
   }
 
+  /**
+   * Starts counting silence afresh (the call flow calls it at the answer): silence while ringing,
+   * already reported and ignored then, must not use up the one report for the answered call.
+   */
+  restartSilence(): void {
+    this.lastActivity = this.a.activity + this.b.activity;
+    this.idleMs = 0;
+    this.reportedIdle = false;
+  }
+
   /** Stops relaying and returns both port pairs to the pool. Idempotent. */
   close(): Promise<void> {
     if (!this.closing) {

@@ -302,18 +302,10 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       call.facts.direction = 'internal';
       return this.ringUser(call, did.userId, did.forwarding as ForwardingRule, user.accountId);
     }
-    let destination = n.number.e164;
-    let payer = user.accountId;
-    if (await this.tollfree.isTollFreeNumber(destination)) {
-      const t = await this.tollfree.translateNumber(destination, { caller: call.facts.caller, at: new Date(), callId: call.callId });
-      if (t && 'blocked' in t) return call.reject(t.sipCode, `Forbidden (${t.reason})`);
-      if (t) {
-        destination = t.target;
-        payer = t.accountId;
-        call.facts.translatedTo = t.target;
-        call.facts.accountId = t.accountId;
-      }
-    }
+    const translated = await this.translateTollFree(call, n.number.e164);
+    if (!translated) return;
+    const destination = translated.destination;
+    const payer = translated.payer ?? user.accountId;
     const blocked = blockedReason(destination, destination === n.number.e164 ? n.number.type : this.typeOf(destination), this.destinationPolicy());
     if (blocked) return call.reject(403, `Forbidden (${blocked})`);
     return this.toTrunks(call, destination, payer);
@@ -338,18 +330,9 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const n = normaliseNumber(dialled, this.config.defaultCountry);
     if (!n.ok) return call.reject(404, `Not Found (${n.message})`);
     call.facts.callee = n.number.e164;
-    let destination = n.number.e164;
-    let payer: string | undefined;
-    if (await this.tollfree.isTollFreeNumber(destination)) {
-      const t = await this.tollfree.translateNumber(destination, { caller: call.facts.caller ?? null, at: new Date(), callId: call.callId });
-      if (t && 'blocked' in t) return call.reject(t.sipCode, `Forbidden (${t.reason})`);
-      if (t) {
-        destination = t.target;
-        payer = t.accountId;
-        call.facts.translatedTo = t.target;
-        call.facts.accountId = t.accountId;
-      }
-    }
+    const translated = await this.translateTollFree(call, n.number.e164);
+    if (!translated) return;
+    const { destination, payer } = translated;
     const did = await this.numbers.routing(destination);
     if (did) {
       call.facts.userId = did.userId;
@@ -358,6 +341,23 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     }
     if (payer) return this.toTrunks(call, destination, payer);
     return call.reject(404, 'Not Found (no such number)');
+  }
+
+  /**
+   * Toll-free translation when the number has an entry: the target to route, and the entry's
+   * account as payer. Undefined when a rule blocked the call (the caller has its answer).
+   */
+  private async translateTollFree(call: Call, e164: string): Promise<{ destination: string; payer?: string } | undefined> {
+    if (!(await this.tollfree.isTollFreeNumber(e164))) return { destination: e164 };
+    const t = await this.tollfree.translateNumber(e164, { caller: call.facts.caller ?? null, at: new Date(), callId: call.callId });
+    if (!t) return { destination: e164 };
+    if ('blocked' in t) {
+      call.reject(t.sipCode, `Forbidden (${t.reason})`);
+      return undefined;
+    }
+    call.facts.translatedTo = t.target;
+    call.facts.accountId = t.accountId;
+    return { destination: t.target, payer: t.accountId };
   }
 
   /**

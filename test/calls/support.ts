@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CdrView } from '../../src/billing/cdrs.service';
 import { startTestApp, TestApp, unique, uniqueUsNumber } from '../support/app';
 import { freePort } from '../support/net';
 import { PeerRun, runPeer } from '../support/sip-peers';
@@ -119,33 +120,8 @@ export const newDestination = (): string => uniqueUsNumber();
 
 // ---------------------------------------------------------------- CDRs and money
 
-export interface Cdr {
-  id: string;
-  callId: string;
-  direction: string;
-  accountId: string | null;
-  userId: string | null;
-  trunkId: string | null;
-  caller: string | null;
-  dialed: string | null;
-  callee: string | null;
-  translatedTo: string | null;
-  startedAt: string;
-  ringingAt: string | null;
-  answeredAt: string | null;
-  endedAt: string | null;
-  durationSeconds: number;
-  billableSeconds: number;
-  disposition: string;
-  sipCode: number | null;
-  sipReason: string | null;
-  hangupBy: string | null;
-  ratePrefix: string | null;
-  ratePerMinute: string | null;
-  cost: string;
-  currency: string;
-  status: string;
-}
+/** A rated CDR as GET /v1/cdrs returns it (the API's own view type; waitForCdrs waits until rated). */
+export type Cdr = CdrView & { billableSeconds: number; cost: string };
 
 /**
  * The account's CDRs once at least `n` exist and none is still pending (the in-process worker

@@ -1,0 +1,920 @@
+/**
+ * `npm run bench:calls`: complete outbound calls through the B2BUA, driven by SIPp on 127.0.0.1.
+ *
+ * The SIPp user (bench/calls/uac.xml) calls a +1 number: INVITE, 407, ACK, INVITE with digest
+ * credentials, 180, 200, ACK, hold, BYE, 200. The gateway authenticates the user, authorizes
+ * the call against the account's balance and rate deck, routes it to the only trunk (a SIPp UAS,
+ * bench/calls/uas.xml), relays its media ports, and writes a CDR that the worker rates. Measured:
+ *  - the highest call rate of a ladder (calls per second) at which no call failed, a call
+ *    failing also when its CDR is missing or unrated (a failed step is tried once more);
+ *  - the post-dial delay (authenticated INVITE sent to 180 received, at the SIPp user) at half
+ *    that rate, p50/p99, and what the gateway adds to it over SIPp calling the trunk directly;
+ *  - calls held at once with a long hold, and the memory that costs per 1,000 calls.
+ * The baseline, in the same run: Debian's Kamailio as a stateful proxy (tm, record-route,
+ * dialog, proxy digest authentication; bench/calls/kamailio.cfg.tpl) between the same SIPp user
+ * and trunk, through the same ladder, post-dial delay and concurrency runs; and "direct" (the
+ * user calling the trunk without anything between), the floor that delays are measured against.
+ *
+ * Every SIPp run is bounded by a call count and a timeout, and killed by id if it outlives them.
+ * BENCH_CALLS_TARGETS (default gateway,kamailio,direct) and BENCH_CALLS_RATES narrow a run.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { resultsDir } from './results-dir';
+import { ADMIN_KEY, Gateway, freshDatabase, machine, startGateway, writeResult } from './harness';
+
+type Target = 'gateway' | 'kamailio' | 'direct';
+
+const TARGETS = (process.env.BENCH_CALLS_TARGETS ?? 'gateway,kamailio,direct').split(',').map((t) => t.trim()) as Target[];
+const RATES = (process.env.BENCH_CALLS_RATES ?? '25,50,100,150,200,300,400,600,800,1200,1600').split(',').map(Number);
+/** Each ladder step offers rate × STEP_SECONDS calls. */
+const STEP_SECONDS = Number(process.env.BENCH_CALLS_STEP_SECONDS ?? 8);
+const HOLD_MS = 1000;
+/**
+ * A step that failed is run once more on a fresh target process before climbing stops: other
+ * work on a shared 2-core machine can fail a step by chance (see loadAverageAtStart).
+ */
+const STEP_ATTEMPTS = 2;
+/** The post-dial delay run: at least this many calls, and at least PDD_SECONDS of them. */
+const PDD_MIN_CALLS = 300;
+const PDD_SECONDS = 10;
+/** A second, stricter capacity figure: no failed call and post-dial delay p99 under this. */
+const PDD_BOUND_MS = 1000;
+/** The concurrency run: up to this many calls held at once, a hold of at most CONCURRENCY_MAX_HOLD_S. */
+const CONCURRENCY_TARGET = Number(process.env.BENCH_CALLS_CONCURRENT ?? 2000);
+const CONCURRENCY_MAX_RATE = 100;
+const CONCURRENCY_MAX_HOLD_S = 60;
+/** SIPp gives up on a response after this (a call that hangs fails instead of stalling the run). */
+const RECV_TIMEOUT_MS = 10_000;
+/** Time allowed after a gateway step for its CDRs to be written and rated. */
+const CDR_WAIT_MS = 60_000;
+
+const USERNAME = 'benchcaller';
+const PASSWORD = 'bench-password-0123';
+const REALM = 'bench.gateway';
+const KAMAILIO_CHILDREN = 2;
+const assets = resolve(__dirname, '../../bench/calls');
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+const log = (msg: string) => console.error(`[bench:calls ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A free UDP port on 127.0.0.1 below the gateway's RTP range (20000-59999) and the kernel's
+ * ephemeral ports: the trunk is restarted on the same port for every run, and the relay must not
+ * take that port in between.
+ */
+async function freeUdpPort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
+    const free = await new Promise<boolean>((ok) => {
+      const s = createSocket('udp4');
+      s.once('error', () => ok(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => ok(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free UDP port in 10000-19999');
+}
+
+function requireTool(name: string, pkg: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${name}`]).status !== 0) throw new Error(`bench:calls needs ${name}: apt-get install -y ${pkg}`);
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+const round = (n: number, digits = 2) => (Number.isFinite(n) ? +n.toFixed(digits) : null);
+
+// ------------------------------------------------------------------------------------- SIPp
+
+/** The dialled numbers: +1 212 555 xxxx in a fixed shuffled order (SIPp injection file). */
+function numbersFile(dir: string): string {
+  const rows = Array.from({ length: 10_000 }, (_, i) => `1212555${String((i * 7919) % 10_000).padStart(4, '0')}`);
+  const file = join(dir, 'numbers.csv');
+  writeFileSync(file, `SEQUENTIAL\n${rows.join('\n')}\n`);
+  return file;
+}
+
+interface Trunk {
+  /** Throws if the trunk did not come up (its port taken, for one). */
+  ready(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The SIPp trunk (UAS) on `port`; stop() ends it, else its call count or timeout. The count has
+ * room for INVITEs that a proxy still retransmits from an earlier, overloaded run.
+ */
+async function startTrunk(port: number, calls: number, timeoutS: number): Promise<Trunk> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-trunk-'));
+  const mediaPort = await freeUdpPort();
+  const args = ['-sf', join(assets, 'uas.xml'), '-i', '127.0.0.1', '-p', String(port), '-mp', String(mediaPort), '-m', String(calls * 2 + 1000), '-timeout', `${Math.ceil(timeoutS)}s`, '-nostdin', '-trace_err'];
+  const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  return {
+    ready: async () => {
+      await sleep(300);
+      if (child.exitCode !== null) throw new Error(`the SIPp trunk on ${port} exited at start: ${stderr.trim().slice(-500)}`);
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await Promise.race([exited, sleep(3000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      children.delete(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface SippRun {
+  calls: number;
+  targetRate: number;
+  successful: number;
+  /** calls - successful: SIPp's failures and calls it never completed. */
+  failed: number;
+  /** SIPp's own failure counters that are not zero (FailedUnexpectedMessage, FailedTimeoutOnRecv, ...). */
+  failures: Record<string, number>;
+  retransmissions: number;
+  /** Calls created per second, from the first to the last authenticated INVITE. */
+  offeredRate: number | null;
+  elapsedSeconds: number;
+  /** The most calls SIPp had open at once, from its per-second statistics. */
+  peakSippCalls: number;
+  pddSamples: number;
+  pddP50Ms: number | null;
+  pddP99Ms: number | null;
+  pddMaxMs: number | null;
+  /** SIPp's error log when a call failed, counted by kind ("unexpected 200 while expecting 180", ...). */
+  errors?: Record<string, number>;
+  /** The first error entry in full. */
+  firstError?: string;
+  /** Set by the caller: gateway CDR check. */
+  cdr?: CdrCheck;
+  /** UDP datagrams dropped on a full receive buffer during the run (machine-wide). */
+  udpReceiveBufferErrors?: number;
+  /** Of those, the ones dropped at the target's own SIP socket. */
+  targetSocketDrops?: number;
+  /** CPU time of the target's processes (not PostgreSQL's or Redis's) per call of the run. */
+  targetCpuMsPerCall?: number | null;
+}
+
+interface UacOptions {
+  target: Target;
+  port: number;
+  rate: number;
+  calls: number;
+  holdMs: number;
+  numbers: string;
+  tag: string;
+  /** Called about every 500 ms while SIPp runs, with the calls SIPp has open. */
+  onSample?: (sippOpenCalls: number) => void;
+}
+
+function readStatRows(dir: string): { header: string[]; rows: string[][] } {
+  const file = readdirSync(dir).find((f) => f.endsWith('.csv') && f.startsWith('stats'));
+  if (!file) return { header: [], rows: [] };
+  const lines = readFileSync(join(dir, file), 'utf8').trim().split('\n');
+  return { header: lines[0].split(';'), rows: lines.slice(1).map((l) => l.split(';')) };
+}
+
+/** One SIPp user run: `calls` calls at `rate` calls per second to 127.0.0.1:`port`. */
+async function runUac(o: UacOptions): Promise<SippRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-uac-'));
+  const scenario = o.target === 'direct' ? 'uac-noauth.xml' : 'uac.xml';
+  const sendSeconds = o.calls / o.rate;
+  const timeoutS = Math.ceil(sendSeconds + o.holdMs / 1000 + 2 * RECV_TIMEOUT_MS / 1000 + 10);
+  const localPort = await freeUdpPort();
+  const mediaPort = await freeUdpPort();
+  const args = [
+    `127.0.0.1:${o.port}`, '-sf', join(assets, scenario), '-inf', o.numbers,
+    '-s', USERNAME, '-au', USERNAME, '-ap', PASSWORD,
+    '-i', '127.0.0.1', '-p', String(localPort), '-mp', String(mediaPort),
+    '-m', String(o.calls), '-r', String(o.rate), '-rp', '1000', '-l', String(o.calls + 10), '-d', String(o.holdMs),
+    '-cid_str', `${o.tag}-%u-%p@%s`,
+    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${timeoutS}s`, '-nostdin',
+    '-trace_stat', '-stf', 'stats.csv', '-fd', '1', '-trace_logs', '-trace_err',
+  ];
+  const t0 = process.hrtime.bigint();
+  const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const kill = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await sleep(500);
+      if (!o.onSample) continue;
+      try {
+        const { header, rows } = readStatRows(dir);
+        const last = rows[rows.length - 1];
+        if (last) o.onSample(Number(last[header.indexOf('CurrentCall')]));
+      } catch {
+        /* the file is being written */
+      }
+    }
+  })();
+  await new Promise<void>((ok, fail) => {
+    child.once('error', fail);
+    child.once('close', () => ok());
+  });
+  sampling = false;
+  await sampler;
+  clearTimeout(kill);
+  children.delete(child);
+  const elapsedSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+
+  const { header, rows } = readStatRows(dir);
+  if (!rows.length) throw new Error(`SIPp wrote no statistics for ${o.target} at ${o.rate}/s: ${stderr.slice(-1000)}`);
+  const last = rows[rows.length - 1];
+  const col = (row: string[], name: string) => Number(row[header.indexOf(name)]);
+  const successful = col(last, 'SuccessfulCall(C)');
+  const failures: Record<string, number> = {};
+  header.forEach((h, i) => {
+    if (/^Failed.*\(C\)$/.test(h) && Number(last[i]) > 0) failures[h.replace('(C)', '')] = Number(last[i]);
+  });
+  const peakSippCalls = Math.max(...rows.map((r) => col(r, 'CurrentCall')));
+
+  // "pdd sentS sentUs ringS ringUs" per call that rang, from the scenario's <log> action.
+  const logFile = readdirSync(dir).find((f) => f.endsWith('_logs.log'));
+  const sent: number[] = [];
+  const pdd: number[] = [];
+  if (logFile) {
+    for (const line of readFileSync(join(dir, logFile), 'utf8').split('\n')) {
+      const m = /^pdd ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(line);
+      if (!m) continue;
+      const [s0, u0, s1, u1] = m.slice(1).map(Number);
+      sent.push(s0 + u0 / 1e6);
+      pdd.push((s1 - s0) * 1000 + (u1 - u0) / 1000);
+    }
+  }
+  pdd.sort((a, b) => a - b);
+  sent.sort((a, b) => a - b);
+  const offeredRate = sent.length > 1 ? (sent.length - 1) / (sent[sent.length - 1] - sent[0]) : null;
+  const failed = o.calls - successful;
+  let errors: Record<string, number> | undefined;
+  let firstError: string | undefined;
+  if (failed > 0) {
+    const errFile = readdirSync(dir).find((f) => f.endsWith('_errors.log'));
+    const text = errFile ? readFileSync(join(dir, errFile), 'utf8') : stderr;
+    ({ counts: errors, first: firstError } = summariseErrors(text, scenarioSteps(scenario)));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    calls: o.calls,
+    targetRate: o.rate,
+    successful,
+    failed,
+    failures,
+    retransmissions: col(last, 'Retransmissions(C)'),
+    offeredRate: offeredRate === null ? null : round(offeredRate, 1),
+    elapsedSeconds: round(elapsedSeconds, 1)!,
+    peakSippCalls,
+    pddSamples: pdd.length,
+    pddP50Ms: round(percentile(pdd, 0.5), 3),
+    pddP99Ms: round(percentile(pdd, 0.99), 3),
+    pddMaxMs: round(pdd[pdd.length - 1] ?? NaN, 3),
+    ...(errors ? { errors, firstError } : {}),
+  };
+}
+
+/** What each message index of a scenario is ("send INVITE", "recv 180", ...), for SIPp's error log. */
+function scenarioSteps(scenario: string): string[] {
+  const xml = readFileSync(join(assets, scenario), 'utf8').replace(/<!--[\s\S]*?-->/g, '');
+  const steps: string[] = [];
+  const re = /<(send|recv|nop|pause|label)\b([^>]*)>(?:\s*<!\[CDATA\[\s*(\S+))?/g;
+  for (let m = re.exec(xml); m; m = re.exec(xml)) {
+    const [, kind, attrs, firstWord] = m;
+    if (kind === 'label') continue;
+    if (kind === 'recv') steps.push(`recv ${/(?:response|request)="([^"]+)"/.exec(attrs)?.[1] ?? '?'}`);
+    else if (kind === 'send') steps.push(`send ${firstWord === 'SIP/2.0' ? 'response' : (firstWord ?? '?')}`);
+    else steps.push(kind);
+  }
+  return steps;
+}
+
+/** Counts SIPp's error log entries by kind; Call-IDs and the like left out. */
+function summariseErrors(text: string, steps: string[]): { counts: Record<string, number>; first?: string } {
+  const counts: Record<string, number> = {};
+  let first: string | undefined;
+  for (const entry of text.split(/(?=\d{4}-\d{2}-\d{2}\t\d{2}:)/)) {
+    const body = entry.replace(/^\d{4}-\d{2}-\d{2}\t[\d:.]+\t[\d.]+: /, '').trim();
+    if (!body || body.startsWith('The following events occurred')) continue;
+    let kind: string;
+    let m: RegExpExecArray | null;
+    if ((m = /while expecting '([^']+)' \(index (\d+)\), received '([^\r\n]+)/.exec(body))) kind = `unexpected "${m[3].trim()}" while expecting ${m[1]} (${steps[Number(m[2])] ?? `index ${m[2]}`})`;
+    else if ((m = /receive timeout on message [^:]*:(\d+)/.exec(body))) kind = `receive timeout at ${steps[Number(m[1])] ?? `index ${m[1]}`}`;
+    else if (/^Dead call /.test(body)) kind = 'messages for calls already aborted';
+    else kind = body.split(/\r?\n/)[0].replace(/Call-I[dD]:? '?\S+/g, 'Call-ID …').slice(0, 160);
+    counts[kind] = (counts[kind] ?? 0) + 1;
+    if (!first && !kind.startsWith('messages for calls')) first = body.slice(0, 1500);
+  }
+  return { counts, first };
+}
+
+/** The trunk for the run's calls, then the user's run, then the trunk stopped. */
+async function callRun(o: UacOptions, trunkPort: number, targetPid?: number): Promise<SippRun> {
+  const trunk = await startTrunk(trunkPort, o.calls, o.calls / o.rate + o.holdMs / 1000 + 60);
+  try {
+    await trunk.ready();
+    const drops = udpReceiveBufferErrors();
+    const targetDrops = udpSocketDrops(o.port);
+    const cpu = targetPid ? cpuMsOf(targetPid) : 0;
+    const run = await runUac(o);
+    run.udpReceiveBufferErrors = udpReceiveBufferErrors() - drops;
+    run.targetSocketDrops = udpSocketDrops(o.port) - targetDrops;
+    if (targetPid) run.targetCpuMsPerCall = round((cpuMsOf(targetPid) - cpu) / o.calls, 2);
+    return run;
+  } finally {
+    await sleep(500);
+    await trunk.stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------- memory
+
+/** The process and its descendants, from /proc. */
+function processTree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parent) if (ppid === tree[i]) tree.push(pid);
+  return tree;
+}
+
+interface Memory {
+  processes: number;
+  /** Sum of VmRSS: counts shared memory once per process that touched it. */
+  rssMiB: number;
+  /** Sum of Pss (proportional set size): shared pages divided among the processes sharing them. */
+  pssMiB: number;
+}
+
+function memoryOf(root: number): Memory {
+  let rss = 0;
+  let pss = 0;
+  const pids = processTree(root);
+  for (const pid of pids) {
+    try {
+      rss += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      pss += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      /* gone */
+    }
+  }
+  return { processes: pids.length, rssMiB: round(rss / 1024, 1)!, pssMiB: round(pss / 1024, 1)! };
+}
+
+/** CPU time (user + system) of the process and its descendants so far, in ms. */
+function cpuMsOf(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Datagrams the kernel dropped, machine-wide, because a UDP socket's receive buffer was full. */
+function udpReceiveBufferErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const header = lines[0].split(/\s+/);
+  return Number(lines[1].split(/\s+/)[header.indexOf('RcvbufErrors')]);
+}
+
+/** Datagrams dropped so far on the UDP socket(s) bound to 127.0.0.1:`port` (full receive buffer). */
+function udpSocketDrops(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let drops = 0;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === local) drops += Number(f[f.length - 1]);
+  }
+  return drops;
+}
+
+// ------------------------------------------------------------------------------------- kamailio
+
+interface Kamailio {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startKamailio(port: number, trunkPort: number): Promise<Kamailio> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-kam-'));
+  const cfg = readFileSync(join(assets, 'kamailio.cfg.tpl'), 'utf8')
+    .replace('__PORT__', String(port))
+    .replace('__TRUNK_PORT__', String(trunkPort))
+    .replace('__PASSWORD__', PASSWORD)
+    .replace('__CHILDREN__', String(KAMAILIO_CHILDREN));
+  writeFileSync(join(dir, 'kamailio.cfg'), cfg);
+  const proc = spawn('kamailio', ['-f', join(dir, 'kamailio.cfg'), '-DD', '-E', '-m', '256', '-M', '16', '-P', join(dir, 'kamailio.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(proc);
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  await sleep(1500);
+  if (proc.exitCode !== null) throw new Error(`kamailio exited: ${err.slice(-2000)}`);
+  return {
+    pid: proc.pid!,
+    stop: async () => {
+      await new Promise<void>((ok) => {
+        if (proc.exitCode !== null) return ok();
+        proc.once('exit', () => ok());
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.exitCode === null && proc.kill('SIGKILL'), 5000).unref();
+      });
+      children.delete(proc);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------- gateway
+
+const GATEWAY_ENV = {
+  SIP_PUBLIC_ADDRESS: '127.0.0.1',
+  SIP_REALM: REALM,
+  RTP_PORT_MIN: '20000',
+  RTP_PORT_MAX: '59999',
+  MEDIA_INACTIVITY_SECONDS: '0',
+  SIP_AUTH_FAIL_LIMIT: '100000',
+  LOG_LEVEL: 'warn',
+  CALL_DRAIN_SECONDS: '5',
+  ROLES: 'api,sip,media,worker',
+};
+
+async function api<T = Record<string, unknown>>(gw: Gateway, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { 'Content-Type': contentType }) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 500)}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+/** Rate deck, account with a balance, the calling user, the trunk (the SIPp UAS) and a catch-all route. */
+async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: string; trunkId: string }> {
+  const deck = await api<{ id: string }>(gw, 'POST', '/v1/rate-decks', { name: 'bench-calls', currency: 'USD' });
+  await api(gw, 'POST', `/v1/rate-decks/${deck.id}/rates`, 'prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n1,USA,0.010000,0,1,1,\n', 'text/csv');
+  const account = await api<{ id: string }>(gw, 'POST', '/v1/accounts', { name: 'bench-calls', currency: 'USD', rateDeckId: deck.id, creditLimit: '0', maxConcurrentCalls: null });
+  await api(gw, 'POST', `/v1/accounts/${account.id}/topups`, { amount: '100000.00', reference: 'bench-calls' });
+  await api(gw, 'POST', '/v1/users', { username: USERNAME, password: PASSWORD, accountId: account.id });
+  const trunk = await api<{ id: string }>(gw, 'POST', '/v1/trunks', { name: 'bench-sipp-uas', host: '127.0.0.1', port: trunkPort, transport: 'udp', inboundAddresses: [] });
+  await api(gw, 'POST', '/v1/routes', { prefix: '', trunkId: trunk.id, priority: 1, weight: 1 });
+  return { accountId: account.id, trunkId: trunk.id };
+}
+
+interface CdrCheck {
+  /** CDRs whose callId is one of this run's calls. */
+  written: number;
+  answered: number;
+  rated: number;
+  /** Completed SIPp calls without an answered CDR, and answered CDRs not rated within the wait. */
+  missing: number;
+  unrated: number;
+  waitedSeconds: number;
+}
+
+/** Waits (bounded) for every completed call of the run tagged `tag` to have an answered, rated CDR. */
+async function checkCdrs(db: Client, tag: string, successful: number): Promise<CdrCheck> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await db.query(
+      `SELECT count(*)::int AS written, count(*) FILTER (WHERE disposition = 'answered')::int AS answered,
+              count(*) FILTER (WHERE disposition = 'answered' AND status = 'rated')::int AS rated
+       FROM cdrs WHERE call_id LIKE $1`,
+      [`${tag}-%`],
+    );
+    const { written, answered, rated } = r.rows[0] as { written: number; answered: number; rated: number };
+    const done = answered >= successful && rated >= answered;
+    if (done || Date.now() - t0 > CDR_WAIT_MS) {
+      return { written, answered, rated, missing: Math.max(0, successful - answered), unrated: answered - rated, waitedSeconds: round((Date.now() - t0) / 1000, 1)! };
+    }
+    await sleep(500);
+  }
+}
+
+/** Calls the gateway lists in progress (GET /v1/calls, every page); null if the endpoint does not answer. */
+async function gatewayCallsInProgress(gw: Gateway): Promise<number | null> {
+  try {
+    let n = 0;
+    let cursor: string | null = null;
+    for (let page = 0; page < 50; page++) {
+      const q: string = `/v1/calls?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const body = await api<{ data?: unknown[]; nextCursor?: string | null } | unknown[]>(gw, 'GET', q);
+      const data = Array.isArray(body) ? body : (body.data ?? []);
+      n += data.length;
+      cursor = Array.isArray(body) ? null : (body.nextCursor ?? null);
+      if (!cursor) break;
+    }
+    return n;
+  } catch {
+    return null;
+  }
+}
+
+// ------------------------------------------------------------------------------------- runs
+
+interface TargetHandle {
+  target: Target;
+  /** Where the SIPp user sends. */
+  port: () => number;
+  /** After a run: a failure count of the target's own (gateway: missing or unrated CDRs). */
+  check?: (run: SippRun, tag: string) => Promise<number>;
+  /** Pid whose process tree is the target (not for direct). */
+  pid?: () => number;
+  /** A fresh process before the post-dial delay and concurrency runs (nothing left from the ladder). */
+  restart?: () => Promise<void>;
+  callsInProgress?: () => Promise<number | null>;
+}
+
+type LadderStep = SippRun & { failedTotal: number; attempts: number; failedInEarlierAttempts: number[] };
+
+interface Ladder {
+  steps: LadderStep[];
+  maxCallsPerSecond: number;
+  /** The highest passing step whose post-dial delay p99 was also under PDD_BOUND_MS. */
+  maxCallsPerSecondPddP99UnderBound: number;
+  stoppedBecause: string;
+}
+
+async function ladder(h: TargetHandle, numbers: string, trunkPort: number, rates = RATES): Promise<Ladder> {
+  const steps: Ladder['steps'] = [];
+  let max = 0;
+  let stoppedBecause = `every step passed (the ladder tops out at ${rates[rates.length - 1]}/s)`;
+  await fresh(h, numbers, trunkPort, false);
+  for (const rate of rates) {
+    const calls = Math.round(rate * STEP_SECONDS);
+    const failedInEarlierAttempts: number[] = [];
+    let step: LadderStep | undefined;
+    for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
+      // A retry starts on a fresh process: nothing left from the failed attempt.
+      if (attempt > 1) await fresh(h, numbers, trunkPort);
+      const tag = `bc-${h.target}-r${rate}-${Date.now().toString(36)}`;
+      log(`${h.target}: ${calls} calls at ${rate}/s${attempt > 1 ? `, attempt ${attempt}` : ''}`);
+      const run = await callRun({ target: h.target, port: h.port(), rate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
+      const own = h.check ? await h.check(run, tag) : 0;
+      step = { ...run, failedTotal: run.failed + own, attempts: attempt, failedInEarlierAttempts: [...failedInEarlierAttempts] };
+      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms`);
+      if (step.failedTotal === 0) break;
+      failedInEarlierAttempts.push(step.failedTotal);
+    }
+    steps.push(step!);
+    if (step!.failedTotal > 0) {
+      stoppedBecause = `failed calls at ${rate}/s in each of ${STEP_ATTEMPTS} attempts (${failedInEarlierAttempts.join(', ')})`;
+      break;
+    }
+    max = rate;
+  }
+  const bounded = steps.filter((s) => s.failedTotal === 0 && s.pddP99Ms !== null && s.pddP99Ms < PDD_BOUND_MS).map((s) => s.targetRate);
+  return { steps, maxCallsPerSecond: max, maxCallsPerSecondPddP99UnderBound: bounded.length ? Math.max(...bounded) : 0, stoppedBecause };
+}
+
+interface Concurrency {
+  rate: number;
+  calls: number;
+  holdSeconds: number;
+  failed: number;
+  peakConcurrentCalls: number;
+  /** Where peakConcurrentCalls comes from. */
+  countedBy: string;
+  peakSippOpenCalls: number;
+  gatewayListedCalls?: number | null;
+  before: Memory;
+  atPeak: Memory;
+  pssMiBPer1000Calls: number | null;
+  rssMiBPer1000Calls: number | null;
+  run: SippRun;
+}
+
+/**
+ * A fresh target process (no state left from an overloaded ladder step: a proxy's transactions
+ * still retransmitting, a gateway's backlog), warmed up with 100 calls (code compiled, pools filled).
+ */
+async function fresh(h: TargetHandle, numbers: string, trunkPort: number, restart = true): Promise<void> {
+  if (!h.restart) return;
+  if (restart) await h.restart();
+  const tag = `bc-${h.target}-warm-${Date.now().toString(36)}`;
+  const warm = await callRun({ target: h.target, port: h.port(), rate: 50, calls: 100, holdMs: 0, numbers, tag }, trunkPort);
+  const own = h.check ? await h.check(warm, tag) : 0;
+  if (warm.failed + own > 0) log(`${h.target}: ${warm.failed + own} of 100 warm-up calls failed`);
+  await sleep(2000);
+}
+
+async function concurrency(h: TargetHandle, numbers: string, trunkPort: number, rate: number, calls: number, holdMs: number): Promise<Concurrency> {
+  // A fresh, warmed-up process: its memory now is what the calls are counted against.
+  await fresh(h, numbers, trunkPort);
+  const before = memoryOf(h.pid!());
+  let atPeak = before;
+  let peakOpen = 0;
+  let listed: number | null | undefined;
+  const tag = `bc-${h.target}-conc-${Date.now().toString(36)}`;
+  const t0 = Date.now();
+  const sendMs = (calls / rate) * 1000;
+  let listing: Promise<void> | undefined;
+  log(`${h.target}: ${calls} calls at ${rate}/s held ${holdMs / 1000} s`);
+  const run = await callRun(
+    {
+      target: h.target, port: h.port(), rate, calls, holdMs, numbers, tag,
+      onSample: (open) => {
+        const m = memoryOf(h.pid!());
+        if (m.pssMiB > atPeak.pssMiB) atPeak = m;
+        peakOpen = Math.max(peakOpen, open);
+        // Once every call has been placed and none has hung up yet: ask the gateway what it holds.
+        if (!listing && h.callsInProgress && Date.now() - t0 > sendMs + 2000) {
+          listing = h.callsInProgress().then((n) => void (listed = n));
+        }
+      },
+    },
+    trunkPort,
+    h.pid!(),
+  );
+  await listing;
+  const own = h.check ? await h.check(run, tag) : 0;
+  const peak = Math.max(peakOpen, run.peakSippCalls);
+  const concurrent = listed ?? peak;
+  const per1000 = (a: number, b: number) => (concurrent > 0 ? round(((b - a) / concurrent) * 1000, 2) : null);
+  return {
+    rate, calls, holdSeconds: holdMs / 1000, failed: run.failed + own,
+    peakConcurrentCalls: concurrent,
+    countedBy: listed != null ? 'GET /v1/calls (every page) after the last call was placed' : 'SIPp user: calls open at once (per-second statistics)',
+    peakSippOpenCalls: peak,
+    ...(h.callsInProgress ? { gatewayListedCalls: listed ?? null } : {}),
+    before, atPeak,
+    pssMiBPer1000Calls: per1000(before.pssMiB, atPeak.pssMiB),
+    rssMiBPer1000Calls: per1000(before.rssMiB, atPeak.rssMiB),
+    run,
+  };
+}
+
+// ------------------------------------------------------------------------------------- report
+
+interface TargetResult {
+  what: string;
+  ladder?: Ladder;
+  maxCallsPerSecond?: number;
+  pdd?: SippRun & { failedTotal: number };
+  concurrency?: Concurrency;
+}
+
+function markdown(result: Record<string, unknown>, r: Record<Target, TargetResult | undefined>, pddRate: number, added: Record<string, { p50Ms: number | null; p99Ms: number | null } | undefined>): string {
+  const cell = (v: unknown) => (v === undefined || v === null ? '–' : String(v));
+  const m = machine();
+  const lines = [
+    '# Calls benchmark (B2BUA against Kamailio)',
+    '',
+    `${String(result.date ?? new Date().toISOString())}, \`npm run bench:calls\` (${String(result.durationSeconds)} s), ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average before the run ${(result.loadAverageAtStart as number[]).join(' ')}.`,
+    '',
+    'SIPp user → target → SIPp trunk on 127.0.0.1, UDP. Each call: INVITE, 407, ACK, INVITE with digest credentials, 180, 200, ACK, hold, BYE, 200 ' +
+      '(direct: no 407). Gateway: authentication, credit control, routing, media relay ports and a rated CDR per call (a missing or unrated CDR counts as a failed call). ' +
+      `Kamailio 5.6 (Debian): stateful proxy, ${KAMAILIO_CHILDREN} UDP workers, proxy digest authentication, record-route, dialog tracking. ` +
+      'The 2-core machine is shared by SIPp (user and trunk), the target, PostgreSQL and Redis.',
+    '',
+    `| target | highest calls/s with no failed call | … and post-dial delay p99 < ${PDD_BOUND_MS} ms | post-dial delay p50 / p99 ms at ${pddRate}/s | added over direct p50 / p99 ms | concurrent calls held | memory per 1,000 calls MiB (PSS) |`,
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const t of ['gateway', 'kamailio', 'direct'] as Target[]) {
+    const x = r[t];
+    if (!x) continue;
+    const top = x.ladder && x.ladder.stoppedBecause.startsWith('every step') ? `≥ ${x.maxCallsPerSecond}` : cell(x.maxCallsPerSecond);
+    lines.push(
+      `| ${t} | ${top} | ${x.ladder && x.ladder.steps.length > 1 ? x.ladder.maxCallsPerSecondPddP99UnderBound : '–'} | ${x.pdd ? `${cell(x.pdd.pddP50Ms)} / ${cell(x.pdd.pddP99Ms)}${x.pdd.failedTotal ? ` (${x.pdd.failedTotal} failed)` : ''}` : '–'} | ${added[t] ? `${cell(added[t]!.p50Ms)} / ${cell(added[t]!.p99Ms)}` : '–'} | ${x.concurrency ? `${x.concurrency.peakConcurrentCalls}${x.concurrency.failed ? ` (${x.concurrency.failed} failed)` : ''}` : '–'} | ${x.concurrency ? cell(x.concurrency.pssMiBPer1000Calls) : '–'} |`,
+    );
+  }
+  lines.push('', `Ladder: ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s of calls each, hold ${HOLD_MS / 1000} s; climbing stops at the first step with a failed call in each of ${STEP_ATTEMPTS} attempts (a retry runs on a fresh target process). Each row is a step's last attempt.`, '');
+  lines.push('| target | calls/s | attempts (failed calls in earlier ones) | calls | completed | failed | authenticated INVITEs/s | post-dial delay p50 / p99 ms | SIPp calls open (peak) | retransmissions | UDP receive-buffer drops: all / at the target SIP socket | target CPU ms per call | failure causes |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const t of ['gateway', 'kamailio', 'direct'] as Target[]) {
+    for (const s of r[t]?.ladder?.steps ?? []) {
+      const causes = [
+        ...Object.entries(s.failures).filter(([k]) => k !== 'FailedCall').map(([k, v]) => `${k} ${v}`),
+        ...(s.cdr && s.cdr.missing ? [`missing CDR ${s.cdr.missing}`] : []),
+        ...(s.cdr && s.cdr.unrated ? [`unrated CDR ${s.cdr.unrated}`] : []),
+      ].join(', ');
+      lines.push(`| ${t} | ${s.targetRate} | ${s.attempts}${s.failedInEarlierAttempts.length ? ` (${s.failedInEarlierAttempts.join(', ')})` : ''} | ${s.calls} | ${s.successful} | ${s.failedTotal} | ${cell(s.offeredRate)} | ${cell(s.pddP50Ms)} / ${cell(s.pddP99Ms)} | ${s.peakSippCalls} | ${s.retransmissions} | ${cell(s.udpReceiveBufferErrors)} / ${cell(s.targetSocketDrops)} | ${cell(s.targetCpuMsPerCall)} | ${causes} |`);
+    }
+  }
+  for (const t of ['gateway', 'kamailio', 'direct'] as Target[]) {
+    for (const s of [...(r[t]?.ladder?.steps ?? []), r[t]?.pdd, r[t]?.concurrency?.run]) {
+      if (!s?.errors) continue;
+      const top = Object.entries(s.errors).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ×${v}`).join('; ');
+      lines.push('', `${t}, ${s.calls} calls at ${s.targetRate}/s, SIPp errors: ${top}.`);
+    }
+  }
+  const conc = (['gateway', 'kamailio'] as Target[]).map((t) => [t, r[t]?.concurrency] as const).filter(([, c]) => c);
+  if (conc.length) {
+    lines.push('', 'Concurrency: memory of the target\'s processes (sum over processes; PSS shares Kamailio\'s shared memory out once) before the run and at its peak.', '');
+    lines.push('| target | calls/s | calls | hold s | calls held | counted by | PSS before → peak MiB | RSS before → peak MiB | PSS per 1,000 calls MiB | failed |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const [t, c] of conc) {
+      lines.push(`| ${t} | ${c!.rate} | ${c!.calls} | ${c!.holdSeconds} | ${c!.peakConcurrentCalls} | ${c!.countedBy} | ${c!.before.pssMiB} → ${c!.atPeak.pssMiB} | ${c!.before.rssMiB} → ${c!.atPeak.rssMiB} | ${cell(c!.pssMiBPer1000Calls)} | ${c!.failed} |`);
+    }
+  }
+  if (result.notes) lines.push('', ...(result.notes as string[]).map((n) => `- ${n}`));
+  return lines.join('\n') + '\n';
+}
+
+// ------------------------------------------------------------------------------------- main
+
+export async function run(): Promise<void> {
+  requireTool('sipp', 'sip-tester');
+  if (TARGETS.includes('kamailio')) requireTool('kamailio', 'kamailio');
+  const started = Date.now();
+  // Other work on the machine skews every figure here: the load before the bench starts says how much there was.
+  const loadAverageAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+  const work = mkdtempSync(join(tmpdir(), 'gw-bench-calls-'));
+  const numbers = numbersFile(work);
+  const trunkPort = await freeUdpPort();
+  const results: Record<Target, TargetResult | undefined> = { gateway: undefined, kamailio: undefined, direct: undefined };
+  const notes: string[] = [];
+
+  // --- gateway: ladder, then the post-dial delay at half its highest rate, then concurrency.
+  let pddRate = Number(process.env.BENCH_CALLS_PDD_RATE ?? 0);
+  let concurrencyPlan: { rate: number; calls: number; holdMs: number } | undefined;
+  const planConcurrency = (rate: number) => {
+    const r = Math.max(5, Math.min(CONCURRENCY_MAX_RATE, rate));
+    const calls = Math.min(CONCURRENCY_TARGET, Math.round(r * (CONCURRENCY_MAX_HOLD_S - 5)));
+    return { rate: r, calls, holdMs: Math.round((calls / r + 5) * 1000) };
+  };
+  const pddRun = async (h: TargetHandle) => {
+    await fresh(h, numbers, trunkPort);
+    const calls = Math.max(PDD_MIN_CALLS, Math.round(pddRate * PDD_SECONDS));
+    const tag = `bc-${h.target}-pdd-${Date.now().toString(36)}`;
+    log(`${h.target}: post-dial delay, ${calls} calls at ${pddRate}/s`);
+    const run = await callRun({ target: h.target, port: h.port(), rate: pddRate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
+    const own = h.check ? await h.check(run, tag) : 0;
+    log(`${h.target} pdd: p50 ${run.pddP50Ms} ms, p99 ${run.pddP99Ms} ms, ${run.failed + own} failed`);
+    return { ...run, failedTotal: run.failed + own };
+  };
+
+  if (TARGETS.includes('gateway')) {
+    const db = await freshDatabase('calls');
+    const pg = new Client({ connectionString: db.url });
+    await pg.connect();
+    let gw = await startGateway(db.url, GATEWAY_ENV);
+    try {
+      await provision(gw, trunkPort);
+      const h: TargetHandle = {
+        target: 'gateway',
+        port: () => gw.sipPort,
+        pid: () => gw.proc.pid!,
+        check: async (run, tag) => {
+          const cdr = await checkCdrs(pg, tag, run.successful);
+          run.cdr = cdr;
+          return cdr.missing + cdr.unrated;
+        },
+        restart: async () => {
+          await gw.stop();
+          gw = await startGateway(db.url, GATEWAY_ENV);
+        },
+        callsInProgress: () => gatewayCallsInProgress(gw),
+      };
+      const l = await ladder(h, numbers, trunkPort);
+      results.gateway = { what: 'this gateway (node dist/src/main.js, ROLES api,sip,media,worker in one process), PostgreSQL and Redis on the same machine', ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
+      if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
+      results.gateway.pdd = await pddRun(h);
+      concurrencyPlan = planConcurrency(pddRate);
+      results.gateway.concurrency = await concurrency(h, numbers, trunkPort, concurrencyPlan.rate, concurrencyPlan.calls, concurrencyPlan.holdMs);
+    } finally {
+      await gw.stop();
+      await pg.end();
+      await db.drop();
+    }
+  }
+
+  // --- Kamailio: the same ladder, post-dial delay rate and concurrency run.
+  if (TARGETS.includes('kamailio')) {
+    const kamPort = await freeUdpPort();
+    let kam = await startKamailio(kamPort, trunkPort);
+    try {
+      const h: TargetHandle = {
+        target: 'kamailio',
+        port: () => kamPort,
+        pid: () => kam.pid,
+        restart: async () => {
+          await kam.stop();
+          kam = await startKamailio(kamPort, trunkPort);
+        },
+      };
+      const l = await ladder(h, numbers, trunkPort);
+      results.kamailio = {
+        what: `Kamailio 5.6 (Debian) stateful proxy: ${KAMAILIO_CHILDREN} UDP workers, pv_auth_check (proxy digest, one shared password), record_route, dialog (dlg_manage), t_relay to the trunk; shm 256 MiB`,
+        ladder: l,
+        maxCallsPerSecond: l.maxCallsPerSecond,
+      };
+      if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
+      results.kamailio.pdd = await pddRun(h);
+      concurrencyPlan ??= planConcurrency(pddRate);
+      results.kamailio.concurrency = await concurrency(h, numbers, trunkPort, concurrencyPlan.rate, concurrencyPlan.calls, concurrencyPlan.holdMs);
+    } finally {
+      await kam.stop();
+    }
+  }
+
+  // --- direct: SIPp user straight to the SIPp trunk, the floor.
+  if (TARGETS.includes('direct')) {
+    const h: TargetHandle = { target: 'direct', port: () => trunkPort };
+    // Only the ladder's top rung: that SIPp alone (user and trunk) completes it on this machine.
+    const l = await ladder(h, numbers, trunkPort, [RATES[RATES.length - 1]]);
+    results.direct = { what: 'SIPp user calling the SIPp trunk with nothing between (no authentication): the floor; only the ladder\'s top rung is run', ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
+    if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
+    results.direct.pdd = await pddRun(h);
+  }
+
+  const floor = results.direct?.pdd;
+  const addedOf = (t: Target) => {
+    const p = results[t]?.pdd;
+    if (!p || !floor) return undefined;
+    return { p50Ms: round((p.pddP50Ms ?? NaN) - (floor.pddP50Ms ?? NaN), 3), p99Ms: round((p.pddP99Ms ?? NaN) - (floor.pddP99Ms ?? NaN), 3) };
+  };
+  const added = { gateway: addedOf('gateway'), kamailio: addedOf('kamailio') };
+  const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 3) => (a != null && b != null && b !== 0 ? round(a / b, digits) : null);
+  const g = results.gateway;
+  const k = results.kamailio;
+  notes.push(
+    'Post-dial delay: from the authenticated INVITE sent to the 180 received, timed by the SIPp user (gettimeofday actions, microseconds); "added" is the target\'s percentile minus the direct one at the same rate, so it includes the extra network hop.',
+    'A step passes when every call completed in SIPp (INVITE to the BYE\'s 200) and, for the gateway, every completed call has an answered CDR rated by the worker within 60 s. A step that fails runs once more on a fresh target process; climbing stops when both attempts fail.',
+    'Kamailio\'s memory is the sum over its processes: PSS shares its shared memory (tm transactions, dialogs) out once; summed RSS counts it once per worker. The gateway is one process.',
+    'Gateway calls held are counted by GET /v1/calls when it answers, else by the calls the SIPp user has open; Kamailio\'s by the SIPp user. The post-dial delay and concurrency runs each start a fresh target process (nothing left from an overloaded ladder step) and warm it with 100 calls first.',
+    'Target CPU ms per call: user + system time of the target\'s processes over the run, divided by its calls; PostgreSQL and Redis (the gateway\'s) are not counted. UDP receive-buffer drops: the kernel\'s RcvbufErrors over the run, machine-wide, and the drops counted on the target\'s SIP socket (/proc/net/udp); a 180 dropped there is never retransmitted, so the caller then gets the 200 without a 180, which SIPp counts as a failed call.',
+    'Direct runs only the ladder\'s top rung (to show SIPp alone completes it here) and the post-dial delay run.',
+    'The SIPp trunk sends 100, 180, then 200 after a 50 ms ring; SIPp takes about a millisecond per message it sends, which is in the direct floor too.',
+  );
+  const result = {
+    command: 'npm run bench:calls',
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    loadAverageAtStart,
+    scenario: {
+      user: 'bench/calls/uac.xml (direct: bench/calls/uac-noauth.xml), numbers +1212555xxxx, one UDP socket',
+      trunk: 'bench/calls/uas.xml',
+      kamailioConfig: 'bench/calls/kamailio.cfg.tpl',
+      ladderCallsPerSecond: RATES,
+      stepSeconds: STEP_SECONDS,
+      holdMs: HOLD_MS,
+      pddRate,
+      concurrency: concurrencyPlan ?? null,
+    },
+    summary: {
+      maxCallsPerSecond: { gateway: g?.maxCallsPerSecond ?? null, kamailio: k?.maxCallsPerSecond ?? null, direct: results.direct?.maxCallsPerSecond ?? null },
+      maxCallsPerSecondWithPddP99Under1s: { gateway: g?.ladder?.maxCallsPerSecondPddP99UnderBound ?? null, kamailio: k?.ladder?.maxCallsPerSecondPddP99UnderBound ?? null },
+      postDialDelayMs: Object.fromEntries((['gateway', 'kamailio', 'direct'] as Target[]).filter((t) => results[t]?.pdd).map((t) => [t, { rate: pddRate, p50: results[t]!.pdd!.pddP50Ms, p99: results[t]!.pdd!.pddP99Ms, failed: results[t]!.pdd!.failedTotal }])),
+      postDialDelayAddedMs: added,
+      concurrentCallsHeld: { gateway: g?.concurrency?.peakConcurrentCalls ?? null, kamailio: k?.concurrency?.peakConcurrentCalls ?? null },
+      memoryMiBPer1000Calls: { gateway: g?.concurrency?.pssMiBPer1000Calls ?? null, kamailio: k?.concurrency?.pssMiBPer1000Calls ?? null, measure: 'PSS summed over the process tree, peak minus before, per 1,000 calls held' },
+    },
+    ratios: {
+      gatewayOverKamailio: {
+        maxCallsPerSecond: ratio(g?.maxCallsPerSecond, k?.maxCallsPerSecond),
+        postDialDelayAddedP50: ratio(added.gateway?.p50Ms, added.kamailio?.p50Ms, 2),
+        postDialDelayAddedP99: ratio(added.gateway?.p99Ms, added.kamailio?.p99Ms, 2),
+        memoryPer1000Calls: ratio(g?.concurrency?.pssMiBPer1000Calls, k?.concurrency?.pssMiBPer1000Calls, 2),
+      },
+    },
+    targets: results,
+    notes,
+  };
+  console.log(JSON.stringify(result.summary, null, 2));
+  const json = writeResult('calls', result);
+  const md = resolve(resultsDir(), 'calls.md');
+  writeFileSync(md, markdown(JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>, results, pddRate, added));
+  console.log(`written to ${json} and ${md}`);
+  rmSync(work, { recursive: true, force: true });
+  if (existsSync(work)) log(`could not remove ${work}`);
+}
+
+if (require.main === module) {
+  run().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

@@ -129,7 +129,7 @@ export class LedgerService {
     const byAccount = new Map<string, NewEntry[]>();
     for (const e of entries) byAccount.set(e.accountId, [...(byAccount.get(e.accountId) ?? []), e]);
     const accountIds = [...byAccount.keys()].sort();
-    await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [accountIds]);
+    await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE', [accountIds]);
     const totals = accountIds.map((id) => byAccount.get(id)!.reduce((t, e) => t.plus(e.amount), new Money(0)).toFixed(6));
     const counts = accountIds.map((id) => byAccount.get(id)!.length);
     // TypeORM answers an UPDATE with [rows, affected]; a CTE keeps the answer plain rows.
@@ -173,7 +173,7 @@ export class LedgerService {
     const requestHash = createHash('sha256').update(JSON.stringify([input.amount.replace(/\.?0+$/, ''), input.reference ?? null])).digest('hex');
     return this.db.transaction(async (tx) => {
       // The account row lock serialises concurrent retries of one key: the second sees the first.
-      const [acc] = (await tx.query('SELECT currency FROM accounts WHERE id = $1 FOR UPDATE', [accountId])) as { currency: string }[];
+      const [acc] = (await tx.query('SELECT currency FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId])) as { currency: string }[];
       if (!acc) throw notFound('account', accountId);
       if (idempotencyKey !== undefined) {
         const [prior] = (await tx.query('SELECT request_hash, response FROM topups WHERE account_id = $1 AND idempotency_key = $2', [accountId, idempotencyKey])) as {

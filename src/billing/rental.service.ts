@@ -34,7 +34,7 @@ export class RentalService {
     for (const d of due) {
       const done = await this.db.transaction(async (tx) => {
         // Under the account lock, so two runs at once see each other's charge instead of colliding.
-        await tx.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [d.account_id]);
+        await tx.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [d.account_id]);
         const [exists] = (await tx.query('SELECT 1 FROM ledger_entries WHERE account_id = $1 AND number_e164 = $2 AND period = $3', [d.account_id, d.e164, period])) as unknown[];
         if (exists) return false;
         await this.ledger.append(tx, {

@@ -116,6 +116,16 @@ describe('operating calls: REST hangup, metrics, graceful shutdown', () => {
     ]);
   });
 
+  it('a user agent naming the gateway by a DNS name of its own (From host = Request-URI host) is challenged; a stranger naming itself is refused', async () => {
+    const c = await setup();
+    const named = scenarioWith('uac-refused.xml', { FINAL: '407', '@[remote_ip]': '@gw.example.test' });
+    const user = sippClient(gw, { scenario: named, dialled: c.dest, from: c.user.username, rtp: c.phoneRtp.port, ip: '127.0.0.3' });
+    await expectSuccess(user, 'user agent with its own domain name, expecting 407');
+    const stranger = sippClient(gw, { scenario: scenarioWith('uac-refused.xml', { FINAL: '403', 'From: <sip:[$user]@[remote_ip]>': 'From: <sip:[$user]@[local_ip]>' }), dialled: c.dest, from: 'scanner', rtp: c.phoneRtp.port, ip: '127.0.0.3' });
+    await expectSuccess(stranger, 'stranger naming itself in From, expecting 403');
+    expect(messagesOf(stranger.dir)).toMatch(/SIP\/2\.0 403 Forbidden \(source address not allowed\)/);
+  });
+
   it('shutdown: new INVITEs get 503, the call in progress drains, is hung up at CALL_DRAIN_SECONDS and its CDR is written', async () => {
     const c = await setup();
     const trunk = await sippServer({ scenario: 'uas-answer.xml', port: c.trunkPort, vars: { rtp: c.trunkRtp.port }, pauseMs: 100 });

@@ -551,7 +551,6 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     // whatever name the operator gave the gateway in DNS; a trunk or a scanner names itself in From.
     if (isSipUri(request.uri) && request.uri.host.toLowerCase() === host) return true;
     const ours = new Set([this.config.sipRealm.toLowerCase(), this.sip.advertisedAddress().host.toLowerCase(), ...this.sip.listening().map((l) => l.address)]);
-    if (this.config.sipPublicAddress) ours.add(this.config.sipPublicAddress.toLowerCase());
     return ours.has(host);
   }
 

@@ -13,13 +13,13 @@ import { newBranch, newTag } from '../sip/identifiers';
 import { AnswerRetransmission } from '../sip/transaction/answer-retransmission';
 import { DEFAULT_TIMERS, systemClock } from '../sip/transaction/timers';
 import { type Via, createVia } from '../sip/via';
-import { networkInterfaces } from 'node:os';
 import type { SipMessage, SipRequest, SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { TransactionLayer } from '../sip/transaction/transaction-layer';
 import { TransportLayer } from '../sip/transport/transport-layer';
 import type { Inbound, Listening } from '../sip/transport/transport-layer';
 import type { Target, TransportName } from '../sip/transport/types';
+import { advertisedHost } from '../platform/advertised-host';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 
 export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
@@ -38,7 +38,12 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   private transport?: TransportLayer;
   private transactions?: TransactionLayer;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  /** Computed once: every message the gateway builds names it. */
+  private readonly host: string;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.host = advertisedHost(config);
+  }
 
   /** Registers the handler for a method; call it from a module's constructor or onModuleInit. */
   handle(method: string, handler: SipRequestHandler): void {
@@ -67,20 +72,11 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     await this.transport.send(message, target);
   }
 
-  /**
-   * The address and port the gateway puts in its Via, Contact and SDP: SIP_PUBLIC_ADDRESS when
-   * set, else the listening address (the first non-internal IPv4 when bound to every interface).
-   */
+  /** The address and port the gateway puts in its Via and Contact (see platform/advertised-host.ts). */
   advertisedAddress(transport: TransportName = 'UDP'): { host: string; port: number } {
-    const l = this.listening().find((x) => x.transport === transport) ?? this.listening()[0];
-    const port = l?.port ?? this.config.sipListen.port;
-    if (this.config.sipPublicAddress) return { host: this.config.sipPublicAddress, port };
-    const host = l?.address ?? this.config.sipListen.host;
-    if (host !== '0.0.0.0' && host !== '::') return { host, port };
-    const external = Object.values(networkInterfaces())
-      .flat()
-      .find((i) => i && i.family === 'IPv4' && !i.internal);
-    return { host: external?.address ?? '127.0.0.1', port };
+    const listening = this.listening();
+    const l = listening.find((x) => x.transport === transport) ?? listening[0];
+    return { host: this.host, port: l?.port ?? this.config.sipListen.port };
   }
 
   /** A fresh top Via for a request the gateway originates (new branch, rport asked for). */

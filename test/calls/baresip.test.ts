@@ -153,6 +153,7 @@ describe('baresip, a real softphone, through the gateway', () => {
   const trunkName = unique('trunk');
   let userId: string;
   let did: string;
+  let catchAllRouteId: string | undefined;
   const username = unique('phone');
   const password = 'baresip-secret-1';
   const phone = new Baresip({ lifetimeSeconds: 120, rtpPorts: [43000, 43998] });
@@ -171,12 +172,14 @@ describe('baresip, a real softphone, through the gateway', () => {
       .send({ name: trunkName, host: TRUNK_IP, port: trunkPort, transport: 'udp', inboundAddresses: [`${TRUNK_IP}/32`] })
       .expect(201);
     trunkId = trunk.body.id;
-    await t.http().post('/v1/routes').send({ prefix: '', trunkId }).expect(201);
+    catchAllRouteId = (await t.http().post('/v1/routes').send({ prefix: '', trunkId }).expect(201)).body.id;
     did = (await t.http().post('/v1/numbers').send({ e164: uniqueUsNumber(), userId }).expect(201)).body.e164;
   });
 
   afterAll(async () => {
     await phone.stop();
+    // The catch-all route would send every other test file's calls to this (stopped) trunk.
+    if (catchAllRouteId) await t.http().delete(`/v1/routes/${catchAllRouteId}`).expect(204);
     await t?.close();
   });
 

@@ -71,6 +71,10 @@ describe('routes', () => {
     const list = await t.http().get(`/v1/routes?trunkId=${trunkId}&limit=1000`).expect(200);
     expect(list.body.data.map((x: { prefix: string }) => x.prefix).sort()).toEqual(['', '4420']);
     await t.http().post('/v1/routes').send({ prefix: '4420', trunkId }).expect(409);
+    // The database is shared by every test file of the run: an enabled catch-all would route
+    // other files' calls to this trunk (their "no route" cases would then pass or fail by order).
+    await t.http().delete(`/v1/routes/${all.body.id}`).expect(204);
+    await t.http().delete(`/v1/routes/${r.body.id}`).expect(204);
   });
 
   it('names bad fields, and 422 for a trunk that does not exist', async () => {

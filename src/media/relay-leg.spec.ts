@@ -40,13 +40,16 @@ describe('RelayLeg hot path', () => {
     const a = fakePair(30000);
     const b = fakePair(30002);
     const clock = new MediaClock();
-    const legA = new RelayLeg(a.pair, total, clock);
-    const legB = new RelayLeg(b.pair, total, clock);
+    const policy = { allowLoopback: true, learningMs: 1000 };
+    const legA = new RelayLeg(a.pair, total, clock, policy);
+    const legB = new RelayLeg(b.pair, total, clock, policy);
     legA.peer = legB;
     legB.peer = legA;
-    legA.applyEndpoint(readMediaEndpoint(sdp(5000)));
-    legB.applyEndpoint(readMediaEndpoint(sdp(6000)));
-    const packets = Array.from({ length: 64 }, (_, i) => rtpPacket(i));
+    legA.applyEndpoint(readMediaEndpoint(sdp(5000), policy));
+    legB.applyEndpoint(readMediaEndpoint(sdp(6000), policy));
+    legA.expectSources(['127.0.0.0/24']);
+    // The stranger's packets carry another SSRC: the caller's own, continuing, would be a NAT rebinding.
+    const packets = Array.from({ length: 64 }, (_, i) => rtpPacket(i, (i & 15) === 15 ? { ssrc: 0x5eed } : {}));
     const from: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 5000, size: 172 };
     const stranger: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 5999, size: 172 };
     const onRtp = a.rtp.listener!;

@@ -20,7 +20,7 @@ const RTP_MIN = 47400;
 const RTP_MAX = 47599;
 const TRUNK_IP = '127.0.0.47';
 const PORTS = { userSip: 47700, inboundSip: 47701, trunkA: 47702, trunkB: 47703, userRtp: 47710, trunkRtp: 47712, inboundRtp: 47714, fuzzTarget: 47716 };
-const CASES = Number(process.env.SDP_FUZZ_CASES ?? 20); // per kind; three kinds
+const CASES = Number(process.env.SDP_FUZZ_CASES ?? 40); // per kind; three kinds
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const sdp = (lines: { c?: string | null; m?: string; extra?: string[]; sessionExtra?: string[] } = {}) =>

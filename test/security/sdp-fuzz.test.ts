@@ -200,6 +200,40 @@ describe('hostile SDP in offers and answers (real gateway process)', () => {
     expect(ok.via).toBe('A');
   });
 
+  it('survives SIP requests whose Via sends the replies to port 0 or to a host name', async () => {
+    const socket = await udp('127.0.0.1', PORTS.fuzzTarget + 2);
+    try {
+      for (const [method, via] of [
+        ['OPTIONS', '127.0.0.1:0'],
+        ['INVITE', '127.0.0.1:0'],
+        ['REGISTER', '127.0.0.1:0'],
+        ['OPTIONS', 'no-such-host.invalid:5060'],
+        ['INVITE', 'no-such-host.invalid'],
+        ['BYE', '127.0.0.1:0'],
+      ]) {
+        const text = [
+          `${method} sip:${dest}@127.0.0.1:${gw.sipPort} SIP/2.0`,
+          `Via: SIP/2.0/UDP ${via};branch=z9hG4bK-via-${Math.random().toString(36).slice(2)}`,
+          'Max-Forwards: 70',
+          `From: <sip:${user.username}@127.0.0.1>;tag=v1`,
+          `To: <sip:${dest}@127.0.0.1>`,
+          `Call-ID: via-${Math.random().toString(36).slice(2)}`,
+          `CSeq: 1 ${method}`,
+          `Contact: <sip:${user.username}@127.0.0.1:0>`,
+          ...(method === 'INVITE' ? ['Content-Type: application/sdp'] : []),
+          `Content-Length: ${method === 'INVITE' ? Buffer.byteLength(good(PORTS.userRtp)) : 0}`,
+          '',
+          method === 'INVITE' ? good(PORTS.userRtp) : '',
+        ].join('\r\n');
+        socket.send(Buffer.from(text), gw.sipPort, '127.0.0.1');
+      }
+      await sleep(1500);
+    } finally {
+      socket.close();
+    }
+    await gw.expectAlive();
+  });
+
   // ------------------------------------------------------------------ generated SDP
 
   const port = fc.oneof(

@@ -9,9 +9,9 @@ const LEARN = 1000;
 /** A latch whose SDP named 198.51.100.10:4000, with the given expected sources (signalling). */
 function latchFor(sources: string[] = [], declared: [string | null, number] = ['198.51.100.10', 4000]) {
   const latch = new Latch();
-  latch.reset(declared[0], declared[1]);
   const filter = new SourceFilter();
   filter.set(sources);
+  latch.reset(declared[0], declared[1], filter);
   let now = 0;
   const admit = (address: string, port: number, packet = rtpPacket(1), allowLoopback = false) => latch.admit(packet, from(address, port), filter, allowLoopback, LEARN, now);
   return { latch, admit, advance: (ms: number) => (now += ms) };
@@ -91,10 +91,19 @@ describe('Latch: who may latch a side', () => {
     expect(latchFor(['192.0.2.7'], [null, 0]).admit('203.0.113.9', 7000)).toBe(false);
   });
 
+  it('sends to a private SDP address before the latch only when signalling expects media from it', () => {
+    expect(latchFor(['192.0.2.7'], ['10.0.0.5', 4000]).latch.port).toBe(0); // a user behind NAT: wait for its packets
+    expect(latchFor(['10.0.0.0/24'], ['10.0.0.5', 4000]).latch.port).toBe(4000); // a trunk on the operator's network
+    expect(latchFor([], ['198.51.100.10', 4000]).latch.port).toBe(4000);
+    const { latch, admit } = latchFor(['192.0.2.7'], ['10.0.0.5', 4000]);
+    expect(admit('192.0.2.7', 61000)).toBe(true);
+    expect(latch).toMatchObject({ address: '192.0.2.7', port: 61000 });
+  });
+
   it('resets on a new SDP', () => {
     const { latch, admit } = latchFor();
     admit('198.51.100.10', 4000);
-    latch.reset('198.51.100.20', 4100);
+    latch.reset('198.51.100.20', 4100, new SourceFilter());
     expect(latch).toMatchObject({ latched: false, address: '198.51.100.20', port: 4100 });
     expect(admit('198.51.100.10', 4000)).toBe(false);
   });
@@ -102,16 +111,18 @@ describe('Latch: who may latch a side', () => {
 
 describe('RtcpLatch: RTCP follows the RTP latch', () => {
   it('takes only the SDP RTCP endpoint before RTP latched, then any port of the RTP host and nothing else', () => {
+    const none = new SourceFilter();
     const rtp = new Latch();
-    rtp.reset('10.0.0.5', 4000);
+    rtp.reset('198.51.100.10', 4000, none);
     const rtcp = new RtcpLatch();
-    rtcp.reset('10.0.0.5', 4001);
-    expect(rtcp.admit(from('10.0.0.5', 4003), rtp)).toBe(false);
-    expect(rtcp.admit(from('10.0.0.5', 4001), rtp)).toBe(true);
+    rtcp.reset('198.51.100.10', 4001, none);
+    expect(rtcp.admit(from('198.51.100.10', 4003), rtp)).toBe(false);
+    expect(rtcp.admit(from('198.51.100.10', 4001), rtp)).toBe(true);
     const filter = new SourceFilter();
     filter.set(['192.0.2.7']);
-    rtp.admit(rtpPacket(1), from('192.0.2.7', 61000), filter, false, LEARN, 0);
-    expect(rtcp.admit(from('10.0.0.5', 4001), rtp)).toBe(false); // no longer the RTP host
+    expect(rtp.admit(rtpPacket(1), from('192.0.2.7', 61000), filter, false, LEARN, 0)).toBe(false); // learning
+    expect(rtp.admit(rtpPacket(2), from('192.0.2.7', 61000), filter, false, LEARN, LEARN)).toBe(true);
+    expect(rtcp.admit(from('198.51.100.10', 4001), rtp)).toBe(false); // no longer the RTP host
     expect(rtcp.admit(from('203.0.113.66', 61001), rtp)).toBe(false);
     expect(rtcp.admit(from('192.0.2.7', 61001), rtp)).toBe(true);
     expect(rtcp).toMatchObject({ address: '192.0.2.7', port: 61001 });

@@ -20,6 +20,11 @@
  * media-address.ts), not source port 0. Without any expected source and no SDP address (an ICE
  * placeholder; only possible without the calls module's wiring) the first allowed source latches.
  *
+ * Before the latch, the relay sends to a private SDP address (RFC 1918, RFC 6598) only when the
+ * signalling expects media from it too (a trunk on the operator's network). A user behind NAT
+ * cannot be reached there anyway, and otherwise any user could aim a call's media, byte for
+ * byte as the other side sent it, at any host and port of the operator's private network.
+ *
  * Once latched the side is locked to that source. A new source is accepted only by the NAT
  * rebinding rule (as rtpengine's strict-source with Asterisk's strictrtp learning): the packet
  * comes from an allowed address (an expected one or the SDP's), carries the latched stream's SSRC, and its
@@ -52,12 +57,13 @@ export class Latch {
   private ssrc = -1;
   private seq = -1;
 
-  reset(address: string | null, port: number): void {
+  reset(address: string | null, port: number, sources: SourceFilter): void {
     this.address = address ?? '';
     this.port = address === null ? 0 : port;
     this.declaredAddress = this.address;
     this.declaredPort = this.port;
     this.behindNat = this.declaredAddress === '' || isPrivate(this.declaredAddress);
+    this.gate(sources);
     this.latched = false;
     this.exact = false;
     this.learningSince = -1;
@@ -101,6 +107,15 @@ export class Latch {
     return true;
   }
 
+  /** Re-applies the private-address rule after the expected sources changed. */
+  sourcesChanged(sources: SourceFilter): void {
+    if (!this.latched) this.gate(sources);
+  }
+
+  private gate(sources: SourceFilter): void {
+    this.port = privateUnexpected(this.declaredAddress, sources) ? 0 : this.declaredPort;
+  }
+
   private allowed(address: string, sources: SourceFilter, allowLoopback: boolean): boolean {
     if (isForbiddenSource(address, allowLoopback)) return false;
     if (address === this.declaredAddress || sources.matches(address)) return true;
@@ -128,6 +143,11 @@ export class Latch {
   }
 }
 
+/** A private SDP address that signalling does not vouch for: not sent to before a latch. */
+function privateUnexpected(address: string, sources: SourceFilter): boolean {
+  return address !== '' && isPrivate(address) && !sources.matches(address);
+}
+
 /** An RTP packet (version 2, full header) and not RTCP multiplexed on the RTP port (RFC 5761 §4). */
 function isRtp(msg: Buffer): boolean {
   if (msg.length < 12 || msg[0] >> 6 !== 2) return false;
@@ -148,12 +168,18 @@ export class RtcpLatch {
   private declaredAddress = '';
   private declaredPort = 0;
 
-  reset(address: string | null, port: number): void {
+  reset(address: string | null, port: number, sources: SourceFilter): void {
     this.address = address ?? '';
     this.port = address === null ? 0 : port;
     this.declaredAddress = this.address;
     this.declaredPort = this.port;
     this.latched = false;
+    this.sourcesChanged(sources);
+  }
+
+  /** The private-address rule of Latch, for the RTCP destination. */
+  sourcesChanged(sources: SourceFilter): void {
+    if (!this.latched) this.port = privateUnexpected(this.declaredAddress, sources) ? 0 : this.declaredPort;
   }
 
   admit(rinfo: RemoteInfo, rtp: Latch): boolean {

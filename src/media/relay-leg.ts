@@ -68,8 +68,8 @@ export class RelayLeg {
    */
   applyEndpoint(endpoint: MediaEndpoint): void {
     this.known = true;
-    this.rtp.reset(endpoint.address, endpoint.rtpPort);
-    this.rtcp.reset(endpoint.rtcpAddress, endpoint.rtcpPort);
+    this.rtp.reset(endpoint.address, endpoint.rtpPort, this.sources);
+    this.rtcp.reset(endpoint.rtcpAddress, endpoint.rtcpPort, this.sources);
     this.receivesRtp = endpoint.receives;
     this.rtpStats.setClockRates(endpoint.payloads);
   }
@@ -77,6 +77,8 @@ export class RelayLeg {
   /** The addresses (CIDRs) signalling expects this side's media from; replaces the previous set. */
   expectSources(cidrs: readonly string[]): void {
     this.sources.set(cidrs);
+    this.rtp.sourcesChanged(this.sources);
+    this.rtcp.sourcesChanged(this.sources);
   }
 
   private onRtp(msg: Buffer, rinfo: RemoteInfo): void {

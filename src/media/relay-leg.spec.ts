@@ -74,3 +74,48 @@ describe('RelayLeg hot path', () => {
     expect(total.dropped).toBe(500_000 / 16);
   });
 });
+
+describe('RelayLeg send path', () => {
+  it('never lets a send error out of the socket handler: dgram throws synchronously, the leg counts it', () => {
+    const total = new MediaCounters();
+    const a = fakePair(30010);
+    const b = fakePair(30012);
+    const throwing = Object.assign(new Error('Port should be > 0 and < 65536. Received type number (70000).'), { code: 'ERR_SOCKET_BAD_PORT' });
+    (a.rtp as { send: () => void }).send = () => {
+      throw throwing;
+    };
+    const clock = new MediaClock();
+    const policy = { allowLoopback: true, learningMs: 0 };
+    const legA = new RelayLeg(a.pair, total, clock, policy);
+    const legB = new RelayLeg(b.pair, total, clock, policy);
+    legA.peer = legB;
+    legB.peer = legA;
+    legA.applyEndpoint(readMediaEndpoint(sdp(5000), policy));
+    legB.applyEndpoint(readMediaEndpoint(sdp(6000), policy));
+    const fromB: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 6000, size: 172 };
+    expect(() => b.rtp.listener!(rtpPacket(1), fromB)).not.toThrow();
+    expect(legA.counters.sendErrors + legB.counters.sendErrors).toBe(1);
+    expect(total.sendErrors).toBe(1);
+  });
+
+  it('does not latch to a source port 0 or a forbidden address, so it never sends there', () => {
+    const total = new MediaCounters();
+    const a = fakePair(30020);
+    const b = fakePair(30022);
+    const clock = new MediaClock();
+    const legA = new RelayLeg(a.pair, total, clock); // production policy: no loopback
+    const legB = new RelayLeg(b.pair, total, clock);
+    legA.peer = legB;
+    legB.peer = legA;
+    const publicSdp = (port: number) => sdp(port).replace(/127\.0\.0\.1/g, '198.51.100.10');
+    legA.applyEndpoint(readMediaEndpoint(publicSdp(5000)));
+    legB.applyEndpoint(readMediaEndpoint(publicSdp(6000)));
+    legA.expectSources(['0.0.0.0/0']);
+    for (const [address, port] of [['198.51.100.10', 0], ['127.0.0.1', 5000], ['224.0.0.1', 5000], ['255.255.255.255', 5000]] as const) {
+      a.rtp.listener!(rtpPacket(1), { address, port, family: 'IPv4', size: 172 });
+    }
+    expect(legA.rtp.latched).toBe(false);
+    expect(total.dropped).toBe(4);
+    expect(b.rtp.sent).toBe(0);
+  });
+});

@@ -280,9 +280,16 @@ describe('hostile SDP in offers and answers (real gateway process)', () => {
     ([type, p, proto, pts]) => `m=${type} ${p} ${proto} ${pts.join(' ')}`,
   );
   const media = fc.tuple(mLine, fc.option(address, { nil: undefined }), fc.array(attribute, { maxLength: 5 })).map(([m, c, attrs]) => [m, ...(c ? [`c=${c}`] : []), ...attrs].join('\r\n'));
-  const generatedSdp = fc.tuple(fc.option(address, { nil: undefined }), fc.array(media, { minLength: 0, maxLength: 3 }), fc.array(attribute, { maxLength: 2 })).map(([c, ms, session]) =>
+  const anything = fc.tuple(fc.option(address, { nil: undefined }), fc.array(media, { minLength: 0, maxLength: 3 }), fc.array(attribute, { maxLength: 2 })).map(([c, ms, session]) =>
     ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', ...(c ? [`c=${c}`] : []), 't=0 0', ...session, ...ms, ''].join('\r\n'),
   );
+  // Mostly well-formed: one audio stream, then a hostile detail or a few, so that many calls reach the relay.
+  const plausible = fc
+    .tuple(port, fc.option(address, { nil: undefined }), codecs, fc.array(attribute, { maxLength: 3 }), fc.array(media, { maxLength: 2 }))
+    .map(([p, c, pts, attrs, more]) =>
+      ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', `c=${c ?? 'IN IP4 127.0.0.1'}`, 't=0 0', `m=audio ${p} RTP/AVP ${pts.length > 0 ? pts.join(' ') : '0'}`, ...attrs, ...more, ''].join('\r\n'),
+    );
+  const generatedSdp = fc.oneof({ weight: 1, arbitrary: anything }, { weight: 2, arbitrary: plausible });
 
   /** Every generated case ends as a relayed call or a precise refusal, never a silence or a 5xx. */
   const expectPrecise = (r: CallResult, text: string) => {
@@ -293,19 +300,33 @@ describe('hostile SDP in offers and answers (real gateway process)', () => {
 
   it(`generated offers from a user and from a trunk: ${CASES} each`, async () => {
     const samples = fc.sample(generatedSdp, { numRuns: CASES, seed: Number(process.env.SDP_FUZZ_SEED ?? 11) });
+    const statuses: number[] = [];
     for (const [i, text] of samples.entries()) {
-      expectPrecise(await offer('user', text), text);
-      expectPrecise(await offer('trunk', text.replace(/127\.0\.0\.1/g, i % 2 ? TRUNK_IP : '127.0.0.1')), text);
+      const user = await offer('user', text);
+      expectPrecise(user, text);
+      const trunk = await offer('trunk', text.replace(/127\.0\.0\.1/g, i % 2 ? TRUNK_IP : '127.0.0.1'));
+      expectPrecise(trunk, text);
+      statuses.push(user.status, trunk.status);
     }
+    // The generator reaches both outcomes: some SDP is relayed, some refused.
+    expect(statuses).toContain(200);
+    expect(statuses).toContain(488);
+    if (process.env.SDP_FUZZ_REPORT) console.log(`offers: ${statuses.filter((s) => s === 200).length} relayed, ${statuses.filter((s) => s === 488).length} refused 488, ${statuses.filter((s) => s === 400).length} refused 400`);
     await gw.expectAlive();
   }, 80_000);
 
   it(`generated answers from a trunk: ${CASES}, each relayed or failed over`, async () => {
     const samples = fc.sample(generatedSdp, { numRuns: CASES, seed: Number(process.env.SDP_FUZZ_SEED ?? 12) });
+    const vias: string[] = [];
     for (const text of samples) {
-      const { r } = await answer(text);
+      const { r, via } = await answer(text);
       if (r.status !== 200) throw new Error(`answer case ended ${r.status} ${r.reason} for SDP:\n${text}`);
+      vias.push(via);
     }
+    // Some answers were relayed from trunk A, some made the call fail over to trunk B.
+    expect(vias).toContain('A');
+    expect(vias).toContain('B');
+    if (process.env.SDP_FUZZ_REPORT) console.log(`answers: ${vias.filter((v) => v === 'A').length} relayed, ${vias.filter((v) => v === 'B').length} failed over`);
     await gw.expectAlive();
   }, 60_000);
 });

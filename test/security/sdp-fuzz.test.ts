@@ -68,7 +68,7 @@ describe('hostile SDP in offers and answers (real gateway process)', () => {
   beforeAll(async () => {
     gw = await startGatewayProcess({ rtpMin: RTP_MIN, rtpMax: RTP_MAX });
     cg = gw.asCallsGateway();
-    const accountId = await newAccount(cg, '50.000000');
+    const accountId = await newAccount(cg, '1000.000000');
     user = await newUser(cg, accountId);
     dest = newDestination();
     // Trunk A answers what the test says; trunk B, tried next, always answers well.

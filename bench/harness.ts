@@ -84,6 +84,8 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
       SIP_LISTEN: `127.0.0.1:${sipPort}`,
       DB_MIGRATE_ON_START: 'false',
       LOG_LEVEL: 'warn',
+      // The benchmark's peers are on 127.0.0.1; production refuses loopback media.
+      MEDIA_ALLOW_LOOPBACK: 'true',
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],

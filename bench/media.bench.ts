@@ -91,7 +91,7 @@ function bindSocket(port = 0): Promise<Socket> {
 
 /** The relay under test: MediaRelay from src/media, sessions set up through SDP as the B2BUA would. */
 function mediaRelayChild(): void {
-  const relay = new MediaRelay({ publicAddress: '127.0.0.1', bindAddress: '127.0.0.1', portMin: PORT_MIN, portMax: PORT_MAX });
+  const relay = new MediaRelay({ publicAddress: '127.0.0.1', bindAddress: '127.0.0.1', portMin: PORT_MIN, portMax: PORT_MAX, allowLoopback: true });
   let opened = 0;
   serve(async (req) => {
     if (req.cmd === 'open') {

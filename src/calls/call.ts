@@ -43,6 +43,8 @@ export interface RingTarget {
   readonly userId?: string;
   /** Called once when the attempt is over (frees the trunk channel). */
   readonly release?: () => Promise<void>;
+  /** Addresses (CIDRs) the callee's media may come from besides the legs' hosts: a trunk's inbound addresses. */
+  readonly mediaSources?: readonly string[];
 }
 
 export type RingOutcome =
@@ -98,6 +100,8 @@ export class Call {
   private readonly endHooks: (() => Promise<void>)[] = [];
   hangupReason?: string;
   cancelledByCaller = false;
+  /** Addresses (CIDRs) the caller's media may come from besides its INVITE's source: the inbound trunk's. */
+  callerMediaSources: readonly string[] = [];
 
   constructor(
     private readonly host: CallHost,
@@ -145,6 +149,7 @@ export class Call {
   attachMedia(session: RelaySession): void {
     // Kept before the SDP is read, so that a MediaError for a bad offer still closes the session.
     this.media = session;
+    session.expectSources('a', [this.caller.source.address, ...this.callerMediaSources]);
     session.on('inactive', () => {
       if (this.state === 'answered') this.hangup('gateway', 'media timeout');
     });
@@ -166,6 +171,8 @@ export class Call {
     };
     this.attempts.push(attempt);
     this.current = attempt;
+    // Only this attempt's callees (and their SDP addresses) may latch the callee side (src/media/latch.ts).
+    this.media?.expectSources('b', [...target.legs.map((l) => l.target.host), ...(target.mediaSources ?? [])]);
     this.host.metrics.attempted(attempt.labels);
     this.host.metrics.callStarted(attempt.labels);
 

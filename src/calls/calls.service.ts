@@ -251,7 +251,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (!hasSdp(request)) return this.sip.reply(request, 488, { reason: 'Not Acceptable Here (an SDP offer is required)' });
 
     const trunk = await this.trunkFrom(source.address);
-    if (trunk) return this.start(incoming, { direction: 'inbound', trunkId: trunk.id, trunkName: trunk.name }, (call) => this.inbound(call, trunk));
+    if (trunk) {
+      return this.start(incoming, { direction: 'inbound', trunkId: trunk.id, trunkName: trunk.name }, (call) => {
+        call.callerMediaSources = [...trunk.inboundAddresses, trunk.host];
+        return this.inbound(call, trunk);
+      });
+    }
 
     if (!this.isOurs(request)) {
       this.log.warn({ source: `${source.transport} ${source.address}:${source.port}`, from: request.headers.find((h) => h.name === 'From')?.value, callId: request.callId }, 'INVITE from an address on no allow-list refused');
@@ -480,6 +485,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
           trunkId: trunk.id,
           trunkName: trunk.name,
           release: () => this.channels.release(trunk.id, legId),
+          mediaSources: trunk.inboundAddresses,
           legs: [
             {
               target: { host: trunk.host, port: trunk.port, transport },

@@ -21,6 +21,7 @@ export const mediaRelayProvider: Provider = {
       portMin: config.rtpPortMin,
       portMax: config.rtpPortMax,
       inactivityTimeoutMs: config.calls.mediaInactivitySeconds * 1000,
+      allowLoopback: config.mediaAllowLoopback,
     });
   },
 };

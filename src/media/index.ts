@@ -17,4 +17,6 @@ export {
   type RelayAddress,
   type RewrittenSdp,
   type Direction,
+  type AddressPolicy,
 } from './sdp-rewrite';
+export { SourceFilter, destinationProblem, isUsablePort } from './media-address';

@@ -13,6 +13,8 @@ export class MediaCounters {
   dropped = 0;
   /** Accepted packets not sent on, because the other side has no address yet, holds, or did not ask to receive. */
   unsent = 0;
+  /** Sends that dgram refused at once (a closed socket, a destination that slipped past the checks). */
+  sendErrors = 0;
 
   countRtp(bytes: number): void {
     this.rtpPackets++;
@@ -32,6 +34,7 @@ export class MediaCounters {
       rtcpBytes: this.rtcpBytes,
       dropped: this.dropped,
       unsent: this.unsent,
+      sendErrors: this.sendErrors,
     };
   }
 }
@@ -43,4 +46,5 @@ export interface MediaCounterValues {
   readonly rtcpBytes: number;
   readonly dropped: number;
   readonly unsent: number;
+  readonly sendErrors: number;
 }

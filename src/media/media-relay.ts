@@ -22,6 +22,10 @@ export interface MediaRelayOptions {
   readonly inactivityTimeoutMs?: number;
   /** Kernel socket buffers per socket, for many sessions under load. */
   readonly socketBufferBytes?: number;
+  /** Let media go to and come from 127.0.0.0/8 (MEDIA_ALLOW_LOOPBACK): tests and benchmarks on one host only. Default false. */
+  readonly allowLoopback?: boolean;
+  /** How long a side's SDP host may speak from another port before it latches (latch.ts, rule 3); default 1000 ms. */
+  readonly learningMs?: number;
 }
 
 export interface RelayTotals extends MediaCounterValues {
@@ -42,9 +46,11 @@ export class MediaRelay {
   private readonly sessions = new Set<RelaySession>();
   private readonly timer: NodeJS.Timeout | null;
   private readonly publicAddress: string;
+  private readonly policy: { readonly allowLoopback: boolean; readonly learningMs: number };
 
   constructor(options: MediaRelayOptions) {
     this.publicAddress = options.publicAddress;
+    this.policy = { allowLoopback: options.allowLoopback ?? false, learningMs: options.learningMs ?? 1000 };
     this.pool = new PortPool({
       portMin: options.portMin,
       portMax: options.portMax,
@@ -77,9 +83,10 @@ export class MediaRelay {
     const session = new RelaySession(
       id,
       this.publicAddress,
-      new RelayLeg(pairA, this.totals, this.clock),
-      new RelayLeg(pairB, this.totals, this.clock),
+      new RelayLeg(pairA, this.totals, this.clock, this.policy),
+      new RelayLeg(pairB, this.totals, this.clock, this.policy),
       (closing) => this.release(closing),
+      this.policy,
     );
     this.sessions.add(session);
     this.clock.acquire();

@@ -3,10 +3,15 @@
  * RTCP port after it, taken from RTP_PORT_MIN–RTP_PORT_MAX, bound as UDP
  * sockets and given back when a session ends. Imports nothing of the domain.
  *
- * Free pairs are a FIFO queue, so a released pair goes to the back: late
- * packets of an ended call then do not land in the next call at once. A pair
- * that another program holds (EADDRINUSE) is skipped and retried later.
+ * A pair is chosen at random among the free ones (crypto.randomInt), so the
+ * ports of the next call cannot be guessed from those of the last: whoever sprays
+ * the range must hit a live pair by chance, and latch.ts stops them there. A
+ * released pair cools down (`coolDownMs`, default 10 s) before it is chosen
+ * again, so late packets of an ended call do not land in the next call; when no
+ * cooled pair is left, the one released longest ago is taken. A pair that
+ * another program holds (EADDRINUSE) is skipped and cools down too.
  */
+import { randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { MediaError, MediaErrorCode } from './media.errors';
@@ -18,6 +23,8 @@ export interface PortPoolOptions {
   readonly bindAddress: string;
   /** SO_RCVBUF/SO_SNDBUF in bytes; the kernel default when absent. */
   readonly socketBufferBytes?: number;
+  /** A released pair is not chosen again for this long while others are free; default 10 s. */
+  readonly coolDownMs?: number;
 }
 
 /** One bound pair: `rtp` on the even port, `rtcp` on the next. */
@@ -43,9 +50,12 @@ function literalLookup(
 }
 
 export class PortPool {
+  /** Free pairs (RTP ports), in no order: one is picked at random. */
   private readonly free: number[] = [];
-  private head = 0;
+  /** Released pairs, oldest first, with when they were released. */
+  private readonly cooling: { port: number; at: number }[] = [];
   private readonly total: number;
+  private readonly coolDownMs: number;
 
   constructor(private readonly options: PortPoolOptions) {
     const first = options.portMin % 2 === 0 ? options.portMin : options.portMin + 1;
@@ -55,6 +65,7 @@ export class PortPool {
     if (!isIPv4(options.bindAddress)) throw new RangeError(`bind address must be IPv4: ${options.bindAddress}`);
     for (let port = first; port + 1 <= options.portMax; port += 2) this.free.push(port);
     this.total = this.free.length;
+    this.coolDownMs = options.coolDownMs ?? 10_000;
   }
 
   /** Number of pairs in the range. */
@@ -62,36 +73,39 @@ export class PortPool {
     return this.total;
   }
 
-  /** Number of pairs free now. */
+  /** Number of pairs free now (cooling ones included: they are taken when nothing else is left). */
   get available(): number {
-    return this.free.length - this.head;
+    return this.free.length + this.cooling.length;
   }
 
-  /** Binds the next free pair; MediaError(PortsExhausted) when none can be bound. */
+  /** Binds a random free pair; MediaError(PortsExhausted) when none can be bound. */
   async acquire(): Promise<PortPair> {
-    // Each pair is tried at most once per call; concurrent calls share the queue.
+    // Each pair is tried at most once per call; concurrent calls share the pool.
     for (let tries = this.available; tries > 0 && this.available > 0; tries--) {
       const port = this.take();
       const pair = await this.bindPair(port);
       if (pair) return pair;
-      this.free.push(port);
+      this.cooling.push({ port, at: Date.now() });
     }
     throw new MediaError(MediaErrorCode.PortsExhausted, `no free RTP port pair in ${this.options.portMin}-${this.options.portMax}`);
   }
 
-  /** Closes the pair's sockets and returns it to the pool once the kernel has let go of the ports. */
+  /** Closes the pair's sockets and lets it cool down before it is handed out again. */
   async release(pair: PortPair): Promise<void> {
     await Promise.all([closeSocket(pair.rtp), closeSocket(pair.rtcp)]);
-    this.free.push(pair.rtpPort);
+    this.cooling.push({ port: pair.rtpPort, at: Date.now() });
   }
 
   private take(): number {
-    const port = this.free[this.head++];
-    // Compact now and then so the queue does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.free.length) {
-      this.free.splice(0, this.head);
-      this.head = 0;
-    }
+    const now = Date.now();
+    let cooled = 0;
+    while (cooled < this.cooling.length && now - this.cooling[cooled].at >= this.coolDownMs) this.free.push(this.cooling[cooled++].port);
+    if (cooled > 0) this.cooling.splice(0, cooled);
+    if (this.free.length === 0) return this.cooling.shift()!.port;
+    const i = this.free.length === 1 ? 0 : randomInt(this.free.length);
+    const port = this.free[i];
+    this.free[i] = this.free[this.free.length - 1];
+    this.free.pop();
     return port;
   }
 

@@ -13,9 +13,15 @@
  * rewritten). What remains is dgram's own work: the Buffer and rinfo of each
  * received datagram and the send request of each sent one. relay-leg.spec.ts
  * checks it: no heap growth and no GC over 200,000 packets.
+ *
+ * Who may latch the side, and move it later, is latch.ts's rule; `expectSources` gives it the
+ * addresses signalling knows for the side. Sending can never throw out of the socket handler:
+ * destinations are checked where they are learnt (sdp-rewrite.ts for SDP, the latch for packet
+ * sources: no port 0, no forbidden address), and `send` itself is guarded, a failure counted.
  */
 import type { RemoteInfo } from 'node:dgram';
-import { Latch } from './latch';
+import { Latch, RtcpLatch } from './latch';
+import { SourceFilter } from './media-address';
 import type { MediaClock } from './media-clock';
 import { MediaCounters } from './media-counters';
 import type { PortPair } from './port-pool';
@@ -32,7 +38,10 @@ export class RelayLeg {
 
   /** Where this side's RTP and RTCP go, and the sources they are accepted from. */
   readonly rtp = new Latch();
-  readonly rtcp = new Latch();
+  readonly rtcp = new RtcpLatch();
+  /** Addresses signalling expects this side's media from (latch.ts, rule 2). */
+  readonly sources = new SourceFilter();
+  private readonly now: Float64Array;
   /** The side asked for RTP (sendrecv/recvonly, not held). RTCP flows on hold too (RFC 3264 §8.4). */
   receivesRtp = false;
   /** An SDP has been applied; before it, nothing is known of this side and nothing latches. */
@@ -42,7 +51,9 @@ export class RelayLeg {
     readonly pair: PortPair,
     private readonly total: MediaCounters,
     clock: MediaClock,
+    private readonly policy: { readonly allowLoopback: boolean; readonly learningMs: number } = { allowLoopback: false, learningMs: 1000 },
   ) {
+    this.now = clock.ms;
     this.rtpStats = new RtpStreamStats(clock);
     this.onRtp = this.onRtp.bind(this);
     this.onRtcp = this.onRtcp.bind(this);
@@ -57,34 +68,52 @@ export class RelayLeg {
    */
   applyEndpoint(endpoint: MediaEndpoint): void {
     this.known = true;
-    this.rtp.reset(endpoint.address, endpoint.rtpPort);
-    this.rtcp.reset(endpoint.rtcpAddress, endpoint.rtcpPort);
+    this.rtp.reset(endpoint.address, endpoint.rtpPort, this.sources);
+    this.rtcp.reset(endpoint.rtcpAddress, endpoint.rtcpPort, this.sources);
     this.receivesRtp = endpoint.receives;
     this.rtpStats.setClockRates(endpoint.payloads);
   }
 
+  /** The addresses (CIDRs) signalling expects this side's media from; replaces the previous set. */
+  expectSources(cidrs: readonly string[]): void {
+    this.sources.set(cidrs);
+    this.rtp.sourcesChanged(this.sources);
+    this.rtcp.sourcesChanged(this.sources);
+  }
+
   private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
     // Before any SDP from this side nobody is entitled to latch it.
-    if (!this.known || !this.rtp.admit(rinfo, null)) return this.drop();
+    const policy = this.policy;
+    if (!this.known || !this.rtp.admit(msg, rinfo, this.sources, policy.allowLoopback, policy.learningMs, this.now[0])) return this.drop();
     this.counters.countRtp(msg.length);
     this.total.countRtp(msg.length);
     this.activity++;
     this.rtpStats.update(msg);
     const to = this.peer!;
     if (to.rtp.port === 0 || !to.receivesRtp) return this.notSent();
-    to.pair.rtp.send(msg, to.rtp.port, to.rtp.address);
+    this.send(to.pair.rtp, msg, to.rtp.port, to.rtp.address);
   }
 
   private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
-    // Once RTP has latched, RTCP must come from the same host: RTCP is sparse
-    // (seconds apart), so its latch would otherwise stay open to anyone for long.
-    if (!this.known || !this.rtcp.admit(rinfo, this.rtp.latched ? this.rtp.address : null)) return this.drop();
+    // RTCP follows the RTP latch's host (latch.ts, RtcpLatch).
+    if (!this.known || !this.rtcp.admit(rinfo, this.rtp)) return this.drop();
     this.counters.countRtcp(msg.length);
     this.total.countRtcp(msg.length);
     this.activity++;
     const to = this.peer!;
     if (to.rtcp.port === 0) return this.notSent();
-    to.pair.rtcp.send(msg, to.rtcp.port, to.rtcp.address);
+    this.send(to.pair.rtcp, msg, to.rtcp.port, to.rtcp.address);
+  }
+
+  /** dgram throws synchronously for a bad port or a closed socket: never out of a socket handler. */
+  private send(socket: PortPair['rtp'], msg: Buffer, port: number, address: string): void {
+    try {
+      socket.send(msg, port, address);
+    } catch {
+      // Counted, not logged: this runs per packet. A closed socket during teardown is the expected case.
+      this.counters.sendErrors++;
+      this.total.sendErrors++;
+    }
   }
 
   // Small methods rather than inline increments; V8 inlines them on the hot path.

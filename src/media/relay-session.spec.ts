@@ -7,7 +7,7 @@ import type { RelaySession } from './relay-session';
 // Real UDP on loopback. Each describe block uses its own port range so that
 // parallel Jest workers and other suites do not collide.
 const relayAt = (portMin: number, portMax: number, inactivityTimeoutMs = 0) =>
-  new MediaRelay({ publicAddress: '127.0.0.1', bindAddress: '127.0.0.1', portMin, portMax, inactivityTimeoutMs });
+  new MediaRelay({ publicAddress: '127.0.0.1', bindAddress: '127.0.0.1', portMin, portMax, inactivityTimeoutMs, allowLoopback: true, learningMs: 0 });
 
 describe('RelaySession over real UDP sockets', () => {
   let relay: MediaRelay;
@@ -79,7 +79,8 @@ describe('RelaySession over real UDP sockets', () => {
     await nat.send(rtpPacket(1), a.rtpPort);
     await trunk.next();
 
-    await attacker.send(rtpPacket(666, { payload: Buffer.from('injected') }), a.rtpPort);
+    // Another SSRC: the same one with a continuing sequence would be the NAT rebinding rule (latch.spec.ts).
+    await attacker.send(rtpPacket(666, { ssrc: 0x66666666, payload: Buffer.from('injected') }), a.rtpPort);
     await eventually(() => session.stats().a.dropped === 1);
     await nat.send(rtpPacket(2), a.rtpPort);
     expect((await trunk.next()).data).toEqual(rtpPacket(2));
@@ -93,21 +94,24 @@ describe('RelaySession over real UDP sockets', () => {
     const moved = await peer();
     await nat.send(rtpPacket(1), a.rtpPort);
     await trunk.next();
-    await moved.send(rtpPacket(2), a.rtpPort);
+    await moved.send(rtpPacket(2, { ssrc: 0x77 }), a.rtpPort);
     await eventually(() => session.stats().a.dropped === 1);
 
     session.relaySdp('a', sdpFor(moved.port)); // re-offer: same session, same ports
     expect(session.ports('a')).toEqual(a);
-    await moved.send(rtpPacket(3), a.rtpPort);
-    expect((await trunk.next()).data).toEqual(rtpPacket(3));
+    await moved.send(rtpPacket(3, { ssrc: 0x77 }), a.rtpPort);
+    expect((await trunk.next()).data).toEqual(rtpPacket(3, { ssrc: 0x77 }));
     await trunk.send(rtpPacket(4), session.ports('b').rtpPort);
     expect((await moved.next()).data).toEqual(rtpPacket(4));
     expect(session.stats().a.remotePort).toBe(moved.port);
   });
 
   it('relays RTCP between the RTCP ports, to the a=rtcp port the trunk declared', async () => {
-    const { nat, trunkRtcp, a, b } = await callWithNatUser();
+    const { nat, trunk, trunkRtcp, a, b } = await callWithNatUser();
     const natRtcp = await peer();
+    // RTCP follows the RTP latch's host: the user's RTP comes first.
+    await nat.send(rtpPacket(1), a.rtpPort);
+    await trunk.next();
     const receiverReport = Buffer.from('81c90007000000010000000000000000000000000000000000000000000000', 'hex');
     await natRtcp.send(receiverReport, a.rtcpPort);
     const atTrunk = await trunkRtcp.next();

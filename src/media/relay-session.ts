@@ -6,12 +6,13 @@
  * rewritten SDP to the other side; re-offers use the same session and ports.
  * It emits `inactive` when neither side sent media for the relay's inactivity
  * timeout, and `closed` once its ports are back in the pool.
+ * The call flow also says where each side's media may come from (`expectSources`, latch.ts).
  */
 import { EventEmitter } from 'node:events';
 import { MediaError, MediaErrorCode } from './media.errors';
 import type { MediaCounterValues } from './media-counters';
 import type { RelayLeg } from './relay-leg';
-import { rewriteSdp, type MediaEndpoint, type RewrittenSdp } from './sdp-rewrite';
+import { rewriteSdp, type AddressPolicy, type MediaEndpoint, type RewrittenSdp } from './sdp-rewrite';
 
 export type Side = 'a' | 'b';
 
@@ -52,6 +53,7 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
     private readonly a: RelayLeg,
     private readonly b: RelayLeg,
     private readonly releaseLegs: (session: RelaySession) => Promise<void>,
+    private readonly policy: AddressPolicy = { allowLoopback: false },
   ) {
     super();
     a.peer = b;
@@ -81,9 +83,18 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
       address: this.publicAddress,
       rtpPort: towards.pair.rtpPort,
       rtcpPort: towards.pair.rtcpPort,
-    });
+    }, this.policy);
     this.applyEndpoint(from, rewritten.remote);
     return rewritten;
+  }
+
+  /**
+   * The addresses (IPv4 CIDRs or addresses) signalling expects a side's media from: a trunk's
+   * inbound addresses and host, the SIP source of a user's INVITE or REGISTER. Only they, and the
+   * side's own SDP address, may latch the side (latch.ts). Replaces the side's previous set.
+   */
+  expectSources(side: Side, cidrs: readonly string[]): void {
+    this.leg(side).expectSources(cidrs);
   }
 
   /** Sets a side's destination without SDP text (e.g. SDP parsed elsewhere). */

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse } from 'sdp-transform';
 import { MediaError, MediaErrorCode } from './media.errors';
+import { destinationProblem } from './media-address';
 import { readMediaEndpoint, rewriteSdp } from './sdp-rewrite';
 
 const fixture = (name: string) => readFileSync(join(__dirname, '../../test/media/sdp', name), 'utf8');
 const relay = { address: '203.0.113.10', rtpPort: 40000, rtcpPort: 40001 };
+const onOneHost = { allowLoopback: true }; // the SIPp captures name 127.0.0.1
 
 /** Everything codec-related, which the rewrite must keep as it was. */
 function codecsOf(sdp: string) {
@@ -16,7 +18,7 @@ function codecsOf(sdp: string) {
 describe('rewriteSdp on captured offers', () => {
   it('SIPp uac: puts the relay address and ports in, keeps PCMU, leaves a=rtcp implied', () => {
     const original = fixture('sipp-uac.sdp');
-    const { sdp, remote } = rewriteSdp(original, relay);
+    const { sdp, remote } = rewriteSdp(original, relay, onOneHost);
     const out = parse(sdp);
     expect(out.origin.address).toBe('203.0.113.10');
     expect(out.connection).toEqual({ version: 4, ip: '203.0.113.10' });
@@ -30,7 +32,7 @@ describe('rewriteSdp on captured offers', () => {
 
   it('SIPp uac_pcap: keeps PCMA and telephone-event with its fmtp, and reports the event type', () => {
     const original = fixture('sipp-uac-pcap.sdp');
-    const { sdp, remote } = rewriteSdp(original, relay);
+    const { sdp, remote } = rewriteSdp(original, relay, onOneHost);
     const out = parse(sdp);
     expect(out.connection?.ip).toBe('203.0.113.10');
     expect(out.media[0].port).toBe(40000);
@@ -143,7 +145,7 @@ describe('rewriteSdp on hold, re-offers and odd input', () => {
   });
 
   it('for any address, ports and codec list: relay address and ports out, payload types unchanged', () => {
-    const ip = fc.ipV4().filter((a) => a !== '0.0.0.0');
+    const ip = fc.ipV4().filter((a) => destinationProblem(a, false) === null);
     fc.assert(
       fc.property(ip, fc.integer({ min: 1024, max: 65534 }), fc.uniqueArray(fc.integer({ min: 0, max: 127 }), { minLength: 1, maxLength: 8 }), ip, fc.integer({ min: 1024, max: 65000 }), (addr, port, pts, relayIp, relayPort) => {
         const text = ['v=0', `o=- 1 1 IN IP4 ${addr}`, 's=-', `c=IN IP4 ${addr}`, 't=0 0', `m=audio ${port} RTP/AVP ${pts.join(' ')}`, ...pts.map((p) => `a=rtpmap:${p} X${p}/8000`)].join('\r\n') + '\r\n';
@@ -156,6 +158,91 @@ describe('rewriteSdp on hold, re-offers and odd input', () => {
         expect(remote).toMatchObject({ address: addr, rtpPort: port, rtcpPort: port + 1 });
         expect(remote.payloads.map((p) => p.payload)).toEqual(pts);
       }),
+    );
+  });
+});
+
+describe('ports and addresses the relay may not send to', () => {
+  const sdpWith = (o: { c?: string; m?: string; extra?: string[] }) =>
+    ['v=0', 'o=- 1 1 IN IP4 192.0.2.5', 's=-', o.c ?? 'c=IN IP4 192.0.2.5', 't=0 0', o.m ?? 'm=audio 5004 RTP/AVP 0', ...(o.extra ?? []), ''].join('\r\n');
+  const refusal = (text: string, policy = { allowLoopback: false }) => {
+    try {
+      readMediaEndpoint(text, policy);
+      rewriteSdp(text, relay, policy);
+    } catch (e) {
+      expect(e).toBeInstanceOf(MediaError);
+      expect((e as MediaError).code).toBe(MediaErrorCode.UnsupportedSdp);
+      return (e as MediaError).message;
+    }
+    return 'accepted';
+  };
+
+  it('refuses audio ports outside 1-65535 and the RTCP ports they imply', () => {
+    expect(refusal(sdpWith({ m: 'm=audio 70000 RTP/AVP 0' }))).toBe('audio port 70000 is outside 1-65535');
+    expect(refusal(sdpWith({ m: 'm=audio 65535 RTP/AVP 0' }))).toBe('RTCP port 65536 (audio port + 1) is outside 1-65535');
+    expect(refusal(sdpWith({ extra: ['a=rtcp:99999'] }))).toBe('RTCP port 99999 is outside 1-65535');
+    expect(refusal(sdpWith({ extra: ['a=rtcp:0'] }))).toBe('RTCP port 0 is outside 1-65535');
+    expect(refusal(sdpWith({ extra: ['a=rtcp:'] }))).toBe('RTCP port (none) is outside 1-65535');
+    expect(refusal(sdpWith({ m: 'm=audio 5004 RTP/AVP 0\r\nm=video 80000 RTP/AVP 96' }))).toBe('video port 80000 is outside 1-65535');
+  });
+
+  it('accepts the edges: port 1, 65534 with implied RTCP 65535, 65535 under rtcp-mux or with a=rtcp', () => {
+    expect(refusal(sdpWith({ m: 'm=audio 1 RTP/AVP 0' }))).toBe('accepted');
+    expect(readMediaEndpoint(sdpWith({ m: 'm=audio 65534 RTP/AVP 0' }))).toMatchObject({ rtpPort: 65534, rtcpPort: 65535 });
+    expect(readMediaEndpoint(sdpWith({ m: 'm=audio 65535 RTP/AVP 0', extra: ['a=rtcp-mux'] }))).toMatchObject({ rtpPort: 65535, rtcpPort: 65535 });
+    expect(readMediaEndpoint(sdpWith({ m: 'm=audio 65535 RTP/AVP 0', extra: ['a=rtcp:4000'] }))).toMatchObject({ rtcpPort: 4000 });
+  });
+
+  it('keeps m=audio 0 (rejected stream) and c=0.0.0.0 (hold) as they are', () => {
+    expect(readMediaEndpoint(sdpWith({ m: 'm=audio 0 RTP/AVP 0' }))).toMatchObject({ address: null, rtpPort: 0, receives: false });
+    expect(readMediaEndpoint(sdpWith({ c: 'c=IN IP4 0.0.0.0' }))).toMatchObject({ address: null, held: true });
+  });
+
+  it('refuses loopback (unless allowed), multicast, broadcast, reserved, link-local and host names', () => {
+    expect(refusal(sdpWith({ c: 'c=IN IP4 127.0.0.1' }))).toBe('media address 127.0.0.1 is loopback');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 127.0.0.1' }), { allowLoopback: true })).toBe('accepted');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 224.0.0.1' }))).toBe('media address 224.0.0.1 is multicast');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 255.255.255.255' }))).toBe('media address 255.255.255.255 is broadcast');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 240.1.2.3' }))).toBe('media address 240.1.2.3 is reserved');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 169.254.169.254' }))).toBe('media address 169.254.169.254 is link-local');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 0.1.2.3' }))).toMatch(/unspecified/);
+    expect(refusal(sdpWith({ c: 'c=IN IP4 media.example.com' }))).toBe('media address "media.example.com" is not an IPv4 address');
+    expect(refusal(sdpWith({ extra: ['a=rtcp:5005 IN IP4 224.0.0.9'] }))).toBe('media address 224.0.0.9 is multicast');
+    expect(refusal(sdpWith({ c: 'c=IN IP4 10.1.2.3' }))).toBe('accepted'); // private networks are an operator's own
+  });
+
+  it('skips ICE candidates on forbidden addresses or bad ports', () => {
+    const text = sdpWith({
+      c: 'c=IN IP4 0.0.0.0',
+      m: 'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      extra: ['a=ice-ufrag:x', 'a=candidate:1 1 udp 3000 224.0.0.1 5000 typ host', 'a=candidate:2 1 udp 2000 198.51.100.7 70000 typ host', 'a=candidate:3 1 udp 1000 198.51.100.7 6000 typ srflx'],
+    });
+    expect(readMediaEndpoint(text)).toMatchObject({ address: '198.51.100.7', rtpPort: 6000 });
+  });
+
+  it('for any generated SDP: either a MediaError or an endpoint whose ports and addresses can be sent to', () => {
+    const port = fc.oneof(fc.integer({ min: -5, max: 140_000 }), fc.constantFrom(0, 1, 65534, 65535, 65536));
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.constantFrom('0.0.0.0', 'x.y', '::1')), port, fc.option(port), fc.boolean(), (ip, p, rtcp, mux) => {
+        const text = sdpWith({ c: `c=IN IP4 ${ip}`, m: `m=audio ${p} RTP/AVP 0`, extra: [...(rtcp === null ? [] : [`a=rtcp:${rtcp}`]), ...(mux ? ['a=rtcp-mux'] : [])] });
+        let e;
+        try {
+          e = readMediaEndpoint(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(MediaError);
+          return;
+        }
+        if (e.address !== null) {
+          expect(destinationProblem(e.address, false)).toBeNull();
+          expect(e.rtpPort).toBeGreaterThanOrEqual(1);
+          expect(e.rtpPort).toBeLessThanOrEqual(65535);
+        }
+        if (e.rtcpAddress !== null) {
+          expect(e.rtcpPort).toBeGreaterThanOrEqual(1);
+          expect(e.rtcpPort).toBeLessThanOrEqual(65535);
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });

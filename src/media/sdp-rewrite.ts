@@ -12,9 +12,18 @@
  * peer that checked connectivity against the user's candidates would be
  * checking the wrong host. (WebRTC peers therefore need an ICE/DTLS-terminating
  * relay, which this module is not.)
+ *
+ * Every port an SDP names must lie in 1–65535 (0 only as the RFC 3264 rejected stream), and so
+ * must the RTCP port it implies (m=audio 65535 without a=rtcp puts RTCP on 65536); the audio
+ * address must be an IPv4 literal the relay may send to (media-address.ts). Anything else is a
+ * MediaError(UnsupportedSdp): the offer is refused with 488, an answer fails its leg. A media
+ * address the relay may not send to (loopback, multicast, broadcast...) is refused the same way
+ * rather than silently held: the sender learns why, and nothing in the call waits on media that
+ * can never flow. c=0.0.0.0 keeps its meaning, hold.
  */
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { isIPv4 } from 'node:net';
+import { destinationProblem, isUsablePort, MAX_PORT } from './media-address';
 import { MediaError, MediaErrorCode } from './media.errors';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -67,17 +76,24 @@ export interface RewrittenSdp {
   readonly remote: MediaEndpoint;
 }
 
-const HOLD_ADDRESSES = new Set(['0.0.0.0', '::']);
-
-export function readMediaEndpoint(sdp: string | SessionDescription): MediaEndpoint {
-  const session = typeof sdp === 'string' ? parseSdp(sdp) : sdp;
-  return endpointOf(session, audioStream(session));
+/** What the relay may send to; `allowLoopback` only where every peer is on one host (tests, benchmarks). */
+export interface AddressPolicy {
+  readonly allowLoopback: boolean;
 }
 
-export function rewriteSdp(sdp: string, relay: RelayAddress): RewrittenSdp {
+const PRODUCTION: AddressPolicy = { allowLoopback: false };
+
+const HOLD_ADDRESSES = new Set(['0.0.0.0', '::']);
+
+export function readMediaEndpoint(sdp: string | SessionDescription, policy: AddressPolicy = PRODUCTION): MediaEndpoint {
+  const session = typeof sdp === 'string' ? parseSdp(sdp) : sdp;
+  return endpointOf(session, audioStream(session), policy);
+}
+
+export function rewriteSdp(sdp: string, relay: RelayAddress, policy: AddressPolicy = PRODUCTION): RewrittenSdp {
   const session = parseSdp(sdp);
   const audio = audioStream(session);
-  const remote = endpointOf(session, audio);
+  const remote = endpointOf(session, audio, policy);
   const ipVer = relay.address.includes(':') ? 6 : 4;
 
   session.origin.address = relay.address;
@@ -121,12 +137,29 @@ function parseSdp(text: string): SessionDescription {
 }
 
 function audioStream(session: SessionDescription): MediaDescription {
+  for (const m of session.media) {
+    // Every stream's port, relayed or not: a port outside the range means a broken or hostile peer.
+    if (m.type && !(m.port === 0 || isUsablePort(m.port))) refuse(`${m.type} port ${String(m.port)} is outside 1-${MAX_PORT}`);
+  }
   const audio = session.media.find((m) => m.type === 'audio' && /RTP\//.test(m.protocol));
   if (!audio) throw new MediaError(MediaErrorCode.UnsupportedSdp, 'SDP offers no RTP audio stream');
   return audio;
 }
 
-function endpointOf(session: SessionDescription, media: MediaDescription): MediaEndpoint {
+function refuse(reason: string): never {
+  throw new MediaError(MediaErrorCode.UnsupportedSdp, reason);
+}
+
+function checkPort(what: string, port: unknown): void {
+  if (!isUsablePort(port)) refuse(`${what} ${port === '' || port === undefined ? '(none)' : String(port)} is outside 1-${MAX_PORT}`);
+}
+
+function checkAddress(address: string, policy: AddressPolicy): void {
+  const problem = destinationProblem(address, policy.allowLoopback);
+  if (problem) refuse(problem);
+}
+
+function endpointOf(session: SessionDescription, media: MediaDescription, policy: AddressPolicy): MediaEndpoint {
   const connection = media.connection ?? session.connection;
   if (!connection) throw new MediaError(MediaErrorCode.InvalidSdp, 'SDP has no c= line for the audio stream');
   if (connection.version !== 4) {
@@ -138,8 +171,14 @@ function endpointOf(session: SessionDescription, media: MediaDescription): Media
   // the address is in the candidates, if any is an IPv4 literal (not mDNS).
   const unspecified = HOLD_ADDRESSES.has(connection.ip);
   const held = unspecified && !hadIce;
-  const candidate = unspecified && hadIce ? bestCandidate(media) : undefined;
+  const candidate = unspecified && hadIce ? bestCandidate(media, policy) : undefined;
   const rtcpMux = media.rtcpMux === 'rtcp-mux';
+  if (!rejected) {
+    if (!unspecified) checkAddress(connection.ip, policy);
+    if (media.rtcp) checkPort('RTCP port', media.rtcp.port);
+    else if (!rtcpMux && media.port + 1 > MAX_PORT) refuse(`RTCP port ${media.port + 1} (audio port + 1) is outside 1-${MAX_PORT}`);
+    if (media.rtcp?.address && !HOLD_ADDRESSES.has(media.rtcp.address)) checkAddress(media.rtcp.address, policy);
+  }
   let address: string | null = rejected || held ? null : connection.ip;
   let rtpPort = rejected ? 0 : media.port;
   let rtcpPort = rejected ? 0 : rtcpMux ? media.port : (media.rtcp?.port ?? media.port + 1);
@@ -148,7 +187,7 @@ function endpointOf(session: SessionDescription, media: MediaDescription): Media
     address = candidate?.ip ?? null;
     rtpPort = candidate?.port ?? 0;
     rtcpAddress = address;
-    rtcpPort = rtcpMux ? rtpPort : (bestCandidate(media, 2)?.port ?? rtpPort + 1);
+    rtcpPort = rtcpMux ? rtpPort : (bestCandidate(media, policy, 2)?.port ?? (rtpPort === 0 || rtpPort === MAX_PORT ? 0 : rtpPort + 1));
   }
   if (rtcpAddress !== null && HOLD_ADDRESSES.has(rtcpAddress)) rtcpAddress = address;
   const direction = (media.direction ?? session.direction ?? 'sendrecv') as Direction;
@@ -169,10 +208,16 @@ function endpointOf(session: SessionDescription, media: MediaDescription): Media
   };
 }
 
-/** The highest-priority UDP candidate of a component whose address is an IPv4 literal. */
-function bestCandidate(media: MediaDescription, component = 1) {
+/** The highest-priority UDP candidate of a component whose address is an IPv4 literal the relay may send to, on a usable port. */
+function bestCandidate(media: MediaDescription, policy: AddressPolicy, component = 1) {
   return (media.candidates ?? [])
-    .filter((c) => c.component === component && c.transport.toLowerCase() === 'udp' && isIPv4(c.ip))
+    .filter(
+      (c) =>
+        c.component === component &&
+        String(c.transport).toLowerCase() === 'udp' &&
+        isUsablePort(c.port) &&
+        destinationProblem(String(c.ip), policy.allowLoopback) === null,
+    )
     .sort((x, y) => y.priority - x.priority)[0];
 }
 

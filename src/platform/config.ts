@@ -45,6 +45,8 @@ const schema = z
     SIP_T1_MS: z.coerce.number().int().min(10).max(10000).default(500),
     RTP_PORT_MIN: port.default(20000),
     RTP_PORT_MAX: port.default(30000),
+    /** Media to and from 127.0.0.0/8 (SDP and latching); only for tests and benchmarks on one host. */
+    MEDIA_ALLOW_LOOPBACK: bool.default(false),
     DEFAULT_COUNTRY: z
       .string()
       .regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as US or JP')
@@ -107,6 +109,8 @@ export interface AppConfig {
   };
   rtpPortMin: number;
   rtpPortMax: number;
+  /** MEDIA_ALLOW_LOOPBACK: the relay may send to and latch from loopback addresses (src/media/media-address.ts). */
+  mediaAllowLoopback: boolean;
   defaultCountry: string;
   /** Absent: main.ts creates one under DATA_DIR on first start. */
   adminApiKey?: string;
@@ -186,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     rtpPortMin: c.RTP_PORT_MIN,
     rtpPortMax: c.RTP_PORT_MAX,
+    mediaAllowLoopback: c.MEDIA_ALLOW_LOOPBACK,
     defaultCountry: c.DEFAULT_COUNTRY,
     adminApiKey: c.ADMIN_API_KEY,
     secretsKey: c.SECRETS_KEY ? decodeKey(c.SECRETS_KEY) : undefined,

@@ -42,6 +42,8 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
     SIP_LISTEN: '127.0.0.1:0',
     SIP_REALM: 'gateway.test',
     DEFAULT_COUNTRY: 'US',
+    // Every peer of the tests is on 127.0.0.0/8; production refuses loopback media.
+    MEDIA_ALLOW_LOOPBACK: 'true',
     ...env,
   });
 }

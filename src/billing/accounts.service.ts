@@ -5,6 +5,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
@@ -12,11 +13,31 @@ import { conflict, notFound } from '../platform/problem';
 import { money, uuid } from '../platform/validation';
 import { Account, accountStatuses } from './account.entity';
 
+/**
+ * ISO 3166-1 alpha-2 codes (upper case; lower case is accepted and upper-cased), each one a country
+ * libphonenumber knows numbers of (the only countries a destination can resolve to); duplicates
+ * are dropped. null: every country.
+ */
+const allowedCountries = z
+  .array(
+    z
+      .string()
+      .transform((c) => c.toUpperCase())
+      .refine((c) => /^[A-Z]{2}$/.test(c) && isSupportedCountry(c), { message: 'expected ISO 3166-1 alpha-2 country codes such as US or GB' }),
+  )
+  .max(300)
+  .transform((list) => [...new Set(list)])
+  .nullable();
+
 export const createAccount = z.strictObject({
   name: z.string().trim().min(1).max(200),
   currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code such as USD'),
   creditLimit: money.default('0'),
+  /** null: DEFAULT_MAX_CONCURRENT_CALLS. */
   maxConcurrentCalls: z.number().int().min(0).max(1_000_000).nullable().default(null),
+  allowedCountries: allowedCountries.default(null),
+  maxRatePerMinute: money.nullable().default(null),
+  dailySpendLimit: money.nullable().default(null),
   rateDeckId: uuid.nullable().default(null),
   status: z.enum(accountStatuses).default('active'),
 });
@@ -24,6 +45,9 @@ export const updateAccount = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   creditLimit: money.optional(),
   maxConcurrentCalls: z.number().int().min(0).max(1_000_000).nullable().optional(),
+  allowedCountries: allowedCountries.optional(),
+  maxRatePerMinute: money.nullable().optional(),
+  dailySpendLimit: money.nullable().optional(),
   rateDeckId: uuid.nullable().optional(),
   status: z.enum(accountStatuses).optional(),
 });
@@ -35,7 +59,11 @@ export interface AccountView {
   currency: string;
   balance: string;
   creditLimit: string;
+  /** null: DEFAULT_MAX_CONCURRENT_CALLS. */
   maxConcurrentCalls: number | null;
+  allowedCountries: string[] | null;
+  maxRatePerMinute: string | null;
+  dailySpendLimit: string | null;
   rateDeckId: string | null;
   status: string;
   createdAt: string;
@@ -49,6 +77,9 @@ export const accountView = (a: Account): AccountView => ({
   balance: a.balance,
   creditLimit: a.creditLimit,
   maxConcurrentCalls: a.maxConcurrentCalls,
+  allowedCountries: a.allowedCountries,
+  maxRatePerMinute: a.maxRatePerMinute,
+  dailySpendLimit: a.dailySpendLimit,
   rateDeckId: a.rateDeckId,
   status: a.status,
   createdAt: a.createdAt.toISOString(),

@@ -39,7 +39,7 @@ describe('emergency calls always go through (real gateway process)', () => {
 
   beforeAll(async () => {
     // The blocked list covers every number starting with 9, and so 911: emergency calls ignore it.
-    proc = await startGatewayProcess({ rtpMin: RTP_MIN, rtpMax: RTP_MAX, env: { BLOCKED_DESTINATIONS: '+1900,+9', DEFAULT_MAX_CONCURRENT_CALLS: '1' } });
+    proc = await startGatewayProcess({ rtpMin: RTP_MIN, rtpMax: RTP_MAX, env: { BLOCKED_DESTINATIONS: '+1900,+9' } });
     gw = proc.asCallsGateway();
     trunkPort = await freePort();
     trunkId = await newTrunk(gw, { port: trunkPort });

@@ -1,8 +1,10 @@
 /**
  * The B2BUA's decisions as pure functions: blocked destinations, when to fail over to the next
  * trunk, which of several fork answers the caller hears, what a final status means for the CDR,
- * and when a DID's forwarding rule applies. No I/O; unit-tested in call-policy.spec.ts.
+ * and when a DID's forwarding rule applies, and how a credit-control refusal is answered.
+ * No I/O; unit-tested in call-policy.spec.ts.
  */
+import type { RefusalReason } from '../billing/credit-control.service';
 
 /**
  * Prefixes (E.164 digits) blocked by default: premium-rate and shared-cost ranges, and the
@@ -107,16 +109,8 @@ export function cleanDialled(userPart: string): string {
   return /^\+?[0-9*#]+$/.test(visual) ? visual : s;
 }
 
-/** Why credit control refused a call (billing's words; kept structural so this file stays pure). */
-export type CreditRefusal =
-  | 'unknown_account'
-  | 'suspended'
-  | 'no_rate'
-  | 'insufficient_balance'
-  | 'concurrent_limit'
-  | 'country_not_allowed'
-  | 'rate_above_limit'
-  | 'daily_spend_limit';
+/** Why credit control refused a call (billing's words; a type only, so this file stays free of I/O). */
+export type CreditRefusal = RefusalReason;
 
 /**
  * The SIP answer to a credit-control refusal. An account's fraud limits answer 403 with the limit

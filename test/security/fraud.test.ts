@@ -14,6 +14,7 @@ import {
   answered,
   balanceOf,
   CallsGateway,
+  Cdr,
   disableTrunks,
   expectSuccess,
   firstLines,
@@ -45,18 +46,21 @@ const TOPUP = '10.000000';
 const INBOUND_IP = '127.0.0.78';
 const CALLER = '+13125550199';
 const PREMIUM = '+19005550177';
+const BLOCKED_LINE = /^SIP\/2\.0 403 Forbidden \(destination \+1900 is blocked\)$/;
 const UNTIL_BYE = join(__dirname, 'scenarios', 'trunk-uac-until-bye.xml');
 
 describe('fraud limits per account (real gateway process)', () => {
   let proc: GatewayProcess;
   let gw: CallsGateway;
+  let inboundTrunk: string;
   const trunks: string[] = [];
 
   beforeAll(async () => {
     // A default of 1 concurrent call for accounts whose own limit is null (the shipped default is 10).
     proc = await startGatewayProcess({ rtpMin: RTP_MIN, rtpMax: RTP_MAX, env: { DEFAULT_MAX_CONCURRENT_CALLS: '1' } });
     gw = proc.asCallsGateway();
-    trunks.push(await newTrunk(gw, { host: INBOUND_IP, port: await freePort(), inboundAddresses: [`${INBOUND_IP}/32`] }));
+    inboundTrunk = await newTrunk(gw, { host: INBOUND_IP, port: await freePort(), inboundAddresses: [`${INBOUND_IP}/32`] });
+    trunks.push(inboundTrunk);
   }, 60_000);
   afterAll(async () => {
     if (proc) {
@@ -71,12 +75,18 @@ describe('fraud limits per account (real gateway process)', () => {
     return id;
   };
 
-  /** A trunk routed for `number` that only listens: anything it receives is a leak. */
-  async function trapTrunk(number: string) {
+  /** A new trunk at 127.0.0.1:<free port> and a route for exactly `number` to it. */
+  async function routedTrunk(number: string): Promise<{ id: string; port: number }> {
     const port = await freePort();
     const id = await newTrunk(gw, { port });
     trunks.push(id);
     await newRoute(gw, number, id);
+    return { id, port };
+  }
+
+  /** A trunk routed for `number` that only listens: anything it receives is a leak. */
+  async function trapTrunk(number: string) {
+    const { id, port } = await routedTrunk(number);
     return { id, port, peer: await silentPeer(port) };
   }
 
@@ -99,6 +109,32 @@ describe('fraud limits per account (real gateway process)', () => {
     const trunk = sippClient(gw, { scenario: scenarioWith('trunk-uac-final.xml', { FINAL: String(status) }), ip: INBOUND_IP, dialled, from: CALLER, rtp: 40000 });
     const run = await expectSuccess(trunk, `trunk call to ${dialled} expecting ${status}`);
     return firstLines(run.dir).find((l) => l.startsWith(`SIP/2.0 ${status} `))!;
+  }
+
+  /**
+   * Runs a call that a limit must refuse, with a trap trunk routed for `trap`: the caller gets exactly
+   * `line`, the metric for `metric` goes up by one, the trap hears nothing, and the account `cdrOf`
+   * has one rejected CDR (cost 0; its trunk is the one the call came in on, if any: none was tried)
+   * whose sipReason names the limit. Returns that CDR.
+   */
+  async function expectRefusal(o: { trap: string; call: () => Promise<string>; line: string | RegExp; metric: string; cdrOf: string; inbound?: boolean }): Promise<Cdr> {
+    const trap = await trapTrunk(o.trap);
+    const before = (await refusals())[o.metric] ?? 0;
+    try {
+      const line = await o.call();
+      if (typeof o.line === 'string') expect(line).toBe(o.line);
+      else expect(line).toMatch(o.line);
+      expect((await refusals())[o.metric]).toBe(before + 1);
+      const [cdr, ...more] = await waitForCdrs(gw, { accountId: o.cdrOf }, 1);
+      expect(more).toEqual([]);
+      expect(cdr).toMatchObject({ disposition: 'rejected', sipCode: 403, trunkId: o.inbound ? inboundTrunk : null, answeredAt: null, cost: '0.000000' });
+      expect(cdr.sipReason).toContain(o.metric === 'blockedDestinations' ? 'is blocked' : o.metric);
+      expect(trap.peer.received()).toEqual([]);
+      await proc.expectAlive();
+      return cdr;
+    } finally {
+      await trap.peer.close();
+    }
   }
 
   it('reads and patches the limits; a bad value is a 400 naming the field', async () => {
@@ -126,40 +162,22 @@ describe('fraud limits per account (real gateway process)', () => {
     const accountId = await account({ allowedCountries: ['GB'] });
     const user = await newUser(gw, accountId);
     const dest = newDestination();
-    const trap = await trapTrunk(dest);
-    const before = await refusals();
-    try {
-      expect(await userRefused(user, dest, 403)).toBe('SIP/2.0 403 Destination Country Not Allowed (allowedCountries)');
-      const [cdr, ...more] = await waitForCdrs(gw, { accountId }, 1);
-      expect(more).toEqual([]);
-      expect(cdr).toMatchObject({ direction: 'outbound', userId: user.id, trunkId: null, callee: dest, disposition: 'rejected', sipCode: 403, cost: '0.000000' });
-      expect(cdr.sipReason).toContain('allowedCountries');
-      expect(trap.peer.received()).toEqual([]);
-      expect((await refusals()).allowedCountries).toBe((before.allowedCountries ?? 0) + 1);
-      expect(await balanceOf(gw, accountId)).toBe(TOPUP);
-    } finally {
-      await trap.peer.close();
-    }
-    await proc.expectAlive();
+    const cdr = await expectRefusal({
+      trap: dest,
+      call: () => userRefused(user, dest, 403),
+      line: 'SIP/2.0 403 Destination Country Not Allowed (allowedCountries)',
+      metric: 'allowedCountries',
+      cdrOf: accountId,
+    });
+    expect(cdr).toMatchObject({ direction: 'outbound', userId: user.id, callee: dest });
+    expect(await balanceOf(gw, accountId)).toBe(TOPUP);
   });
 
   it('maxRatePerMinute: one micro-unit below the destination\'s 0.600000/min is 403 naming the limit; trunk untouched', async () => {
     const accountId = await account({ maxRatePerMinute: '0.599999' });
     const user = await newUser(gw, accountId);
     const dest = newDestination();
-    const trap = await trapTrunk(dest);
-    const before = await refusals();
-    try {
-      expect(await userRefused(user, dest, 403)).toBe('SIP/2.0 403 Destination Rate Above Limit (maxRatePerMinute)');
-      const [cdr] = await waitForCdrs(gw, { accountId }, 1);
-      expect(cdr).toMatchObject({ disposition: 'rejected', sipCode: 403, trunkId: null });
-      expect(cdr.sipReason).toContain('maxRatePerMinute');
-      expect(trap.peer.received()).toEqual([]);
-      expect((await refusals()).maxRatePerMinute).toBe((before.maxRatePerMinute ?? 0) + 1);
-    } finally {
-      await trap.peer.close();
-    }
-    await proc.expectAlive();
+    await expectRefusal({ trap: dest, call: () => userRefused(user, dest, 403), line: 'SIP/2.0 403 Destination Rate Above Limit (maxRatePerMinute)', metric: 'maxRatePerMinute', cdrOf: accountId });
   });
 
   it('limits at their exact boundary let the call through; dailySpendLimit caps the grant, then counts today\'s rated cost', async () => {
@@ -167,10 +185,7 @@ describe('fraud limits per account (real gateway process)', () => {
     const accountId = await account({ allowedCountries: ['US'], maxRatePerMinute: '0.600000', dailySpendLimit: '0.070000' });
     const user = await newUser(gw, accountId);
     const dest = newDestination();
-    const port = await freePort();
-    const trunkId = await newTrunk(gw, { port });
-    trunks.push(trunkId);
-    await newRoute(gw, dest, trunkId);
+    const { port } = await routedTrunk(dest);
     const trunk = await sippServer({ scenario: 'uas-answer.xml', port, vars: { rtp: 40002 }, pauseMs: 100 });
     const phone = sippClient(gw, { scenario: 'uac-answered.xml', dialled: dest, from: user.username, user, rtp: 40000, pauseMs: 1500 });
     await Promise.all([answered(phone), answered(trunk)]);
@@ -203,10 +218,7 @@ describe('fraud limits per account (real gateway process)', () => {
     expect((await gw.t.http().get(`/v1/accounts/${accountId}`).expect(200)).body.maxConcurrentCalls).toBeNull();
     const user = await newUser(gw, accountId);
     const dest = newDestination();
-    const port = await freePort();
-    const trunkId = await newTrunk(gw, { port });
-    trunks.push(trunkId);
-    await newRoute(gw, dest, trunkId);
+    const { port } = await routedTrunk(dest);
     const trunk = await sippServer({ scenario: 'uas-answer.xml', port, vars: { rtp: 40002 }, pauseMs: 100, timeoutSeconds: 30 });
     const held = sippClient(gw, { scenario: 'uac-until-bye.xml', dialled: dest, from: user.username, user, rtp: 40000, timeoutSeconds: 30 });
     await Promise.all([answered(held), answered(trunk)]);
@@ -231,36 +243,17 @@ describe('fraud limits per account (real gateway process)', () => {
     const user = await newUser(gw, accountId);
     const target = newDestination();
     const did = await newDid(gw, user.id, { mode: 'always', target });
-    const trap = await trapTrunk(target);
-    const before = await refusals();
-    try {
-      expect(await trunkRefused(did, 403)).toBe('SIP/2.0 403 Destination Country Not Allowed (allowedCountries)');
-      const [cdr] = await waitForCdrs(gw, { accountId }, 1);
-      expect(cdr).toMatchObject({ direction: 'inbound', callee: did, translatedTo: target, disposition: 'rejected', sipCode: 403, cost: '0.000000' });
-      expect(cdr.sipReason).toContain('allowedCountries');
-      expect(trap.peer.received()).toEqual([]);
-      expect((await refusals()).allowedCountries).toBe((before.allowedCountries ?? 0) + 1);
-    } finally {
-      await trap.peer.close();
-    }
-    await proc.expectAlive();
+    const cdr = await expectRefusal({ trap: target, call: () => trunkRefused(did, 403), line: 'SIP/2.0 403 Destination Country Not Allowed (allowedCountries)', metric: 'allowedCountries', inbound: true, cdrOf: accountId });
+    expect(cdr).toMatchObject({ direction: 'inbound', callee: did, translatedTo: target });
   });
 
   it('forwarding legs: a DID forwarding to a blocked destination (+1 900) is 403; the trunk routed for it hears nothing', async () => {
     const accountId = await newAccount(gw, TOPUP);
     const user = await newUser(gw, accountId);
     const did = await newDid(gw, user.id, { mode: 'always', target: PREMIUM });
-    const trap = await trapTrunk(PREMIUM);
-    const before = await refusals();
-    try {
-      expect(await trunkRefused(did, 403)).toMatch(/^SIP\/2\.0 403 Forbidden \(destination \+1900 is blocked\)/);
-      expect(trap.peer.received()).toEqual([]);
-      expect((await refusals()).blockedDestinations).toBe((before.blockedDestinations ?? 0) + 1);
-      expect(await balanceOf(gw, accountId)).toBe(TOPUP);
-    } finally {
-      await trap.peer.close();
-    }
-    await proc.expectAlive();
+    const cdr = await expectRefusal({ trap: PREMIUM, call: () => trunkRefused(did, 403), line: BLOCKED_LINE, metric: 'blockedDestinations', inbound: true, cdrOf: accountId });
+    expect(cdr).toMatchObject({ callee: did, translatedTo: PREMIUM });
+    expect(await balanceOf(gw, accountId)).toBe(TOPUP);
   });
 
   it('toll-free targets: the payer\'s limits apply: 403 allowedCountries, and the target\'s trunk hears nothing', async () => {
@@ -268,35 +261,19 @@ describe('fraud limits per account (real gateway process)', () => {
     const tollFree = uniqueTollFree();
     const target = `+1212${String(2_000_000 + Math.floor(Math.random() * 7_000_000))}`;
     await gw.t.http().post('/v1/tollfree').send({ e164: tollFree, accountId: payer, timezone: 'America/New_York', defaultTarget: target, rules: [] }).expect(201);
-    const trap = await trapTrunk(target);
-    const callerAccount = await newAccount(gw, TOPUP);
-    const user = await newUser(gw, callerAccount);
-    try {
-      expect(await userRefused(user, tollFree.slice(1), 403)).toBe('SIP/2.0 403 Destination Country Not Allowed (allowedCountries)');
-      const [cdr] = await waitForCdrs(gw, { accountId: payer }, 1);
-      expect(cdr).toMatchObject({ callee: tollFree, translatedTo: target, disposition: 'rejected', sipCode: 403 });
-      expect(cdr.sipReason).toContain('allowedCountries');
-      expect(trap.peer.received()).toEqual([]);
-    } finally {
-      await trap.peer.close();
-    }
-    await proc.expectAlive();
+    const user = await newUser(gw, await newAccount(gw, TOPUP));
+    const cdr = await expectRefusal({ trap: target, call: () => userRefused(user, tollFree.slice(1), 403), line: 'SIP/2.0 403 Destination Country Not Allowed (allowedCountries)', metric: 'allowedCountries', cdrOf: payer });
+    expect(cdr).toMatchObject({ callee: tollFree, translatedTo: target });
   });
 
   it('toll-free targets: an inbound toll-free call whose target is a blocked destination (+1 900) is 403; the trunk routed for it hears nothing', async () => {
-    const blockedPayer = await newAccount(gw, TOPUP);
-    const premiumTollFree = uniqueTollFree('888');
-    await gw.t.http().post('/v1/tollfree').send({ e164: premiumTollFree, accountId: blockedPayer, timezone: 'America/New_York', defaultTarget: PREMIUM, rules: [] }).expect(201);
-    expect((await gw.t.http().post(`/v1/tollfree/${enc(premiumTollFree)}/translate`).send({ caller: CALLER, callId: 'dry-run' }).expect(200)).body.target).toBe(PREMIUM);
-    const premiumTrap = await trapTrunk(PREMIUM);
-    try {
-      expect(await trunkRefused(premiumTollFree, 403)).toMatch(/^SIP\/2\.0 403 Forbidden \(destination \+1900 is blocked\)/);
-      expect(premiumTrap.peer.received()).toEqual([]);
-      expect(await balanceOf(gw, blockedPayer)).toBe(TOPUP);
-    } finally {
-      await premiumTrap.peer.close();
-    }
-    await proc.expectAlive();
+    const payer = await newAccount(gw, TOPUP);
+    const tollFree = uniqueTollFree('888');
+    await gw.t.http().post('/v1/tollfree').send({ e164: tollFree, accountId: payer, timezone: 'America/New_York', defaultTarget: PREMIUM, rules: [] }).expect(201);
+    expect((await gw.t.http().post(`/v1/tollfree/${enc(tollFree)}/translate`).send({ caller: CALLER, callId: 'dry-run' }).expect(200)).body.target).toBe(PREMIUM);
+    const cdr = await expectRefusal({ trap: PREMIUM, call: () => trunkRefused(tollFree, 403), line: BLOCKED_LINE, metric: 'blockedDestinations', inbound: true, cdrOf: payer });
+    expect(cdr).toMatchObject({ callee: tollFree, translatedTo: PREMIUM });
+    expect(await balanceOf(gw, payer)).toBe(TOPUP);
   });
 
   it('a toll-free call translated to one of our DIDs ends at the seconds its payer\'s balance granted (BYE from the gateway)', async () => {

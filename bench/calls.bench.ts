@@ -485,7 +485,8 @@ async function api<T = Record<string, unknown>>(gw: Gateway, method: string, pat
 async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: string; trunkId: string }> {
   const deck = await api<{ id: string }>(gw, 'POST', '/v1/rate-decks', { name: 'bench-calls', currency: 'USD' });
   await api(gw, 'POST', `/v1/rate-decks/${deck.id}/rates`, 'prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n1,USA,0.010000,0,1,1,\n', 'text/csv');
-  const account = await api<{ id: string }>(gw, 'POST', '/v1/accounts', { name: 'bench-calls', currency: 'USD', rateDeckId: deck.id, creditLimit: '0', maxConcurrentCalls: null });
+  // One account places every call: an explicit limit far above the load (null now means DEFAULT_MAX_CONCURRENT_CALLS, 10).
+  const account = await api<{ id: string }>(gw, 'POST', '/v1/accounts', { name: 'bench-calls', currency: 'USD', rateDeckId: deck.id, creditLimit: '0', maxConcurrentCalls: 1_000_000 });
   await api(gw, 'POST', `/v1/accounts/${account.id}/topups`, { amount: '100000.00', reference: 'bench-calls' });
   await api(gw, 'POST', '/v1/users', { username: USERNAME, password: PASSWORD, accountId: account.id });
   const trunk = await api<{ id: string }>(gw, 'POST', '/v1/trunks', { name: 'bench-sipp-uas', host: '127.0.0.1', port: trunkPort, transport: 'udp', inboundAddresses: [] });

@@ -22,9 +22,21 @@ export class Account {
   @Column('numeric', { name: 'credit_limit', precision: 20, scale: 6, default: '0' })
   creditLimit: string;
 
-  /** null: no limit. */
+  /** null: DEFAULT_MAX_CONCURRENT_CALLS of the configuration. */
   @Column('integer', { name: 'max_concurrent_calls', nullable: true })
   maxConcurrentCalls: number | null;
+
+  /** ISO 3166-1 alpha-2 codes of the countries this account may call; null: every country. */
+  @Column('text', { name: 'allowed_countries', array: true, nullable: true })
+  allowedCountries: string[] | null;
+
+  /** The highest per-minute rate (decimal string, the account's currency) it may call at; null: any. */
+  @Column('numeric', { name: 'max_rate_per_minute', precision: 20, scale: 6, nullable: true })
+  maxRatePerMinute: string | null;
+
+  /** The most its calls may cost per UTC day (decimal string); null: no limit. */
+  @Column('numeric', { name: 'daily_spend_limit', precision: 20, scale: 6, nullable: true })
+  dailySpendLimit: string | null;
 
   @Column('uuid', { name: 'rate_deck_id', nullable: true })
   rateDeckId: string | null;

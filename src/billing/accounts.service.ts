@@ -5,6 +5,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
@@ -12,18 +13,54 @@ import { conflict, notFound } from '../platform/problem';
 import { money, uuid } from '../platform/validation';
 import { Account, accountStatuses } from './account.entity';
 
+/**
+ * ISO 3166-1 alpha-2 codes (upper case; lower case is accepted and upper-cased), each one a country
+ * libphonenumber knows numbers of (the only countries a destination can resolve to); duplicates
+ * are dropped. null: every country.
+ */
+const countryMessage = 'expected ISO 3166-1 alpha-2 country codes such as US or GB';
+const allowedCountries = z
+  .array(
+    z
+      .string()
+      .regex(/^[A-Za-z]{2}$/, countryMessage)
+      .transform((c) => c.toUpperCase())
+      .refine((c) => isSupportedCountry(c), { message: countryMessage }),
+  )
+  .max(300)
+  .transform((list) => [...new Set(list)])
+  .nullable()
+  .describe('ISO 3166-1 alpha-2 codes of the countries this account may call (the country libphonenumber gives the destination); null: every country');
+const maxRatePerMinute = money.nullable().describe("The highest per-minute rate of a destination this account may call (exact; equal is allowed); null: any rate");
+const dailySpendLimit = money
+  .nullable()
+  .describe("The most the account's calls may cost per UTC day: rated CDRs started today + open holds + the new call's hold; null: no limit");
+const maxConcurrentCalls = z
+  .number()
+  .int()
+  .min(0)
+  .max(1_000_000)
+  .nullable()
+  .describe('Calls in progress at once, on every node; null: DEFAULT_MAX_CONCURRENT_CALLS of the configuration (10 unless set)');
+
 export const createAccount = z.strictObject({
   name: z.string().trim().min(1).max(200),
   currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code such as USD'),
   creditLimit: money.default('0'),
-  maxConcurrentCalls: z.number().int().min(0).max(1_000_000).nullable().default(null),
+  maxConcurrentCalls: maxConcurrentCalls.default(null),
+  allowedCountries: allowedCountries.default(null),
+  maxRatePerMinute: maxRatePerMinute.default(null),
+  dailySpendLimit: dailySpendLimit.default(null),
   rateDeckId: uuid.nullable().default(null),
   status: z.enum(accountStatuses).default('active'),
 });
 export const updateAccount = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   creditLimit: money.optional(),
-  maxConcurrentCalls: z.number().int().min(0).max(1_000_000).nullable().optional(),
+  maxConcurrentCalls: maxConcurrentCalls.optional(),
+  allowedCountries: allowedCountries.optional(),
+  maxRatePerMinute: maxRatePerMinute.optional(),
+  dailySpendLimit: dailySpendLimit.optional(),
   rateDeckId: uuid.nullable().optional(),
   status: z.enum(accountStatuses).optional(),
 });
@@ -35,7 +72,11 @@ export interface AccountView {
   currency: string;
   balance: string;
   creditLimit: string;
+  /** null: DEFAULT_MAX_CONCURRENT_CALLS. */
   maxConcurrentCalls: number | null;
+  allowedCountries: string[] | null;
+  maxRatePerMinute: string | null;
+  dailySpendLimit: string | null;
   rateDeckId: string | null;
   status: string;
   createdAt: string;
@@ -49,6 +90,9 @@ export const accountView = (a: Account): AccountView => ({
   balance: a.balance,
   creditLimit: a.creditLimit,
   maxConcurrentCalls: a.maxConcurrentCalls,
+  allowedCountries: a.allowedCountries,
+  maxRatePerMinute: a.maxRatePerMinute,
+  dailySpendLimit: a.dailySpendLimit,
   rateDeckId: a.rateDeckId,
   status: a.status,
   createdAt: a.createdAt.toISOString(),

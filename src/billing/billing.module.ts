@@ -11,9 +11,12 @@
  *       { allowed: true, id, accountId, destination, rate: Rate, maxSeconds, held, currency }
  *         maxSeconds: whole billing increments the balance can pay after what this account's calls in
  *         progress (on any node) may still cost; the B2BUA must end the call by then (BYE).
- *       { allowed: false, reason, sipCode, message }
- *         reason 'insufficient_balance' → 402, 'suspended' | 'no_rate' → 403,
- *         'unknown_account' → 404, 'concurrent_limit' (accounts.max_concurrent_calls) → 486.
+ *       { allowed: false, reason, limit?, message }
+ *         reason 'insufficient_balance', 'suspended', 'no_rate', 'unknown_account', or an account
+ *         limit ('limit' names its field): 'concurrent_limit' (maxConcurrentCalls, null: the
+ *         DEFAULT_MAX_CONCURRENT_CALLS), 'country_not_allowed' (allowedCountries),
+ *         'rate_above_limit' (maxRatePerMinute), 'daily_spend_limit' (dailySpendLimit).
+ *         The B2BUA maps reasons to SIP answers (calls/call-policy.ts refusalAnswer).
  *   credit.release({ id, accountId }): Promise<void>
  *       Frees the hold and the concurrent-call slot of a reservation that will produce no CDR.
  *       Idempotent; holds also expire by themselves (maxSeconds + 180 s setup + 60 s grace).

@@ -14,6 +14,15 @@
  * calls at once cannot both spend the same money. Live holds expire (maxSeconds + ringing + grace)
  * so a crashed node does not leak call slots; ended holds expire after a day.
  * Amounts in Redis are integer micro-units (exact below 9·10^9 currency units).
+ *
+ * The account's fraud limits (account-limits.ts) are checked here too, and refusals say which one:
+ * allowedCountries and maxRatePerMinute before the lock; under it, maxConcurrentCalls (null: the
+ * configured default) and dailySpendLimit. The daily room is limit − Σ cost of the account's CDRs
+ * rated today (UTC, by started_at) − Σ L − Σ E, read under the same row lock as the balance (every
+ * rating that debits takes it too), and it caps the grant exactly as the balance does: the new
+ * call's hold never takes the day past the limit. A CDR rated but whose hold is not yet settled
+ * counts twice for a moment, which only errs on the side of refusing. Refusals carry a reason, not
+ * a SIP status: calls/ maps reasons to answers (call-policy.ts).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -22,6 +31,7 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { REDIS } from '../platform/redis';
+import { AccountLimit, countryAllowed, dailyRoom, rateAllowed, utcDayStart } from './account-limits';
 import { RateDecksService, Rate } from './rate-decks.service';
 import { affordableSeconds, costOf, fromMicros, Money, toMicros } from './rating';
 
@@ -33,7 +43,23 @@ const GRACE_SECONDS = 60;
 const ENDED_HOLD_SECONDS = 24 * 3600;
 const SETTLED_HOLD_SECONDS = 300;
 
-export type RefusalReason = 'unknown_account' | 'suspended' | 'no_rate' | 'insufficient_balance' | 'concurrent_limit';
+export type RefusalReason =
+  | 'unknown_account'
+  | 'suspended'
+  | 'no_rate'
+  | 'insufficient_balance'
+  | 'concurrent_limit'
+  | 'country_not_allowed'
+  | 'rate_above_limit'
+  | 'daily_spend_limit';
+
+/** The account field behind each limit refusal. */
+export const LIMIT_OF: Partial<Record<RefusalReason, AccountLimit>> = {
+  concurrent_limit: 'maxConcurrentCalls',
+  country_not_allowed: 'allowedCountries',
+  rate_above_limit: 'maxRatePerMinute',
+  daily_spend_limit: 'dailySpendLimit',
+};
 
 export interface Reservation {
   /** Pass back to `release`, and in the call summary to `record`. */
@@ -50,7 +76,7 @@ export interface Reservation {
 
 export type Authorization =
   | ({ allowed: true } & Reservation)
-  | { allowed: false; reason: RefusalReason; sipCode: 402 | 403 | 404 | 486; message: string };
+  | { allowed: false; reason: RefusalReason; /** The account field that refused, for limit refusals. */ limit?: AccountLimit; message: string };
 
 // Holds are "state|micros|expiresAtMs|seq".
 // With ARGV[3] = '1' (authorize, under the account row lock) a settled hold the balance already
@@ -97,53 +123,78 @@ export class CreditControlService {
   }
 
   /**
-   * For the B2BUA before it sends an INVITE onwards. Refusals carry the SIP status to answer:
-   * 402 the balance cannot pay the first increment, 403 suspended or no rate, 404 unknown account,
-   * 486 the account's concurrent-call limit is reached. `options.maxSeconds` caps the grant.
+   * For the B2BUA before it sends an INVITE onwards. Refusals say why (`reason`, and `limit` when an
+   * account limit refused); `options.maxSeconds` caps the grant.
    */
   async authorize(accountId: string, destination: string, options: { maxSeconds?: number; now?: Date } = {}): Promise<Authorization> {
     const now = options.now ?? new Date();
     const cap = Math.min(options.maxSeconds ?? MAX_CALL_SECONDS, MAX_CALL_SECONDS);
-    const [pre] = (await this.db.query('SELECT rate_deck_id, currency, status FROM accounts WHERE id = $1', [accountId])) as {
+    const [pre] = (await this.db.query('SELECT rate_deck_id, currency, status, allowed_countries, max_rate_per_minute FROM accounts WHERE id = $1', [accountId])) as {
       rate_deck_id: string | null;
       currency: string;
       status: string;
+      allowed_countries: string[] | null;
+      max_rate_per_minute: string | null;
     }[];
-    if (!pre) return refuse('unknown_account', 404, `account ${accountId} does not exist`);
-    if (pre.status !== 'active') return refuse('suspended', 403, 'the account is suspended');
+    if (!pre) return refuse('unknown_account', `account ${accountId} does not exist`);
+    if (pre.status !== 'active') return refuse('suspended', 'the account is suspended');
+    if (!countryAllowed(pre.allowed_countries, destination)) {
+      return refuse('country_not_allowed', `${destination} is outside the account's allowed countries (${pre.allowed_countries!.join(', ') || 'none'})`);
+    }
     const rate = pre.rate_deck_id ? await this.decks.findRate(pre.rate_deck_id, destination, now) : null;
-    if (!rate) return refuse('no_rate', 403, pre.rate_deck_id ? `no rate for ${destination}` : 'the account has no rate deck');
-    if (rate.currency !== pre.currency) return refuse('no_rate', 403, `the rate deck is in ${rate.currency}, the account in ${pre.currency}`);
+    if (!rate) return refuse('no_rate', pre.rate_deck_id ? `no rate for ${destination}` : 'the account has no rate deck');
+    if (rate.currency !== pre.currency) return refuse('no_rate', `the rate deck is in ${rate.currency}, the account in ${pre.currency}`);
+    if (!rateAllowed(pre.max_rate_per_minute, rate.ratePerMinute)) {
+      return refuse('rate_above_limit', `${destination} costs ${rate.ratePerMinute} ${rate.currency}/min, above the account's ${pre.max_rate_per_minute}`);
+    }
 
     return this.db.transaction(async (tx) => {
       // This transaction changes no data (the hold goes to Redis), yet taking the row lock gives it
       // an xid, so its COMMIT would wait for a WAL flush while every other call of the account waits
       // for the lock. Nothing here needs to be durable: skip the flush (bench:calls found the queue).
       await tx.query('SET LOCAL synchronous_commit TO OFF');
-      const [acc] = (await tx.query('SELECT balance, credit_limit, ledger_seq, status, max_concurrent_calls FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId])) as {
+      const [acc] = (await tx.query(
+        'SELECT balance, credit_limit, ledger_seq, status, max_concurrent_calls, daily_spend_limit FROM accounts WHERE id = $1 FOR NO KEY UPDATE',
+        [accountId],
+      )) as {
         balance: string;
         credit_limit: string;
         ledger_seq: string;
         status: string;
         max_concurrent_calls: number | null;
+        daily_spend_limit: string | null;
       }[];
-      if (!acc) return refuse('unknown_account', 404, `account ${accountId} does not exist`);
-      if (acc.status !== 'active') return refuse('suspended', 403, 'the account is suspended');
+      if (!acc) return refuse('unknown_account', `account ${accountId} does not exist`);
+      if (acc.status !== 'active') return refuse('suspended', 'the account is suspended');
       const key = this.key(accountId);
       const [live, heldMicros] = (await this.redis.eval(SNAPSHOT, 1, key, now.getTime(), acc.ledger_seq, '1')) as [number, string];
-      if (acc.max_concurrent_calls !== null && live >= acc.max_concurrent_calls) {
-        return refuse('concurrent_limit', 486, `the account already has ${live} call(s) in progress (limit ${acc.max_concurrent_calls})`);
+      const maxCalls = acc.max_concurrent_calls ?? this.config.calls.defaultMaxConcurrentCalls;
+      if (maxCalls !== null && live >= maxCalls) {
+        const which = acc.max_concurrent_calls === null ? 'the default limit' : 'limit';
+        return refuse('concurrent_limit', `the account already has ${live} call(s) in progress (${which} ${maxCalls})`);
       }
-      const available = new Money(acc.balance).plus(acc.credit_limit).minus(fromMicros(BigInt(heldMicros)));
-      const maxSeconds = affordableSeconds(rate, available, cap);
+      const held = fromMicros(BigInt(heldMicros));
+      const available = new Money(acc.balance).plus(acc.credit_limit).minus(held);
+      let maxSeconds = affordableSeconds(rate, available, cap);
       if (maxSeconds === 0) {
-        return refuse('insufficient_balance', 402, `the balance cannot pay the first ${rate.firstIncrement} s at ${rate.ratePerMinute} ${rate.currency}/min`);
+        return refuse('insufficient_balance', `the balance cannot pay the first ${rate.firstIncrement} s at ${rate.ratePerMinute} ${rate.currency}/min`);
       }
-      const held = costOf(rate, maxSeconds);
+      if (acc.daily_spend_limit !== null) {
+        const [{ spent }] = (await tx.query(
+          `SELECT coalesce(sum(cost), 0)::numeric(20,6)::text AS spent FROM cdrs WHERE account_id = $1 AND status = 'rated' AND started_at >= $2`,
+          [accountId, utcDayStart(now)],
+        )) as { spent: string }[];
+        const room = dailyRoom(acc.daily_spend_limit, spent, held);
+        maxSeconds = Math.min(maxSeconds, affordableSeconds(rate, room, cap));
+        if (maxSeconds === 0) {
+          return refuse('daily_spend_limit', `today's spending (${spent} rated, ${held} held) leaves ${room.toFixed(6)} of the daily limit ${acc.daily_spend_limit}: less than the first ${rate.firstIncrement} s`);
+        }
+      }
+      const hold = costOf(rate, maxSeconds);
       const id = newId();
       const ttlMs = (maxSeconds + SETUP_ALLOWANCE_SECONDS + GRACE_SECONDS) * 1000;
-      await this.redis.eval(PUT, 1, key, id, `L|${toMicros(held)}|${now.getTime() + ttlMs}|0`, ENDED_HOLD_SECONDS * 1000 * 2);
-      const r: Authorization = { allowed: true, id, accountId, destination, rate, maxSeconds, held: held.toFixed(6), currency: pre.currency };
+      await this.redis.eval(PUT, 1, key, id, `L|${toMicros(hold)}|${now.getTime() + ttlMs}|0`, ENDED_HOLD_SECONDS * 1000 * 2);
+      const r: Authorization = { allowed: true, id, accountId, destination, rate, maxSeconds, held: hold.toFixed(6), currency: pre.currency };
       return r;
     });
   }
@@ -174,6 +225,7 @@ export class CreditControlService {
   }
 }
 
-function refuse(reason: RefusalReason, sipCode: 402 | 403 | 404 | 486, message: string): Authorization {
-  return { allowed: false, reason, sipCode, message };
+function refuse(reason: RefusalReason, message: string): Authorization {
+  const limit = LIMIT_OF[reason];
+  return limit ? { allowed: false, reason, limit, message } : { allowed: false, reason, message };
 }

@@ -3,6 +3,9 @@
  * calls in progress, attempts, answered calls, ASR and ACD (also derivable in PromQL from the
  * counters and the duration histogram; exported ready-made because operators read them directly),
  * post-dial delay, and how attempts ended. One attempt is one INVITE towards a callee.
+ * Also the calls refused by a fraud limit or the blocked destinations, per limit
+ * (gateway_fraud_refusals_total{reason}: allowedCountries, maxRatePerMinute, dailySpendLimit,
+ * maxConcurrentCalls, blockedDestinations; each starts at 0 so alerts see the series at once).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -12,6 +15,7 @@ export interface CallLabels {
 }
 
 type Key = string;
+export const FRAUD_REASONS = ['allowedCountries', 'maxRatePerMinute', 'dailySpendLimit', 'maxConcurrentCalls', 'blockedDestinations'] as const;
 const keyOf = (l: CallLabels): Key => `${l.direction}|${l.trunk}`;
 
 export class CallMetrics {
@@ -21,6 +25,7 @@ export class CallMetrics {
   private readonly endings: Counter<'direction' | 'trunk' | 'disposition'>;
   private readonly duration: Histogram<'direction' | 'trunk'>;
   private readonly pdd: Histogram<'direction' | 'trunk'>;
+  private readonly fraud: Counter<'reason'>;
   private readonly tally = new Map<Key, { labels: CallLabels; attempts: number; answered: number; seconds: number }>();
 
   constructor(registry: Registry, mediaStats?: () => { sessions: number; portPairsFree: number }) {
@@ -48,6 +53,13 @@ export class CallMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
       registers: [registry],
     });
+    this.fraud = new Counter({
+      name: 'gateway_fraud_refusals_total',
+      help: 'Calls refused by an account fraud limit or the blocked destinations, by limit',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    for (const reason of FRAUD_REASONS) this.fraud.inc({ reason }, 0);
     const tally = this.tally;
     new Gauge({
       name: 'gateway_call_asr_ratio',
@@ -95,6 +107,10 @@ export class CallMetrics {
       this.tally.set(k, t);
     }
     return t;
+  }
+
+  fraudRefused(reason: string): void {
+    this.fraud.inc({ reason });
   }
 
   callStarted(labels: CallLabels): void {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { bestFailure, blockedReason, cleanDialled, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, unreachableStatus } from './call-policy';
+import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, unreachableStatus } from './call-policy';
 
 const policy = { blockedPrefixes: DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: true };
 
@@ -89,5 +89,24 @@ describe('cleanDialled', () => {
     expect(cleanDialled('+1%20(212)%20555-0100')).toBe('+12125550100');
     expect(cleanDialled('alice.smith')).toBe('alice.smith');
     expect(cleanDialled('%zz')).toBe('%zz');
+  });
+});
+
+describe('refusalAnswer', () => {
+  it('answers each fraud limit 403 naming the account field, and keeps the other refusals as they were', () => {
+    expect(refusalAnswer('country_not_allowed', 'x')).toEqual({ status: 403, reason: 'Destination Country Not Allowed (allowedCountries)' });
+    expect(refusalAnswer('rate_above_limit', 'x')).toEqual({ status: 403, reason: 'Destination Rate Above Limit (maxRatePerMinute)' });
+    expect(refusalAnswer('daily_spend_limit', 'x')).toEqual({ status: 403, reason: 'Daily Spend Limit Reached (dailySpendLimit)' });
+    expect(refusalAnswer('concurrent_limit', '2 calls (limit 2)')).toEqual({ status: 486, reason: 'Busy Here (maxConcurrentCalls: 2 calls (limit 2))' });
+    expect(refusalAnswer('insufficient_balance', 'b').status).toBe(402);
+    expect(refusalAnswer('suspended', 's')).toEqual({ status: 403, reason: 'Forbidden (s)' });
+    expect(refusalAnswer('no_rate', 'n').status).toBe(403);
+    expect(refusalAnswer('unknown_account', 'u').status).toBe(404);
+  });
+
+  it('labels the fraud limits (and the blocked destinations) for the metric, and nothing else', () => {
+    const all: CreditRefusal[] = ['unknown_account', 'suspended', 'no_rate', 'insufficient_balance', 'concurrent_limit', 'country_not_allowed', 'rate_above_limit', 'daily_spend_limit'];
+    expect(all.map((r) => fraudLabel(r))).toEqual([undefined, undefined, undefined, undefined, 'maxConcurrentCalls', 'allowedCountries', 'maxRatePerMinute', 'dailySpendLimit']);
+    expect(fraudLabel('blocked_destination')).toBe('blockedDestinations');
   });
 });

@@ -1,8 +1,10 @@
 /**
  * The B2BUA's decisions as pure functions: blocked destinations, when to fail over to the next
  * trunk, which of several fork answers the caller hears, what a final status means for the CDR,
- * and when a DID's forwarding rule applies. No I/O; unit-tested in call-policy.spec.ts.
+ * and when a DID's forwarding rule applies, and how a credit-control refusal is answered.
+ * No I/O; unit-tested in call-policy.spec.ts.
  */
+import type { RefusalReason } from '../billing/credit-control.service';
 
 /**
  * Prefixes (E.164 digits) blocked by default: premium-rate and shared-cost ranges, and the
@@ -105,4 +107,52 @@ export function cleanDialled(userPart: string): string {
   }
   const visual = s.replace(/[\s().-]/g, '');
   return /^\+?[0-9*#]+$/.test(visual) ? visual : s;
+}
+
+/** Why credit control refused a call (billing's words; a type only, so this file stays free of I/O). */
+export type CreditRefusal = RefusalReason;
+
+/**
+ * The SIP answer to a credit-control refusal. An account's fraud limits answer 403 with the limit
+ * named in the reason phrase (the account field, so the user and the CDR say which one);
+ * maxConcurrentCalls stays 486 Busy Here, a busy signal the phone may try again later, as before.
+ * `detail` (billing's message) goes into the phrase only where it names nothing the caller should
+ * not learn: the account's own balance, status or rate.
+ */
+export function refusalAnswer(reason: CreditRefusal, detail: string): { status: number; reason: string } {
+  switch (reason) {
+    case 'insufficient_balance':
+      return { status: 402, reason: `Payment Required (${detail})` };
+    case 'unknown_account':
+      return { status: 404, reason: `Not Found (${detail})` };
+    case 'concurrent_limit':
+      return { status: 486, reason: `Busy Here (maxConcurrentCalls: ${detail})` };
+    case 'country_not_allowed':
+      return { status: 403, reason: 'Destination Country Not Allowed (allowedCountries)' };
+    case 'rate_above_limit':
+      return { status: 403, reason: 'Destination Rate Above Limit (maxRatePerMinute)' };
+    case 'daily_spend_limit':
+      return { status: 403, reason: 'Daily Spend Limit Reached (dailySpendLimit)' };
+    case 'suspended':
+    case 'no_rate':
+      return { status: 403, reason: `Forbidden (${detail})` };
+  }
+}
+
+/** The label of gateway_fraud_refusals_total for a refusal, or undefined when it is no fraud limit. */
+export function fraudLabel(reason: CreditRefusal | 'blocked_destination'): string | undefined {
+  switch (reason) {
+    case 'country_not_allowed':
+      return 'allowedCountries';
+    case 'rate_above_limit':
+      return 'maxRatePerMinute';
+    case 'daily_spend_limit':
+      return 'dailySpendLimit';
+    case 'concurrent_limit':
+      return 'maxConcurrentCalls';
+    case 'blocked_destination':
+      return 'blockedDestinations';
+    default:
+      return undefined;
+  }
 }

@@ -11,7 +11,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShu
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { CdrsService, type CallSummary } from '../billing/cdrs.service';
-import { CreditControlService, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
+import { CreditControlService, MAX_CALL_SECONDS, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
 import { type MediaRelay, MediaError, MediaErrorCode } from '../media';
 import { normaliseNumber } from '../numbers/number-format';
 import { NumbersService } from '../numbers/numbers.service';
@@ -22,6 +22,7 @@ import { REDIS } from '../platform/redis';
 import { SipAuthenticator } from '../registrar/sip-authenticator';
 import { RegistrarService } from '../registrar/registrar.service';
 import { addressAllowed } from '../routing/cidr';
+import type { RouteCandidate } from '../routing/route-selection';
 import { RoutesService } from '../routing/routes.service';
 import type { Trunk } from '../routing/trunk.entity';
 import { TrunksService } from '../routing/trunks.service';
@@ -31,7 +32,8 @@ import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
 import { Call, type CallFacts, type CallHost, type RingTarget } from './call';
 import { CallMetrics } from './call-metrics';
-import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, unreachableStatus } from './call-policy';
+import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, unreachableStatus } from './call-policy';
+import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
 import { TrunkChannels } from './trunk-channels';
@@ -292,6 +294,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     call.facts.dialed = dialled;
     call.facts.caller = (await this.numbers.firstOfUser(user.id)) ?? user.username;
     if (!dialled) return call.reject(484, 'Address Incomplete (no number dialled)');
+    const emergency = emergencyNumber(dialled, this.config.calls.emergencyNumbers ?? defaultEmergencyNumbers(this.config.defaultCountry));
+    if (emergency) return this.emergency(call, emergency, user);
 
     const target = await this.users.findCredentials(dialled);
     if (target) {
@@ -309,11 +313,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     }
     const translated = await this.translateTollFree(call, n.number.e164);
     if (!translated) return;
-    const destination = translated.destination;
-    const payer = translated.payer ?? user.accountId;
-    const blocked = blockedReason(destination, destination === n.number.e164 ? n.number.type : this.typeOf(destination), this.destinationPolicy());
-    if (blocked) return call.reject(403, `Forbidden (${blocked})`);
-    return this.toTrunks(call, destination, payer);
+    return this.toTrunks(call, translated.destination, translated.payer ?? user.accountId);
   }
 
   /** A trunk delivers a call to one of our numbers. */
@@ -398,7 +398,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     };
     const ringSeconds = forwarding && forwarding.mode !== 'none' ? forwarding.noAnswerSeconds : this.config.calls.ringTimeoutSeconds;
     const outcome = await call.ring(target, ringSeconds * 1000);
-    if (outcome.kind === 'answered') return;
+    if (outcome.kind === 'answered') {
+      // A paid call to one of our users (a toll-free number translated to a DID): its payer's
+      // reservation granted maxSeconds and the CDR is rated at that; the call must end there too.
+      if (call.facts.reservation) call.limitDuration(call.facts.reservation.maxSeconds);
+      return;
+    }
     if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
     if (outcome.kind === 'noAnswer') return unreachable('noAnswer');
     if (outcome.status === 486 || outcome.status === 600) return unreachable('busy');
@@ -436,7 +441,13 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private async authorize(call: Call, payer: string, destination: string): Promise<boolean> {
     const auth = await this.credit.authorize(payer, destination);
     if (!auth.allowed) {
-      call.reject(auth.sipCode, `${reasonFor(auth.sipCode)} (${auth.message})`);
+      const answer = refusalAnswer(auth.reason, auth.message);
+      const label = fraudLabel(auth.reason);
+      if (label) {
+        this.metrics.fraudRefused(label);
+        this.log.warn({ callId: call.callId, accountId: payer, destination, limit: auth.limit, detail: auth.message }, 'call refused by an account limit');
+      }
+      call.reject(answer.status, answer.reason);
       return false;
     }
     if (call.state === 'ended' || call.cancelledByCaller) {
@@ -449,12 +460,44 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     return true;
   }
 
-  /** Least-cost trunks in order, with failover; credit control first. */
+  /**
+   * Least-cost trunks in order, with failover: every call to the PSTN (a user's, a forwarding leg,
+   * a toll-free target) passes the blocked destinations and credit control (with the payer's fraud
+   * limits) first.
+   */
   private async toTrunks(call: Call, destination: string, payer: string): Promise<void> {
+    const blocked = blockedReason(destination, this.typeOf(destination), this.destinationPolicy());
+    if (blocked) {
+      this.metrics.fraudRefused(fraudLabel('blocked_destination')!);
+      this.log.warn({ callId: call.callId, accountId: payer, destination, detail: blocked }, 'call to a blocked destination refused');
+      return call.reject(403, `Forbidden (${blocked})`);
+    }
     if (!call.facts.reservation && !(await this.authorize(call, payer, destination))) return;
     const reservation = call.facts.reservation!;
     const candidates = await this.routes.candidates(destination, call.callId);
     if (candidates.length === 0) return call.reject(503, 'Service Unavailable (no route)');
+    return this.ringTrunks(call, destination, candidates, reservation.maxSeconds);
+  }
+
+  /**
+   * An emergency number dialled by an authenticated user: no balance, fraud limit, blocked list or
+   * account status applies, and nothing is reserved (the CDR has no E.164 callee, so the worker
+   * charges it to no destination: cost 0). Routed only by a route whose prefix is the number, sent
+   * unchanged, with the user's DID as caller ID; no such route is an operator error (503, logged).
+   */
+  private async emergency(call: Call, number: string, user: { id: string; accountId: string }): Promise<void> {
+    const log = { callId: call.callId, userId: user.id, accountId: user.accountId, dialled: number, callerId: call.facts.caller };
+    this.log.warn(log, 'emergency call');
+    const candidates = emergencyRoutes(number, await this.routes.candidates(number, call.callId));
+    if (candidates.length === 0) {
+      this.log.error(log, `emergency call to ${number} has no route: add a route with prefix ${number}`);
+      return call.reject(503, `Service Unavailable (no route for emergency number ${number})`, { disposition: 'failed' });
+    }
+    return this.ringTrunks(call, number, candidates, undefined);
+  }
+
+  /** Rings the candidates' trunks in order with failover; `maxSeconds` (the grant) ends the answered call. */
+  private async ringTrunks(call: Call, destination: string, candidates: RouteCandidate[], maxSeconds: number | undefined): Promise<void> {
     if (!(await this.attachMedia(call))) return;
     let trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
     if (candidates.some((c) => !trunks.has(c.trunkId))) {
@@ -469,7 +512,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       const trunk = trunks.get(candidate.trunkId);
       if (!trunk || !trunk.enabled || trunk.transport === 'tls') continue;
       const legId = newId();
-      const hold = reservation.maxSeconds + SETUP_ALLOWANCE_SECONDS + 60;
+      const hold = (maxSeconds ?? MAX_CALL_SECONDS) + SETUP_ALLOWANCE_SECONDS + 60;
       if (!(await this.channels.acquire(trunk.id, legId, trunk.maxChannels, hold))) {
         this.log.log({ trunk: trunk.name, callId: call.callId }, 'trunk at its channel limit: skipped');
         full++;
@@ -500,7 +543,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
         this.config.calls.ringTimeoutSeconds * 1000,
       );
       if (outcome.kind === 'answered') {
-        call.limitDuration(reservation.maxSeconds);
+        if (maxSeconds !== undefined) call.limitDuration(maxSeconds);
         return;
       }
       if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return this.afterSingleRing(call, outcome);
@@ -596,6 +639,4 @@ function mediaRefusal(err: unknown): [number, string] {
   }
 }
 
-function reasonFor(status: number): string {
-  return status === 402 ? 'Payment Required' : status === 404 ? 'Not Found' : status === 486 ? 'Busy Here' : 'Forbidden';
-}
+

@@ -74,6 +74,16 @@ const schema = z
       .regex(/^(none|\+?\d{1,15}(\s*,\s*\+?\d{1,15})*)$/, 'expected comma-separated E.164 prefixes such as +1900,+882, or none')
       .optional(),
     BLOCK_PREMIUM_RATE: bool.default(true),
+    /** Concurrent calls of an account whose maxConcurrentCalls is null; 'none' for no limit. */
+    DEFAULT_MAX_CONCURRENT_CALLS: z
+      .string()
+      .regex(/^(none|[1-9]\d{0,6})$/, 'expected a whole number of calls from 1 to 9999999, or none')
+      .default('10'),
+    /** Comma-separated dialled digits that are emergency calls; 'none' for none. Default: those of DEFAULT_COUNTRY. */
+    EMERGENCY_NUMBERS: z
+      .string()
+      .regex(/^(none|\d{2,6}(\s*,\s*\d{2,6})*)$/, 'expected comma-separated short numbers such as 911,933, or none')
+      .optional(),
   })
   .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, { path: ['RTP_PORT_MAX'], message: 'expected RTP_PORT_MAX above RTP_PORT_MIN' })
   .refine((c) => c.SIP_MIN_EXPIRES <= c.SIP_MAX_EXPIRES, { path: ['SIP_MAX_EXPIRES'], message: 'expected SIP_MAX_EXPIRES at least SIP_MIN_EXPIRES' })
@@ -132,6 +142,10 @@ export interface AppConfig {
     /** Digits without '+'; undefined: the built-in list (src/calls/destination-policy.ts). */
     blockedDestinations?: string[];
     blockPremiumRate: boolean;
+    /** Concurrent calls of an account whose own limit is null; null: unlimited. */
+    defaultMaxConcurrentCalls: number | null;
+    /** Dialled digits routed as emergency calls; undefined: the defaults of DEFAULT_COUNTRY (src/calls/emergency.ts). */
+    emergencyNumbers?: string[];
   };
 }
 
@@ -206,6 +220,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       blockedDestinations:
         c.BLOCKED_DESTINATIONS === undefined ? undefined : c.BLOCKED_DESTINATIONS === 'none' ? [] : c.BLOCKED_DESTINATIONS.split(',').map((p) => p.trim().replace(/^\+/, '')),
       blockPremiumRate: c.BLOCK_PREMIUM_RATE,
+      defaultMaxConcurrentCalls: c.DEFAULT_MAX_CONCURRENT_CALLS === 'none' ? null : Number(c.DEFAULT_MAX_CONCURRENT_CALLS),
+      emergencyNumbers:
+        c.EMERGENCY_NUMBERS === undefined ? undefined : c.EMERGENCY_NUMBERS === 'none' ? [] : c.EMERGENCY_NUMBERS.split(',').map((n) => n.trim()),
     },
   };
 }

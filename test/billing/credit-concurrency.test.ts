@@ -42,7 +42,7 @@ describe('credit control under concurrency', () => {
     const results = await burst(accountId);
     const ok = allowed(results);
     expect(ok.map((r) => r.maxSeconds)).toEqual([600]);
-    expect(results.filter((r) => !r.allowed).every((r) => !r.allowed && r.sipCode === 402)).toBe(true);
+    expect(results.filter((r) => !r.allowed).every((r) => !r.allowed && r.reason === 'insufficient_balance')).toBe(true);
     // The call talks until it is cut off at maxSeconds.
     await a.app.get(CdrsService).record({ ...answeredCall(accountId, '+12025550123', ok[0].maxSeconds), reservation: ok[0] });
     expect(await ratedTotal(accountId)).toBe('6.000000');

@@ -97,7 +97,7 @@ describe('refusalAnswer', () => {
     expect(refusalAnswer('country_not_allowed', 'x')).toEqual({ status: 403, reason: 'Destination Country Not Allowed (allowedCountries)' });
     expect(refusalAnswer('rate_above_limit', 'x')).toEqual({ status: 403, reason: 'Destination Rate Above Limit (maxRatePerMinute)' });
     expect(refusalAnswer('daily_spend_limit', 'x')).toEqual({ status: 403, reason: 'Daily Spend Limit Reached (dailySpendLimit)' });
-    expect(refusalAnswer('concurrent_limit', '2 calls (limit 2)')).toEqual({ status: 486, reason: 'Busy Here (maxConcurrentCalls: 2 calls (limit 2))' });
+    expect(refusalAnswer('concurrent_limit', '2 calls (limit 2)')).toEqual({ status: 403, reason: 'Concurrent Call Limit Reached (maxConcurrentCalls: 2 calls (limit 2))' });
     expect(refusalAnswer('insufficient_balance', 'b').status).toBe(402);
     expect(refusalAnswer('suspended', 's')).toEqual({ status: 403, reason: 'Forbidden (s)' });
     expect(refusalAnswer('no_rate', 'n').status).toBe(403);

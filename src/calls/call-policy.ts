@@ -126,7 +126,7 @@ export function refusalAnswer(reason: CreditRefusal, detail: string): { status: 
     case 'unknown_account':
       return { status: 404, reason: `Not Found (${detail})` };
     case 'concurrent_limit':
-      return { status: 486, reason: `Busy Here (maxConcurrentCalls: ${detail})` };
+      return { status: 403, reason: `Concurrent Call Limit Reached (maxConcurrentCalls: ${detail})` };
     case 'country_not_allowed':
       return { status: 403, reason: 'Destination Country Not Allowed (allowedCountries)' };
     case 'rate_above_limit':

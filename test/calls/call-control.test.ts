@@ -227,16 +227,16 @@ describe('call control through the B2BUA: re-INVITE, limits, blocked destination
 
   // ------------------------------------------------------------------ outbound refusals
 
-  it('account at maxConcurrentCalls (1): a second call gets 486 naming the limit and never reaches the trunk; CDR rejected 486', async () => {
+  it('account at maxConcurrentCalls (1): a second call gets 403 naming the limit and never reaches the trunk; CDR rejected 403', async () => {
     const c = await caller({ maxConcurrentCalls: 1 });
     const trunk = await sippServer({ scenario: 'uas-answer.xml', port: c.trunkPort, vars: { rtp: 40002 }, pauseMs: 100, timeoutSeconds: 30 });
     const held = sippClient(gw, { scenario: 'uac-until-bye.xml', dialled: c.dest, from: c.user.username, user: c.user, rtp: 40000, timeoutSeconds: 30 });
     await Promise.all([answered(held), answered(trunk)]);
     expect(await liveCalls(gw, { accountId: c.accountId })).toEqual([expect.objectContaining({ state: 'answered' })]);
 
-    const second = sippClient(gw, { scenario: scenarioWith('uac-final.xml', { FINAL: '486' }), dialled: c.dest, from: c.user.username, user: c.user, rtp: 40000 });
-    const run = await expectSuccess(second, 'second call expecting 486');
-    expect(firstLines(run.dir)).toContainEqual(expect.stringMatching(/^SIP\/2\.0 486 .*limit/i));
+    const second = sippClient(gw, { scenario: scenarioWith('uac-final.xml', { FINAL: '403' }), dialled: c.dest, from: c.user.username, user: c.user, rtp: 40000 });
+    const run = await expectSuccess(second, 'second call expecting 403');
+    expect(firstLines(run.dir)).toContainEqual(expect.stringMatching(/^SIP\/2\.0 403 Concurrent Call Limit Reached \(maxConcurrentCalls/));
 
     expect(await hangUpCalls(gw, c.accountId)).toBe(1);
     await expectSuccess(held, 'first call (held, hung up by the operator)');
@@ -246,7 +246,7 @@ describe('call control through the B2BUA: re-INVITE, limits, blocked destination
     const cdrs = await waitForCdrs(gw, { accountId: c.accountId }, 2);
     expect(cdrs).toHaveLength(2);
     const rejected = cdrs.find((x) => x.disposition === 'rejected');
-    expect(rejected).toMatchObject({ direction: 'outbound', userId: c.user.id, trunkId: null, callee: c.dest, sipCode: 486, answeredAt: null, cost: '0.000000' });
+    expect(rejected).toMatchObject({ direction: 'outbound', userId: c.user.id, trunkId: null, callee: c.dest, sipCode: 403, answeredAt: null, cost: '0.000000' });
     expect(rejected!.sipReason).toMatch(/limit/i);
     expect(cdrs.find((x) => x.disposition === 'answered')).toMatchObject({ trunkId: c.trunkId, sipCode: 200, hangupBy: 'gateway' });
   });

@@ -1,8 +1,8 @@
 /**
  * Fraud limits per account against a real gateway process, as a toll fraudster with a stolen SIP
  * password would meet them: calls outside the allowed countries, above the highest rate, past the
- * day's spending or the default concurrent-call limit are refused (403 naming the limit; 486 for
- * concurrent calls) with a rejected CDR that names it, the refusal is counted in
+ * day's spending or the default concurrent-call limit are refused (403 naming the limit)
+ * with a rejected CDR that names it, the refusal is counted in
  * gateway_fraud_refusals_total{reason}, and the trunk the route points at hears nothing. The
  * limits and the blocked destinations hold on forwarding legs and toll-free targets too, and a
  * toll-free call translated to one of our DIDs ends at the seconds its payer's balance granted.
@@ -212,7 +212,7 @@ describe('fraud limits per account (real gateway process)', () => {
     await proc.expectAlive();
   });
 
-  it('default maxConcurrentCalls (DEFAULT_MAX_CONCURRENT_CALLS=1) for an account whose own limit is null: the second call is 486 naming it', async () => {
+  it('default maxConcurrentCalls (DEFAULT_MAX_CONCURRENT_CALLS=1) for an account whose own limit is null: the second call is 403 naming it', async () => {
     // Enough for two calls at their longest grant (4 h at 0.6/min is 144.01 each): only the limit can refuse.
     const accountId = await newAccount(gw, '1000.000000');
     expect((await gw.t.http().get(`/v1/accounts/${accountId}`).expect(200)).body.maxConcurrentCalls).toBeNull();
@@ -224,8 +224,8 @@ describe('fraud limits per account (real gateway process)', () => {
     await Promise.all([answered(held), answered(trunk)]);
     const before = await refusals();
 
-    const line = await userRefused(user, dest, 486);
-    expect(line).toMatch(/^SIP\/2\.0 486 Busy Here \(maxConcurrentCalls: .*default limit 1/);
+    const line = await userRefused(user, dest, 403);
+    expect(line).toMatch(/^SIP\/2\.0 403 Concurrent Call Limit Reached \(maxConcurrentCalls: .*default limit 1/);
     expect((await refusals()).maxConcurrentCalls).toBe((before.maxConcurrentCalls ?? 0) + 1);
     expect(await hangUpCalls(gw, accountId)).toBe(1);
     await expectSuccess(held, 'first call');
@@ -233,7 +233,7 @@ describe('fraud limits per account (real gateway process)', () => {
     expect(firstLines(trunk.dir).filter((l) => l.startsWith('INVITE '))).toHaveLength(1);
     const cdrs = await waitForCdrs(gw, { accountId }, 2);
     const rejected = cdrs.find((c) => c.disposition === 'rejected')!;
-    expect(rejected).toMatchObject({ sipCode: 486, trunkId: null });
+    expect(rejected).toMatchObject({ sipCode: 403, trunkId: null });
     expect(rejected.sipReason).toContain('maxConcurrentCalls');
     await proc.expectAlive();
   });

@@ -357,7 +357,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const t = await this.tollfree.translateNumber(e164, { caller: call.facts.caller ?? null, at: new Date(), callId: call.callId });
     if (!t) return { destination: e164 };
     if ('blocked' in t) {
-      call.reject(t.sipCode, `Forbidden (${t.reason})`);
+      // The rule's code with its own phrase: 603 is Decline (RFC 3261 §21.6.2), not Forbidden.
+      call.reject(t.sipCode, `${t.sipCode === 603 ? 'Decline' : 'Forbidden'} (${t.reason})`);
       return undefined;
     }
     call.facts.translatedTo = t.target;

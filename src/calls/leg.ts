@@ -62,7 +62,9 @@ export function requestInDialog(
   if (!dialog) return Promise.reject(new Error(`no dialog to send ${method} in`));
   const via = sip.newVia(state.peer.transport);
   const headers = [...(options.headers ?? [])];
-  if (options.body && options.body.length > 0) headers.push(SDP_TYPE);
+  // A body is SDP unless the caller says otherwise (an INFO's application/dtmf-relay is passed on as it came).
+  const typed = headers.some((h) => h.name.toLowerCase() === 'content-type');
+  if (options.body && options.body.length > 0 && !typed) headers.push(SDP_TYPE);
   const { request, dialog: advanced } = createInDialogRequest(dialog, method, via, {
     body: options.body,
     headers,

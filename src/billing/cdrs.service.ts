@@ -371,7 +371,7 @@ export class CdrsService {
     return out;
   }
 
-  /** The queue gave up on a CDR: make it visibly `failed` with the reason (never over a rated one). */
+  /** A rating error (retrying cannot help): make the CDR visibly `failed` with the reason (never over a rated one). */
   async markFailed(cdrId: string, reason: string): Promise<void> {
     await this.db.query(`UPDATE cdrs SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status = 'pending'`, [cdrId, reason.slice(0, 1000)]);
   }

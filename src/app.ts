@@ -1,6 +1,7 @@
 /**
  * Builds the Nest application from a validated config: used by main.ts and by the tests, so both
- * run exactly the same HTTP stack (body limits, OpenAPI, logging, shutdown hooks).
+ * run exactly the same HTTP stack (body limits, OpenAPI, logging, shutdown hooks, and who may
+ * read /metrics and /docs: METRICS_ALLOW, METRICS_BEARER_TOKEN, DOCS_ENABLED, DOCS_ALLOW).
  */
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -9,6 +10,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { NextFunction, Request, Response } from 'express';
 import { AppConfig } from './platform/config';
+import { endpointGuard, tokenDigest, toRanges } from './platform/endpoint-access';
 import { problemOf } from './platform/problem';
 
 export async function createApp(config: AppConfig): Promise<INestApplication> {
@@ -27,6 +29,18 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: req.originalUrl.split('?')[0] }));
   });
   app.getHttpAdapter().getInstance().disable('x-powered-by');
+  // Before Nest's router: /metrics and the OpenAPI pages are read without an API key, so who may read them is decided here.
+  const e = config.endpoints;
+  app.use('/metrics', endpointGuard({ name: '/metrics', allowVariable: 'METRICS_ALLOW', allow: toRanges(e.metricsAllow), tokenSha256: e.metricsBearerToken ? tokenDigest(e.metricsBearerToken) : undefined }));
+  if (e.docsEnabled) {
+    app.use(['/docs', '/docs-json', '/docs-yaml'], endpointGuard({ name: '/docs', allowVariable: 'DOCS_ALLOW', allow: toRanges(e.docsAllow) }));
+    setupDocs(app);
+  }
+  return app;
+}
+
+/** The OpenAPI description at /docs (Swagger UI), /docs-json and /docs-yaml. */
+function setupDocs(app: INestApplication): void {
   const doc = new DocumentBuilder()
     .setTitle('PSTN gateway')
     .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details.')
@@ -34,5 +48,4 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key' })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs-json' });
-  return app;
 }

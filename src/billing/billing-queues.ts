@@ -167,9 +167,12 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
-   * Decodes the job and calls the service. A CDR is marked `failed` here, before BullMQ moves the
-   * job to failed, so a crash in between leaves the CDR pending (the sweep retries it), never a
-   * failed job behind a CDR that still says pending.
+   * Decodes the job and calls the service. Only a RatingError (no rate, no account: retrying cannot
+   * help) marks the CDR `failed`, here, before BullMQ moves the job to failed, so a crash in between
+   * leaves the CDR pending (the sweep retries it), never a failed job behind a CDR that still says
+   * pending. Any other error (the database or Redis away for a while) is transient: BullMQ retries
+   * with backoff, and once the attempts are spent the CDR stays `pending` and the sweep queues it
+   * again every SWEEP_EVERY_MS, for as long as the fault lasts. It is never marked failed for it.
    */
   private async rateJob(job: Job<CdrJob>): Promise<unknown> {
     const cdrId = job.data?.cdrId;
@@ -178,9 +181,13 @@ export class BillingWorkers implements OnApplicationBootstrap, OnApplicationShut
       return await this.batcher!.rate(cdrId);
     } catch (e) {
       const err = e as Error;
-      const final = e instanceof RatingError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) await this.cdrs.markFailed(cdrId, err.message);
-      if (e instanceof RatingError) throw new UnrecoverableError(err.message);
+      if (e instanceof RatingError) {
+        await this.cdrs.markFailed(cdrId, err.message);
+        throw new UnrecoverableError(err.message);
+      }
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (last) this.log.error({ err: err.message, cdrId, attempts: job.attemptsMade + 1 }, 'CDR not rated after its last attempt; it stays pending and the sweep queues it again');
+      else this.log.warn({ err: err.message, cdrId, attempt: job.attemptsMade + 1 }, 'CDR not rated (transient); retrying');
       throw e;
     }
   }

@@ -2,13 +2,14 @@
  * The billing REST API: top-ups, ledger and balance, rating quotes, CDR reads and export, usage.
  * There is deliberately no endpoint that creates a CDR: CDRs come from calls (CdrsService.record).
  */
-import { Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, Logger, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { stringify } from 'csv-stringify';
 import type { Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { Roles } from '../auth/roles.decorator';
+import { spreadsheetSafe } from '../platform/inert-text';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { CDR_COLUMNS, cdrQuery, CdrsService, exportQuery, usageQuery } from './cdrs.service';
 import { ledgerQuery, LedgerService, topUpInput } from './ledger.service';
@@ -19,6 +20,8 @@ import { quoteInput, RateDecksService } from './rate-decks.service';
 @Roles('billing')
 @Controller('v1')
 export class BillingController {
+  private readonly log = new Logger('billing');
+
   constructor(
     private readonly ledger: LedgerService,
     private readonly cdrs: CdrsService,
@@ -67,13 +70,21 @@ export class BillingController {
     return this.cdrs.list(q);
   }
 
-  /** Streamed in keyset batches with backpressure: constant memory whatever the number of CDRs. */
+  /**
+   * Streamed in keyset batches with backpressure: constant memory whatever the number of CDRs.
+   * Every text cell goes through spreadsheetSafe: `dialed` and `sipReason` are what a caller or a
+   * far end wrote, and must not reach a billing clerk's spreadsheet as a live formula.
+   */
   @Get('cdrs/export')
   @ApiQueryOf(exportQuery)
   @ApiProduces('text/csv')
   async export(@ValidQuery(exportQuery) q: z.infer<typeof exportQuery>, @Res() res: Response): Promise<void> {
     res.status(200).type('text/csv; charset=utf-8').setHeader('Content-Disposition', 'attachment; filename="cdrs.csv"');
-    await pipeline(this.cdrs.stream(q), stringify({ header: true, columns: [...CDR_COLUMNS] }), res).catch(() => res.destroy());
+    await pipeline(this.cdrs.stream(q), stringify({ header: true, columns: [...CDR_COLUMNS], cast: { string: spreadsheetSafe } }), res).catch((err: Error) => {
+      // Headers are gone already: all that is left is to cut the download short, visibly.
+      this.log.error({ err: err.message }, 'CDR export aborted');
+      res.destroy();
+    });
   }
 
   @Get('cdrs/:id')

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
+import { printableText } from '../platform/inert-text';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
@@ -24,6 +25,15 @@ import { Rate, RateDecksService } from './rate-decks.service';
 import { Money, rateCall, Tariff } from './rating';
 
 export const directions = ['outbound', 'inbound', 'internal'] as const;
+
+/**
+ * Bounds of the peer-written text a CDR keeps (code points, after controls are removed): the
+ * caller as the From header named it, the Request-URI user part as dialled, and the far end's SIP
+ * reason phrase. E.164 needs 16; the rest is room for SIP user names. Longer text is cut: a CDR is
+ * a record, not a store for whatever a peer sends. (callee and translatedTo are ours: an E.164
+ * number after normalisation, a user name or a configured target.)
+ */
+export const CDR_TEXT_LIMITS = { caller: 64, dialed: 64, sipReason: 128 } as const;
 export const dispositions = ['answered', 'busy', 'noAnswer', 'failed', 'cancelled', 'rejected'] as const;
 
 /** What the B2BUA knows when a call attempt ends. */
@@ -254,6 +264,7 @@ export class CdrsService {
    */
   async record(c: CallSummary): Promise<{ id: string }> {
     const id = newId();
+    const text = (k: keyof typeof CDR_TEXT_LIMITS) => printableText(c[k], CDR_TEXT_LIMITS[k]);
     const answered = c.disposition === 'answered' && !!c.answeredAt;
     const duration = c.durationSeconds ?? (answered ? Math.max(0, Math.ceil((c.endedAt.getTime() - c.answeredAt!.getTime()) / 1000)) : 0);
     const rate: Tariff & { prefix?: string; destination?: string } | undefined = c.reservation?.rate;
@@ -264,9 +275,9 @@ export class CdrsService {
          connection_fee, first_increment, next_increment, reservation_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
       [
-        id, c.callId, c.direction, accountId, c.userId ?? null, c.trunkId ?? null, c.caller ?? null, c.dialed ?? null, c.callee ?? null,
+        id, c.callId, c.direction, accountId, c.userId ?? null, c.trunkId ?? null, text('caller'), text('dialed'), c.callee ?? null,
         c.translatedTo ?? null, c.startedAt, c.ringingAt ?? null, c.answeredAt ?? null, c.endedAt, duration, c.disposition, c.sipCode ?? null,
-        c.sipReason ?? null, c.hangupBy ?? null, rate?.prefix ?? null, rate?.destination ?? null, rate?.ratePerMinute ?? null,
+        text('sipReason'), c.hangupBy ?? null, rate?.prefix ?? null, rate?.destination ?? null, rate?.ratePerMinute ?? null,
         rate?.connectionFee ?? null, rate?.firstIncrement ?? null, rate?.nextIncrement ?? null, c.reservation?.id ?? null,
       ],
     );
@@ -360,7 +371,7 @@ export class CdrsService {
     return out;
   }
 
-  /** The queue gave up on a CDR: make it visibly `failed` with the reason (never over a rated one). */
+  /** A rating error (retrying cannot help): make the CDR visibly `failed` with the reason (never over a rated one). */
   async markFailed(cdrId: string, reason: string): Promise<void> {
     await this.db.query(`UPDATE cdrs SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status = 'pending'`, [cdrId, reason.slice(0, 1000)]);
   }

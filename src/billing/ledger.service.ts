@@ -22,6 +22,16 @@ export const topUpInput = z.strictObject({
 });
 export const ledgerQuery = pageQuery.extend({ kind: z.enum(['topup', 'call', 'rental']).optional() });
 
+/**
+ * What makes two top-up requests "the same body" for an Idempotency-Key: the amount as money
+ * ("10", "10.0" and "10.000000" are one amount, "1" is another) and the reference. Decimal's
+ * toFixed() without places gives the shortest plain form, so hashes stored before this rule for
+ * amounts with a non-zero fraction ("10.50" → "10.5") still match.
+ */
+export function topUpRequestHash(input: z.infer<typeof topUpInput>): string {
+  return createHash('sha256').update(JSON.stringify([new Money(input.amount).toFixed(), input.reference ?? null])).digest('hex');
+}
+
 export type LedgerKind = 'topup' | 'call' | 'rental';
 
 export interface NewEntry {
@@ -170,7 +180,7 @@ export class LedgerService {
    */
   async topUp(accountId: string, input: z.infer<typeof topUpInput>, idempotencyKey?: string): Promise<{ replayed: boolean; topup: TopUpView }> {
     if (idempotencyKey !== undefined && (idempotencyKey.length < 1 || idempotencyKey.length > 200)) throw invalid('Idempotency-Key', 'expected 1 to 200 characters');
-    const requestHash = createHash('sha256').update(JSON.stringify([input.amount.replace(/\.?0+$/, ''), input.reference ?? null])).digest('hex');
+    const requestHash = topUpRequestHash(input);
     return this.db.transaction(async (tx) => {
       // The account row lock serialises concurrent retries of one key: the second sees the first.
       const [acc] = (await tx.query('SELECT currency FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId])) as { currency: string }[];

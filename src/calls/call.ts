@@ -203,7 +203,7 @@ export class Call {
             attempt.hangupBy = this.cancelledByCaller ? 'caller' : 'gateway';
           }
           this.endAttemptMetrics(attempt);
-          void attempt.target.release?.();
+          this.release(attempt);
           this.state = 'routing';
         }
         resolve(outcome);
@@ -322,8 +322,23 @@ export class Call {
     if (by !== 'caller') void this.caller.bye().catch(() => undefined);
     if (by !== 'callee') void this.callee?.bye().catch(() => undefined);
     this.endAttemptMetrics(attempt);
-    void attempt.target.release?.();
+    this.release(attempt);
     this.finish();
+  }
+
+  /**
+   * Frees what the attempt held (its trunk channel). A failure (Redis down or answering an error)
+   * is logged, never left as an unhandled rejection, which would end the process and every call
+   * on it; the channel's hold then lapses on its own (TrunkChannels).
+   */
+  private release(attempt: Attempt): void {
+    const release = attempt.target.release;
+    if (!release) return;
+    Promise.resolve()
+      .then(release)
+      .catch((err: unknown) => {
+        this.host.log.error({ err: err instanceof Error ? err.message : String(err), callId: this.callId, trunkId: attempt.target.trunkId }, 'trunk channel not released');
+      });
   }
 
   /** The maximum duration granted by credit control, from the answer. */
@@ -492,7 +507,9 @@ export class Call {
     const media = this.media;
     this.media = undefined;
     void media?.close();
-    for (const hook of this.endHooks) void hook().catch(() => undefined);
+    for (const hook of this.endHooks) {
+      void hook().catch((err: unknown) => this.host.log.error({ err: err instanceof Error ? err.message : String(err), callId: this.callId }, 'end-of-call release failed'));
+    }
     this.host.ended(this);
   }
 

@@ -18,6 +18,7 @@ import { NumbersService } from '../numbers/numbers.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { METRICS } from '../platform/metrics';
+import { DomainError } from '../platform/problem';
 import { REDIS } from '../platform/redis';
 import { SipAuthenticator } from '../registrar/sip-authenticator';
 import { RegistrarService } from '../registrar/registrar.service';
@@ -62,6 +63,11 @@ export interface CallView {
   maxSeconds: number | null;
   media: ReturnType<Call['mediaStats']> | null;
 }
+
+/** The DID lookup could not be answered (see didRouting). */
+const LOOKUP_FAILED = Symbol('lookup failed');
+/** Retry-After of the 503 for a database outage during the DID lookup. */
+const LOOKUP_RETRY_AFTER_SECONDS = 30;
 
 @Injectable()
 export class CallsService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -306,7 +312,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const n = normaliseNumber(dialled, this.config.defaultCountry);
     if (!n.ok) return call.reject(484, `Address Incomplete (${n.message})`);
     call.facts.callee = n.number.e164;
-    const did = await this.numbers.routing(n.number.e164);
+    const did = await this.didRouting(call, n.number.e164);
+    if (did === LOOKUP_FAILED) return;
     if (did) {
       call.facts.direction = 'internal';
       return this.ringUser(call, did.userId, did.forwarding as ForwardingRule, user.accountId);
@@ -338,7 +345,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const translated = await this.translateTollFree(call, n.number.e164);
     if (!translated) return;
     const { destination, payer } = translated;
-    const did = await this.numbers.routing(destination);
+    const did = await this.didRouting(call, destination);
+    if (did === LOOKUP_FAILED) return;
     if (did) {
       call.facts.userId = did.userId;
       if (payer && !(await this.authorize(call, payer, destination))) return;
@@ -366,12 +374,37 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     return { destination: t.target, payer: t.accountId };
   }
 
+  /** The DID a number rings, or LOOKUP_FAILED when the database could not say (the call is answered 503). */
+  private async didRouting(call: Call, e164: string): Promise<Awaited<ReturnType<NumbersService['routing']>> | typeof LOOKUP_FAILED> {
+    try {
+      return await this.numbers.routing(e164);
+    } catch (err) {
+      this.lookupFailed(call, err);
+      return LOOKUP_FAILED;
+    }
+  }
+
+  /**
+   * The DID or user lookup failed (database down, refusing, timing out): 503 with Retry-After, so a
+   * carrier retries or routes elsewhere, instead of 480, which says the user is away.
+   */
+  private lookupFailed(call: Call, err: unknown): void {
+    this.log.error({ err: err instanceof Error ? err.message : String(err), callId: call.callId, callee: call.facts.callee ?? null }, 'DID lookup failed: database unavailable');
+    call.reject(503, 'Service Unavailable (database unavailable)', { headers: [{ name: 'Retry-After', value: String(LOOKUP_RETRY_AFTER_SECONDS) }], disposition: 'failed' });
+  }
+
   /**
    * Rings every live binding of a user; when the user cannot be reached, applies the forwarding
    * rule (billed to `forwardPayer`, else the user's own account) or answers 480/486/408.
    */
   private async ringUser(call: Call, userId: string, forwarding: ForwardingRule | undefined, forwardPayer?: string): Promise<void> {
-    const user = await this.users.get(userId).catch(() => undefined);
+    let user: Awaited<ReturnType<UsersService['get']>> | undefined;
+    try {
+      user = await this.users.get(userId);
+    } catch (err) {
+      // A user deleted since is offline; a database that cannot answer is our outage, not the user's.
+      if (!(err instanceof DomainError && err.code === 'not_found')) return this.lookupFailed(call, err);
+    }
     call.facts.userId = userId;
     const unreachable = async (reason: 'offline' | 'busy' | 'noAnswer') => {
       const target = forwardingTarget(forwarding, reason);

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, PRIVATE_NETWORKS } from './config';
 
 describe('loadConfig', () => {
   it('applies the documented defaults for a single machine', () => {
@@ -42,5 +42,13 @@ describe('loadConfig', () => {
   it('accepts a DATABASE_URL only with a postgres scheme', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' }).databaseUrl).toBe('postgres://u@127.0.0.1:5432/db');
     expect(() => loadConfig({ DATABASE_URL: 'mysql://u@127.0.0.1/db' })).toThrow(/DATABASE_URL/);
+  });
+
+  it('reads the /metrics and /docs access settings, private networks by default, and hides a rejected token', () => {
+    expect(loadConfig({}).endpoints).toEqual({ metricsAllow: PRIVATE_NETWORKS.split(','), metricsBearerToken: undefined, docsEnabled: true, docsAllow: PRIVATE_NETWORKS.split(',') });
+    expect(loadConfig({ METRICS_ALLOW: 'any', DOCS_ALLOW: ' 10.1.2.3 , 2001:db8::/32', DOCS_ENABLED: 'false' }).endpoints).toMatchObject({ metricsAllow: 'any', docsAllow: ['10.1.2.3', '2001:db8::/32'], docsEnabled: false });
+    expect(() => loadConfig({ METRICS_ALLOW: '10.0.0.0/33' })).toThrow(/METRICS_ALLOW: expected any, or comma-separated CIDRs/);
+    expect(() => loadConfig({ DOCS_ALLOW: 'localhost' })).toThrow(/DOCS_ALLOW/);
+    expect(() => loadConfig({ METRICS_BEARER_TOKEN: 'too-short-token' })).toThrow(/METRICS_BEARER_TOKEN: expected at least 32 characters without spaces \(got "<hidden>"\)/);
   });
 });

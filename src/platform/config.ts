@@ -4,6 +4,7 @@
  * Owns the schema, defaults and the one-line error an operator sees for a bad value.
  * Imports nothing from the rest of src/, so the SIP, media and bench entry points can use it too.
  */
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -12,6 +13,17 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const roleNames = ['api', 'sip', 'media', 'worker'] as const;
 export type Role = (typeof roleNames)[number];
+
+/** Loopback and the private ranges: the default audience of /metrics and /docs. */
+export const PRIVATE_NETWORKS = '127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7';
+/** `any`, or comma-separated CIDRs or addresses. */
+const allowList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => (l.length === 1 && l[0] === 'any') || (l.length > 0 && l.every((x) => ipaddr.isValidCIDR(x) || ipaddr.isValid(x))), 'expected any, or comma-separated CIDRs such as 127.0.0.1/32,10.0.0.0/8')
+    .transform((l): string[] | 'any' => (l[0] === 'any' ? 'any' : l));
 
 /** host:port where host may be an IPv4 address, a [bracketed] IPv6 address or a name. */
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5060');
@@ -58,6 +70,12 @@ const schema = z
       .optional(),
     NUMBER_QUARANTINE_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // -- operator endpoints (issue 11: /metrics and /docs behind an allow list and a token)
+    METRICS_ALLOW: allowList(PRIVATE_NETWORKS),
+    METRICS_BEARER_TOKEN: z.string().regex(/^\S{32,}$/, 'expected at least 32 characters without spaces').optional(),
+    DOCS_ENABLED: bool.default(true),
+    DOCS_ALLOW: allowList(PRIVATE_NETWORKS),
+    // -- end operator endpoints
     ROLES: z
       .string()
       .default('api,sip,media,worker')
@@ -128,6 +146,16 @@ export interface AppConfig {
   secretsKey?: Buffer;
   numberQuarantineDays: number;
   logLevel: RawConfig['LOG_LEVEL'];
+  /** Who may read /metrics and /docs (src/platform/endpoint-access.ts). */
+  endpoints: {
+    /** Source CIDRs allowed to read /metrics, or 'any'. Default: loopback and private networks. */
+    metricsAllow: string[] | 'any';
+    /** When set, /metrics also needs `Authorization: Bearer <token>`. */
+    metricsBearerToken?: string;
+    /** false: no /docs, /docs-json or /docs-yaml at all (404). */
+    docsEnabled: boolean;
+    docsAllow: string[] | 'any';
+  };
   roles: Role[];
   shutdownGraceSeconds: number;
   calls: {
@@ -172,7 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = String(i.path[0] ?? 'config');
-        const got = name in cleaned ? ` (got ${JSON.stringify(name.includes('KEY') ? '<hidden>' : cleaned[name])})` : '';
+        const got = name in cleaned ? ` (got ${JSON.stringify(/KEY|TOKEN/.test(name) ? '<hidden>' : cleaned[name])})` : '';
         return `${name}: ${i.message}${got}`;
       }),
     );
@@ -210,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     secretsKey: c.SECRETS_KEY ? decodeKey(c.SECRETS_KEY) : undefined,
     numberQuarantineDays: c.NUMBER_QUARANTINE_DAYS,
     logLevel: c.LOG_LEVEL,
+    endpoints: { metricsAllow: c.METRICS_ALLOW, metricsBearerToken: c.METRICS_BEARER_TOKEN, docsEnabled: c.DOCS_ENABLED, docsAllow: c.DOCS_ALLOW },
     roles: c.ROLES,
     shutdownGraceSeconds: c.SHUTDOWN_GRACE_SECONDS,
     calls: {

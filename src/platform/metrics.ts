@@ -2,7 +2,9 @@
  * Prometheus metrics: one registry per application (so two gateways in one test process do not
  * share counters), the process's default metrics, and `GET /metrics` in the text exposition format.
  * Modules register their own metrics on the injected registry (see calls/call-metrics.ts).
- * `/metrics` needs no API key, as scrapers expect; expose the HTTP port to the monitoring network only.
+ * `/metrics` needs no API key, as scrapers expect; who may read it (METRICS_ALLOW, by default
+ * loopback and private networks, and optionally METRICS_BEARER_TOKEN) is checked in front of it
+ * (endpoint-access.ts).
  */
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';

@@ -66,7 +66,7 @@ export class BindingStore {
     throw new Error(`bindings of user ${userId} kept changing; giving up after 50 attempts`);
   }
 
-  /** Removes every binding of a user (user deleted or disabled). */
+  /** Removes every binding of a user (its credentials were revoked: disabled, deleted, new password or name). */
   async clear(userId: string): Promise<void> {
     await this.redis.del(this.key(userId));
   }

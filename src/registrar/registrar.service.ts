@@ -13,6 +13,7 @@ import { headerValue, type SipRequest, type SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { formatUri, isSipUri } from '../sip/uri';
 import { SipServer } from '../signaling/sip-server';
+import { UsersService } from '../users/users.service';
 import { BindingStore } from './binding-store';
 import { Binding, planRegister, RequestedContact, remainingSeconds } from './registration';
 import { SipAuthenticator } from './sip-authenticator';
@@ -29,8 +30,14 @@ export class RegistrarService implements OnModuleInit {
     private readonly auth: SipAuthenticator,
     @Inject(REDIS) redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    users: UsersService,
   ) {
     this.store = new BindingStore(redis, config.redisPrefix);
+    // A device registered with credentials that are no longer valid must not keep the user's calls.
+    users.onCredentialsRevoked(async (userId) => {
+      await this.store.clear(userId);
+      this.logger.log({ userId }, 'credentials revoked: bindings removed');
+    });
   }
 
   onModuleInit(): void {

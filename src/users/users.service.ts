@@ -1,8 +1,14 @@
 /**
  * Internet users (SIP identities). Passwords arrive only to be turned into digest HA1s with the
  * configured realm; the registrar and the B2BUA read users through `findCredentials`.
+ *
+ * When a user's credentials stop being valid (disabled, deleted, new password or username) the
+ * users module tells whoever listens (`onCredentialsRevoked`): the registrar then drops the user's
+ * contact bindings. The registrar already depends on users (it authenticates against them), so it
+ * subscribes here rather than users importing the registrar: no cycle, and users stays unaware of
+ * SIP.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { z } from 'zod';
@@ -59,8 +65,14 @@ export interface UserCredentials {
   active: boolean;
 }
 
+/** Runs after a user's credentials were revoked; the change is already committed. */
+export type CredentialsRevokedListener = (userId: string) => Promise<void>;
+
 @Injectable()
 export class UsersService {
+  private readonly log = new Logger('users');
+  private readonly revokedListeners: CredentialsRevokedListener[] = [];
+
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly accounts: AccountsService,
@@ -117,7 +129,29 @@ export class UsersService {
       Object.assign(changes, { ha1Md5: ha1.md5, ha1Sha256: ha1.sha256, realm: this.config.sipRealm });
     }
     await this.users.update({ id }, changes);
+    const revoked = patch.password !== undefined || (patch.username !== undefined && patch.username !== user.username) || (patch.status !== undefined && patch.status !== 'active');
+    if (revoked) await this.credentialsRevoked(id);
     return this.get(id);
+  }
+
+  /** Subscribes to revocations (the registrar, to drop bindings). */
+  onCredentialsRevoked(listener: CredentialsRevokedListener): void {
+    this.revokedListeners.push(listener);
+  }
+
+  /**
+   * Tells every listener, and fails the request if one fails: the change itself is committed, and
+   * repeating the same PATCH or DELETE (idempotent) runs the listeners again.
+   */
+  private async credentialsRevoked(userId: string): Promise<void> {
+    for (const listener of this.revokedListeners) {
+      try {
+        await listener(userId);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, userId }, 'revoked credentials: a listener failed (e.g. bindings not removed); repeat the request');
+        throw new DomainError('unavailable', 'the change is saved, but the user\'s registrations could not be removed; repeat the request');
+      }
+    }
   }
 
   async remove(id: string): Promise<void> {
@@ -125,6 +159,7 @@ export class UsersService {
     const [{ n }] = (await this.users.query('SELECT count(*)::int AS n FROM numbers WHERE user_id = $1', [id])) as { n: number }[];
     if (n > 0) throw conflict(`user ${id} still has ${n} assigned number(s); release them first`, 'id');
     await this.users.delete({ id });
+    await this.credentialsRevoked(id);
   }
 
   async exists(id: string): Promise<boolean> {

@@ -397,6 +397,20 @@ describe('Call: forking', () => {
     expect(h.requestsTo(CALLER)).toEqual([]);
   });
 
+  it('keeps the bridged callee when its 2xx is retransmitted (our ACK lost): re-ACK only, no BYE', async () => {
+    const { call } = await newCall();
+    const outcome = call.ring(devices(DEVICE_1), RING_MS);
+    await tick();
+    h.answerFrom(DEVICE_1, 200, sdp(40010));
+    await expect(outcome).resolves.toEqual({ kind: 'answered' });
+    h.answerFrom(DEVICE_1, 200, sdp(40010)); // the same 2xx again
+    await tick();
+    // Each ACK for a 2xx is a transaction of its own (new branch): the second is the re-ACK.
+    expect(h.requestsTo(DEVICE_1)).toEqual(['INVITE 1', 'ACK 1', 'ACK 1']);
+    expect(call.state).toBe('answered');
+    expect(call.callee?.state).toBe('confirmed');
+  });
+
   it('answers the best failure when every fork fails (486 over 480), in one CDR for the attempt', async () => {
     const { call } = await newCall();
     const outcome = call.ring(devices(DEVICE_1, DEVICE_2), RING_MS);

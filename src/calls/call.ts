@@ -244,6 +244,8 @@ export class Call {
           }),
           answered: guarded('answered', (answered: UacLeg, response: SipResponse) => {
             live.delete(answered);
+            // A retransmission of the 2xx already bridged (our ACK was lost): the leg has ACKed it again.
+            if (answered === this.callee) return;
             if (settled) {
               void answered.bye();
               return;

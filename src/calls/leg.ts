@@ -1,6 +1,8 @@
 /**
- * What both legs of a call share: the SIP services a leg needs (a narrow view of SipServer, so legs
- * can be driven by tests) and sending a request inside a leg's dialog to the leg's fixed peer.
+ * What both legs of a call share: the SIP services a leg needs (`LegSip`, a narrow view of
+ * SipServer) and sending a request inside a leg's dialog to the leg's fixed peer. `LegSip` is the
+ * seam call.spec.ts uses: it implements it over a real TransactionLayer on a fake transport and
+ * drives real UacLegs and UasLegs through a Call, asserting on the messages that transport saw.
  *
  * A leg always sends in-dialog requests to the address it talks to (the trunk, the binding's
  * NAT-facing source, the caller's source), never to the peer's Contact: behind NAT the Contact is

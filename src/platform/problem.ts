@@ -3,7 +3,8 @@
  *
  * Domain code throws `DomainError` with a code from a small enum; `ProblemFilter` turns it, Nest's
  * HttpExceptions, and PostgreSQL constraint violations into `application/problem+json` with every
- * bad field named. The SIP side maps the same codes to status codes (see calls/).
+ * bad field named. The SIP side does not use DomainError: src/calls builds its refusals from
+ * sip/reasons.ts and maps billing's refusal reasons in calls/call-policy.ts.
  */
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';

@@ -9,15 +9,15 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { User } from './user.entity';
 
-/** The stored credentials of a user (the service adds whether they may be used). */
-export interface CredentialsRow {
+/** What the registrar and the B2BUA need to authenticate a user. */
+export interface UserCredentials {
   id: string;
   username: string;
   realm: string;
   ha1Md5: string;
   ha1Sha256: string;
   accountId: string;
-  status: string;
+  active: boolean;
 }
 
 export interface UserFilter {
@@ -69,11 +69,13 @@ export class UsersRepository {
     return n;
   }
 
-  async credentials(username: string): Promise<CredentialsRow | undefined> {
+  async credentials(username: string): Promise<UserCredentials | undefined> {
     const rows = (await this.users.query(
       'SELECT id, username, realm, ha1_md5 AS "ha1Md5", ha1_sha256 AS "ha1Sha256", account_id AS "accountId", status FROM users WHERE username = $1',
       [username],
-    )) as CredentialsRow[];
-    return rows[0];
+    )) as (Omit<UserCredentials, 'active'> & { status: string })[];
+    if (rows.length === 0) return undefined;
+    const { status, ...u } = rows[0];
+    return { ...u, active: status === 'active' };
   }
 }

@@ -18,7 +18,7 @@ import { conflict, DomainError, invalid, notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { digestHa1 } from './digest-ha1';
 import { User, userStatuses } from './user.entity';
-import { UsersRepository } from './users.repository';
+import { UserCredentials, UsersRepository } from './users.repository';
 
 /** SIP user part characters that need no escaping (RFC 3261 §25.1 `unreserved` and `user-unreserved`). */
 const username = z
@@ -53,16 +53,7 @@ export interface UserView {
   updatedAt: string;
 }
 
-/** What the registrar and the B2BUA need to authenticate a user. */
-export interface UserCredentials {
-  id: string;
-  username: string;
-  realm: string;
-  ha1Md5: string;
-  ha1Sha256: string;
-  accountId: string;
-  active: boolean;
-}
+export type { UserCredentials } from './users.repository';
 
 /** Runs after a user's credentials were revoked; the change is already committed. */
 export type CredentialsRevokedListener = (userId: string) => Promise<void>;
@@ -162,10 +153,7 @@ export class UsersService {
 
   /** Runs on every authenticated SIP request: one indexed query (see UsersRepository.credentials). */
   async findCredentials(username: string): Promise<UserCredentials | undefined> {
-    const row = await this.users.credentials(username);
-    if (!row) return undefined;
-    const { status, ...u } = row;
-    return { ...u, active: status === 'active' };
+    return this.users.credentials(username);
   }
 
   private view(u: User): UserView {

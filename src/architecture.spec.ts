@@ -1,7 +1,7 @@
 /**
  * The layering of DESIGN.md, checked on the source: `sip` and `media` are libraries that import
- * nothing of the rest of src/ (nor Nest, TypeORM or database clients), and domain modules never
- * import the B2BUA (`calls`).
+ * nothing of the rest of src/ (nor Nest, TypeORM or database clients), domain modules never
+ * import the B2BUA (`calls`), and queries live only in `*.repository.ts` files.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -57,5 +57,18 @@ it('no domain module imports the calls module', () => {
     }
     return files(dir).flatMap((f) => imports(f).filter((i) => /(^|\/)calls\//.test(i)).map((i) => `${relative(SRC, f)} imports ${i}`));
   });
+  expect(found).toEqual([]);
+});
+
+it('queries only in *.repository.ts files (and platform/database.ts)', () => {
+  const query = /\.query\(|createQueryBuilder\(|getRepository\(|\.manager\./;
+  const allowed = (f: string) => f.endsWith('.repository.ts') || f.endsWith('.spec.ts') || relative(SRC, f) === join('platform', 'database.ts');
+  const found = files(SRC)
+    .filter((f) => !allowed(f))
+    .flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (query.test(line) ? [`${relative(SRC, f)}:${i + 1}: ${line.trim()}`] : [])),
+    );
   expect(found).toEqual([]);
 });

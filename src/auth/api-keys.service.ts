@@ -1,11 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, MoreThan, Repository } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, PageQuery, toPage } from '../platform/pagination';
 import { notFound } from '../platform/problem';
 import { ApiKey, ApiRole } from './api-key.entity';
+import { ApiKeysRepository } from './api-keys.repository';
 import { hashSecret, newSecret, sameHash } from './secrets';
 
 export interface ApiKeyView {
@@ -27,7 +26,7 @@ export class ApiKeysService {
   private readonly adminHash?: string;
 
   constructor(
-    @InjectRepository(ApiKey) private readonly keys: Repository<ApiKey>,
+    private readonly keys: ApiKeysRepository,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.adminHash = config.adminApiKey ? hashSecret(config.adminApiKey) : undefined;
@@ -35,27 +34,24 @@ export class ApiKeysService {
 
   async create(name: string, role: ApiRole): Promise<ApiKeyView & { secret: string }> {
     const secret = newSecret();
-    const key = this.keys.create({ id: newId(), name, role, secretHash: hashSecret(secret), prefix: secret.slice(0, 12), revokedAt: null });
-    const saved = await this.keys.save(key);
+    const saved = await this.keys.insert({ id: newId(), name, role, secretHash: hashSecret(secret), prefix: secret.slice(0, 12), revokedAt: null });
     return { ...view(saved), secret };
   }
 
   async list(q: PageQuery): Promise<Page<ApiKeyView>> {
-    const after = decodeCursor(q.cursor);
-    const rows = await this.keys.find({ where: after ? { id: MoreThan(after) } : {}, order: { id: 'ASC' }, take: q.limit + 1 });
+    const rows = await this.keys.list(decodeCursor(q.cursor), q.limit + 1);
     return toPage(rows, q.limit, view);
   }
 
   async revoke(id: string): Promise<void> {
-    const r = await this.keys.update({ id, revokedAt: IsNull() }, { revokedAt: new Date() });
-    if (!r.affected) throw notFound('API key', id);
+    if (!(await this.keys.revoke(id))) throw notFound('API key', id);
   }
 
   /** Who holds this secret, if anyone: the configured admin key or a live stored key. */
   async authenticate(secret: string): Promise<Principal | undefined> {
     const hash = hashSecret(secret);
     if (this.adminHash && sameHash(hash, this.adminHash)) return { keyId: 'config', role: 'admin' };
-    const key = await this.keys.findOne({ where: { secretHash: hash, revokedAt: IsNull() } });
+    const key = await this.keys.findLiveByHash(hash);
     return key ? { keyId: key.id, role: key.role } : undefined;
   }
 }

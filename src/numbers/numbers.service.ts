@@ -4,9 +4,7 @@
  * calls meant for a number's previous holder do not reach the next one.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { DataSource, Repository } from 'typeorm';
 import { z } from 'zod';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
@@ -16,6 +14,7 @@ import { UsersService } from '../users/users.service';
 import { Did, Forwarding } from './did.entity';
 import { NormalisedNumber, normaliseNumber } from './number-format';
 import { importNumbers } from './numbers-import';
+import { NumbersRepository } from './numbers.repository';
 import { createNumber, forwardingInput, numberQuery, updateNumber } from './numbers.schemas';
 
 export interface NumberView {
@@ -51,8 +50,7 @@ const SIP_URI = /^sips?:[^\s<>"]+$/i;
 @Injectable()
 export class NumbersService {
   constructor(
-    @InjectRepository(Did) private readonly dids: Repository<Did>,
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly dids: NumbersRepository,
     private readonly users: UsersService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -66,8 +64,8 @@ export class NumbersService {
   async create(input: z.infer<typeof createNumber>): Promise<NumberView> {
     const n = this.normalise(input.e164);
     if (input.userId) await this.requireUser(input.userId);
-    if (await this.dids.existsBy({ e164: n.e164 })) throw conflict(`${n.e164} is already in the inventory`, 'e164');
-    const did = this.dids.create({
+    if (await this.dids.existsByE164(n.e164)) throw conflict(`${n.e164} is already in the inventory`, 'e164');
+    await this.dids.insert({
       id: newId(),
       e164: n.e164,
       country: n.country,
@@ -78,21 +76,13 @@ export class NumbersService {
       monthlyFee: input.monthlyFee,
       quarantinedUntil: null,
     });
-    await this.dids.save(did);
     return this.get(n.e164);
   }
 
   async list(q: z.infer<typeof numberQuery>): Promise<Page<NumberView>> {
     await this.releaseQuarantine();
-    const after = decodeCursor(q.cursor);
-    const qb = this.dids.createQueryBuilder('n').orderBy('n.id', 'ASC').take(q.limit + 1);
-    if (after) qb.andWhere('n.id > :after', { after });
-    if (q.status) qb.andWhere('n.status = :status', { status: q.status });
-    if (q.userId) qb.andWhere('n.user_id = :userId', { userId: q.userId });
-    if (q.country) qb.andWhere('n.country = :country', { country: q.country });
-    if (q.type) qb.andWhere('n.type = :type', { type: q.type });
-    if (q.prefix) qb.andWhere('n.e164 LIKE :prefix', { prefix: `+${q.prefix.replace(/^\+/, '')}%` });
-    return toPage(await qb.getMany(), q.limit, view);
+    const rows = await this.dids.list({ ...q, after: decodeCursor(q.cursor), limit: q.limit + 1 });
+    return toPage(rows, q.limit, view);
   }
 
   async get(e164: string): Promise<NumberView> {
@@ -100,24 +90,19 @@ export class NumbersService {
   }
 
   /** The user's first assigned number (lowest E.164): the caller ID of their calls to the PSTN. */
-  async firstOfUser(userId: string): Promise<string | undefined> {
-    const rows = (await this.db.query(`SELECT e164 FROM numbers WHERE user_id = $1 AND status = 'assigned' ORDER BY e164 LIMIT 1`, [userId])) as { e164: string }[];
-    return rows[0]?.e164;
+  firstOfUser(userId: string): Promise<string | undefined> {
+    return this.dids.firstOfUser(userId);
   }
 
   /** The user an assigned DID rings, and its forwarding rule (the B2BUA's lookup: one indexed read, no write). */
-  async routing(e164: string): Promise<{ userId: string; forwarding: Forwarding } | undefined> {
-    const rows = (await this.db.query(`SELECT user_id AS "userId", forwarding FROM numbers WHERE e164 = $1 AND status = 'assigned'`, [e164])) as {
-      userId: string;
-      forwarding: Forwarding;
-    }[];
-    return rows[0];
+  routing(e164: string): Promise<{ userId: string; forwarding: Forwarding } | undefined> {
+    return this.dids.routing(e164);
   }
 
   /** The DID for a called number, or undefined. */
   async findByE164(e164: string): Promise<Did | undefined> {
     await this.releaseQuarantine();
-    return (await this.dids.findOneBy({ e164 })) ?? undefined;
+    return this.dids.findByE164(e164);
   }
 
   async update(e164: string, patch: z.infer<typeof updateNumber>): Promise<NumberView> {
@@ -126,18 +111,18 @@ export class NumbersService {
     if (patch.userId !== undefined && patch.userId !== did.userId) Object.assign(changes, await this.assignment(did, patch.userId));
     if (patch.forwarding !== undefined) changes.forwarding = this.forwarding(patch.forwarding);
     if (patch.monthlyFee !== undefined) changes.monthlyFee = patch.monthlyFee;
-    await this.dids.update({ id: did.id }, changes);
+    await this.dids.update(did.id, changes);
     return this.get(did.e164);
   }
 
   async remove(e164: string): Promise<void> {
     const did = await this.require(e164);
     if (did.status === 'assigned') throw conflict(`${did.e164} is assigned to user ${did.userId}; release it first`, 'userId');
-    await this.dids.delete({ id: did.id });
+    await this.dids.delete(did.id);
   }
 
   importCsv(body: Readable): Promise<{ imported: number }> {
-    return importNumbers(this.db, body, this.config.defaultCountry);
+    return importNumbers(this.dids, body, this.config.defaultCountry);
   }
 
   private async assignment(did: Did, userId: string | null): Promise<Partial<Did>> {
@@ -170,7 +155,7 @@ export class NumbersService {
   private async require(e164: string): Promise<Did> {
     await this.releaseQuarantine();
     const n = normaliseNumber(e164, this.config.defaultCountry);
-    const did = n.ok ? await this.dids.findOneBy({ e164: n.number.e164 }) : null;
+    const did = n.ok ? await this.dids.findByE164(n.number.e164) : undefined;
     if (!did) throw notFound('number', e164);
     return did;
   }
@@ -182,10 +167,7 @@ export class NumbersService {
   }
 
   /** Quarantine ends lazily: one indexed UPDATE before reads, so no timer has to run on every node. */
-  private async releaseQuarantine(): Promise<void> {
-    await this.db.query(
-      `UPDATE numbers SET status = 'available', quarantined_until = NULL, updated_at = now()
-       WHERE status = 'quarantined' AND quarantined_until <= now()`,
-    );
+  private releaseQuarantine(): Promise<void> {
+    return this.dids.releaseQuarantine();
   }
 }

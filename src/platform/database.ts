@@ -1,6 +1,7 @@
 /**
- * PostgreSQL access: TypeORM DataSource options, the migration runner, and the embedded server used
- * when no DATABASE_URL is given.
+ * PostgreSQL access: TypeORM DataSource options, the migration runner, the readiness ping, and
+ * the embedded server used when no DATABASE_URL is given. Queries of the domain tables live in the
+ * modules' `*.repository.ts` files, never here.
  *
  * The schema changes only through the migrations in migrations/ (never `synchronize`).
  * Migrations are listed as classes (migrations/index.ts) instead of a file glob so the same list
@@ -21,6 +22,11 @@ export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions
     synchronize: false,
     extra: { max: poolSize, connectionTimeoutMillis: 10_000 },
   };
+}
+
+/** Resolves when PostgreSQL answers a trivial query through the pool (the readiness probe). */
+export async function pingDatabase(db: DataSource): Promise<void> {
+  await db.query('SELECT 1');
 }
 
 /** Applies pending migrations; returns the names applied. */

@@ -5,6 +5,7 @@ import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/roles.decorator';
+import { pingDatabase } from './database';
 import { REDIS } from './redis';
 
 async function probe(name: string, check: () => Promise<unknown>): Promise<{ name: string; ok: boolean; error?: string }> {
@@ -35,7 +36,7 @@ export class HealthController {
   /** PostgreSQL and Redis answer: the node may take traffic. */
   @Get('ready')
   async ready(@Res({ passthrough: true }) res: Response) {
-    const checks = await Promise.all([probe('postgres', () => this.db.query('SELECT 1')), probe('redis', () => this.redis.ping())]);
+    const checks = await Promise.all([probe('postgres', () => pingDatabase(this.db)), probe('redis', () => this.redis.ping())]);
     const ok = checks.every((c) => c.ok);
     res.status(ok ? 200 : 503);
     return { status: ok ? 'ok' : 'unavailable', checks };

@@ -1,15 +1,14 @@
 /** Outbound routes (prefix → trunk, priority, weight). */
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, toPage } from '../platform/pagination';
 import { conflict, DomainError, notFound } from '../platform/problem';
 import { Route } from './route.entity';
 import { prefixesOf, RouteCandidate, selectRoutes } from './route-selection';
+import { RoutesRepository } from './routes.repository';
 import { createRoute, routeQuery } from './routing.schemas';
-import { Trunk } from './trunk.entity';
+import { TrunksRepository } from './trunks.repository';
 
 export interface RouteView {
   id: string;
@@ -25,33 +24,28 @@ const view = (r: Route): RouteView => ({ id: r.id, prefix: r.prefix, trunkId: r.
 @Injectable()
 export class RoutesService {
   constructor(
-    @InjectRepository(Route) private readonly routes: Repository<Route>,
-    @InjectRepository(Trunk) private readonly trunks: Repository<Trunk>,
+    private readonly routes: RoutesRepository,
+    private readonly trunks: TrunksRepository,
   ) {}
 
   async create(input: z.infer<typeof createRoute>): Promise<RouteView> {
-    if (!(await this.trunks.existsBy({ id: input.trunkId }))) {
+    if (!(await this.trunks.exists(input.trunkId))) {
       throw new DomainError('unprocessable', `trunk ${input.trunkId} does not exist`, [{ field: 'trunkId', message: 'no such trunk' }]);
     }
-    if (await this.routes.existsBy({ prefix: input.prefix, trunkId: input.trunkId })) {
+    if (await this.routes.existsFor(input.prefix, input.trunkId)) {
       throw conflict(`a route for prefix "${input.prefix}" to this trunk exists`, 'prefix');
     }
-    const r = this.routes.create({ id: newId(), ...input });
-    await this.routes.save(r);
-    return this.get(r.id);
+    const id = newId();
+    await this.routes.insert({ id, ...input });
+    return this.get(id);
   }
 
   async list(q: z.infer<typeof routeQuery>): Promise<Page<RouteView>> {
-    const after = decodeCursor(q.cursor);
-    const where: FindOptionsWhere<Route> = {};
-    if (after) where.id = MoreThan(after);
-    if (q.prefix !== undefined) where.prefix = q.prefix;
-    if (q.trunkId) where.trunkId = q.trunkId;
-    return toPage(await this.routes.find({ where, order: { id: 'ASC' }, take: q.limit + 1 }), q.limit, view);
+    return toPage(await this.routes.list({ after: decodeCursor(q.cursor), prefix: q.prefix, trunkId: q.trunkId, limit: q.limit + 1 }), q.limit, view);
   }
 
   async get(id: string): Promise<RouteView> {
-    const r = await this.routes.findOneBy({ id });
+    const r = await this.routes.find(id);
     if (!r) throw notFound('route', id);
     return view(r);
   }
@@ -61,17 +55,11 @@ export class RoutesService {
    * over the number's prefixes; `channelsInUse` comes from the live call counters.
    */
   async candidates(destination: string, seed: string, channelsInUse?: ReadonlyMap<string, number>): Promise<RouteCandidate[]> {
-    const rows = (await this.routes.query(
-      `SELECT r.id AS "routeId", r.prefix, r.priority, r.weight, t.id AS "trunkId", t.enabled AS "trunkEnabled", t.max_channels AS "maxChannels"
-       FROM routes r JOIN trunks t ON t.id = r.trunk_id
-       WHERE r.prefix = ANY($1::text[])`,
-      [prefixesOf(destination)],
-    )) as RouteCandidate[];
-    return selectRoutes({ destination, routes: rows, seed, channelsInUse });
+    const routes = await this.routes.candidates(prefixesOf(destination));
+    return selectRoutes({ destination, routes, seed, channelsInUse });
   }
 
   async remove(id: string): Promise<void> {
-    const r = await this.routes.delete({ id });
-    if (!r.affected) throw notFound('route', id);
+    if (!(await this.routes.delete(id))) throw notFound('route', id);
   }
 }

@@ -3,14 +3,16 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Route } from './route.entity';
 import { RoutesController, TrunksController } from './routing.controller';
+import { RoutesRepository } from './routes.repository';
 import { RoutesService } from './routes.service';
 import { Trunk } from './trunk.entity';
+import { TrunksRepository } from './trunks.repository';
 import { TrunksService } from './trunks.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Trunk, Route])],
   controllers: [TrunksController, RoutesController],
-  providers: [TrunksService, RoutesService],
+  providers: [TrunksRepository, RoutesRepository, TrunksService, RoutesService],
   exports: [TrunksService, RoutesService],
 })
 export class RoutingModule {}

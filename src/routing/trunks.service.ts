@@ -1,15 +1,14 @@
 /** SIP trunks: CRUD with write-only passwords sealed by SecretBox. */
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, toPage } from '../platform/pagination';
 import { conflict, notFound } from '../platform/problem';
 import { SecretBox } from '../platform/secret-box';
-import { Route } from './route.entity';
+import { RoutesRepository } from './routes.repository';
 import { createTrunk, trunkQuery, updateTrunk } from './routing.schemas';
 import { Trunk } from './trunk.entity';
+import { TrunksRepository } from './trunks.repository';
 
 export interface TrunkView {
   id: string;
@@ -44,8 +43,8 @@ const view = (t: Trunk): TrunkView => ({
 @Injectable()
 export class TrunksService {
   constructor(
-    @InjectRepository(Trunk) private readonly trunks: Repository<Trunk>,
-    @InjectRepository(Route) private readonly routes: Repository<Route>,
+    private readonly trunks: TrunksRepository,
+    private readonly routes: RoutesRepository,
     private readonly box: SecretBox,
   ) {}
 
@@ -54,19 +53,15 @@ export class TrunksService {
 
   async create(input: z.infer<typeof createTrunk>): Promise<TrunkView> {
     this.revision++;
-    if (await this.trunks.existsBy({ name: input.name })) throw conflict(`a trunk named ${input.name} exists`, 'name');
+    if (await this.trunks.nameTaken(input.name)) throw conflict(`a trunk named ${input.name} exists`, 'name');
     const { password, ...rest } = input;
-    const t = this.trunks.create({ id: newId(), ...rest, passwordSealed: password === null ? null : this.box.seal(password) });
-    await this.trunks.save(t);
-    return this.get(t.id);
+    const id = newId();
+    await this.trunks.insert({ id, ...rest, passwordSealed: password === null ? null : this.box.seal(password) });
+    return this.get(id);
   }
 
   async list(q: z.infer<typeof trunkQuery>): Promise<Page<TrunkView>> {
-    const after = decodeCursor(q.cursor);
-    const where: FindOptionsWhere<Trunk> = {};
-    if (after) where.id = MoreThan(after);
-    if (q.enabled !== undefined) where.enabled = q.enabled;
-    return toPage(await this.trunks.find({ where, order: { id: 'ASC' }, take: q.limit + 1 }), q.limit, view);
+    return toPage(await this.trunks.list({ after: decodeCursor(q.cursor), enabled: q.enabled, limit: q.limit + 1 }), q.limit, view);
   }
 
   async get(id: string): Promise<TrunkView> {
@@ -76,22 +71,22 @@ export class TrunksService {
   async update(id: string, patch: z.infer<typeof updateTrunk>): Promise<TrunkView> {
     this.revision++;
     const t = await this.require(id);
-    if (patch.name !== undefined && patch.name !== t.name && (await this.trunks.existsBy({ name: patch.name }))) {
+    if (patch.name !== undefined && patch.name !== t.name && (await this.trunks.nameTaken(patch.name))) {
       throw conflict(`a trunk named ${patch.name} exists`, 'name');
     }
     const { password, ...rest } = patch;
     const changes: Partial<Trunk> = { ...rest, updatedAt: new Date() };
     if (password !== undefined) changes.passwordSealed = password === null ? null : this.box.seal(password);
-    await this.trunks.update({ id }, changes);
+    await this.trunks.update(id, changes);
     return this.get(id);
   }
 
   async remove(id: string): Promise<void> {
     this.revision++;
     await this.require(id);
-    const routes = await this.routes.countBy({ trunkId: id });
+    const routes = await this.routes.countForTrunk(id);
     if (routes > 0) throw conflict(`trunk ${id} is used by ${routes} route(s); delete them first`, 'id');
-    await this.trunks.delete({ id });
+    await this.trunks.delete(id);
   }
 
   /** The trunk's password in clear, for answering its digest challenge (never for the API). */
@@ -102,15 +97,15 @@ export class TrunksService {
 
   /** Every trunk, for the B2BUA's short-lived cache (allow-lists and targets); passwords stay sealed. */
   async all(): Promise<Trunk[]> {
-    return this.trunks.find();
+    return this.trunks.all();
   }
 
   async exists(id: string): Promise<boolean> {
-    return this.trunks.existsBy({ id });
+    return this.trunks.exists(id);
   }
 
   private async require(id: string): Promise<Trunk> {
-    const t = await this.trunks.findOneBy({ id });
+    const t = await this.trunks.find(id);
     if (!t) throw notFound('trunk', id);
     return t;
   }

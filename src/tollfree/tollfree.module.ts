@@ -8,12 +8,13 @@ import { BillingModule } from '../billing/billing.module';
 import { TollFreeChanges } from './tollfree-changes';
 import { TollFreeController, TollFreeRangesController } from './tollfree.controller';
 import { TollFreeNumber, TollFreeRange, TollFreeVersion } from './tollfree.entity';
+import { TollFreeRepository } from './tollfree.repository';
 import { TollFreeService } from './tollfree.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([TollFreeNumber, TollFreeVersion, TollFreeRange]), BillingModule],
   controllers: [TollFreeController, TollFreeRangesController],
-  providers: [TollFreeChanges, TollFreeService],
+  providers: [TollFreeChanges, TollFreeRepository, TollFreeService],
   exports: [TollFreeService],
 })
 export class TollFreeModule {}

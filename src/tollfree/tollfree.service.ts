@@ -7,9 +7,7 @@
  * it. It reads accounts through AccountsService, never through their repository.
  */
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { DataSource, EntityManager, MoreThan } from 'typeorm';
 import { z } from 'zod';
 import { AccountsService } from '../billing/accounts.service';
 import { isE164, NormalisedNumber, normaliseNumber } from '../numbers/number-format';
@@ -19,8 +17,9 @@ import { decodeCursor, Page, toPage } from '../platform/pagination';
 import { conflict, DomainError, FieldError, invalid, notFound } from '../platform/problem';
 import { Cached, TollFreeCache } from './tollfree-cache';
 import { EVERYTHING, TollFreeChanges } from './tollfree-changes';
-import { TollFreeRange, TollFreeVersion } from './tollfree.entity';
+import { TollFreeNumber, TollFreeRange } from './tollfree.entity';
 import { importTollFree } from './tollfree-import';
+import { TollFreeRepository } from './tollfree.repository';
 import { checkEntry, EntryInput, entryQuery, NumberChecks, rangeInput, replaceEntry, translateInput, versionQuery } from './tollfree.schemas';
 import { CallerRanges, CallFacts, compileEntry, TollFreeEntry, TollFreeRule, translate, translateCompiled, Translation } from './translate';
 
@@ -53,35 +52,21 @@ interface RangeSet extends CallerRanges {
   tollFreePrefixes: readonly string[];
 }
 
-interface EntryRow {
-  id: string;
-  e164: string;
-  account_id: string;
-  timezone: string;
-  default_target: string;
-  rules: TollFreeRule[];
-  version: number;
-  created_at: Date;
-  updated_at: Date;
-}
-
-const entryOf = (r: EntryRow): TollFreeEntry => ({
-  e164: r.e164,
-  accountId: r.account_id,
-  timezone: r.timezone,
-  defaultTarget: r.default_target,
-  rules: r.rules,
+const entryOf = (e: TollFreeNumber): TollFreeEntry => ({
+  e164: e.e164,
+  accountId: e.accountId,
+  timezone: e.timezone,
+  defaultTarget: e.defaultTarget,
+  rules: e.rules,
 });
 
-const view = (r: EntryRow): TollFreeView => ({
-  id: r.id,
-  ...entryOf(r),
-  version: r.version,
-  createdAt: r.created_at.toISOString(),
-  updatedAt: r.updated_at.toISOString(),
+const view = (e: TollFreeNumber): TollFreeView => ({
+  id: e.id,
+  ...entryOf(e),
+  version: e.version,
+  createdAt: e.createdAt.toISOString(),
+  updatedAt: e.updatedAt.toISOString(),
 });
-
-const COLUMNS = 'id, e164, account_id, timezone, default_target, rules, version, created_at, updated_at';
 
 @Injectable()
 export class TollFreeService implements OnModuleInit {
@@ -89,7 +74,7 @@ export class TollFreeService implements OnModuleInit {
   private ranges?: Promise<RangeSet>;
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly repo: TollFreeRepository,
     private readonly accounts: AccountsService,
     private readonly changes: TollFreeChanges,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -125,17 +110,17 @@ export class TollFreeService implements OnModuleInit {
   }
 
   private async load(e164: string): Promise<Cached | null> {
-    const rows = (await this.db.query(`SELECT ${COLUMNS} FROM tollfree WHERE e164 = $1`, [e164])) as EntryRow[];
-    if (rows.length === 0) return null;
-    return { compiled: compileEntry(entryOf(rows[0])), accountId: rows[0].account_id, version: rows[0].version };
+    const e = await this.repo.find(e164);
+    if (!e) return null;
+    return { compiled: compileEntry(entryOf(e)), accountId: e.accountId, version: e.version };
   }
 
   // ---- number checks ----
 
   private rangeSet(): Promise<RangeSet> {
-    this.ranges ??= this.db
-      .query(`SELECT prefix, kind FROM tollfree_ranges`)
-      .then((rows: { prefix: string; kind: string }[]) => ({
+    this.ranges ??= this.repo
+      .allRanges()
+      .then((rows) => ({
         tollFreePrefixes: rows.filter((r) => r.kind === 'tollFree').map((r) => r.prefix),
         payphonePrefixes: rows.filter((r) => r.kind === 'payphone').map((r) => r.prefix),
       }))
@@ -185,22 +170,10 @@ export class TollFreeService implements OnModuleInit {
 
   async create(input: EntryInput, by: string): Promise<TollFreeView> {
     const entry = await this.checked(input);
-    const row = await this.db.transaction(async (tx) => {
-      const exists = (await tx.query(`SELECT 1 FROM tollfree WHERE e164 = $1`, [entry.e164])) as unknown[];
-      if (exists.length) throw conflict(`${entry.e164} is already a toll-free number`, 'e164');
-      const [{ next }] = (await tx.query(`SELECT coalesce(max(version), 0) + 1 AS next FROM tollfree_versions WHERE e164 = $1`, [entry.e164])) as {
-        next: number;
-      }[];
-      const [created] = (await tx.query(
-        `INSERT INTO tollfree (id, e164, account_id, timezone, default_target, rules, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-        [newId(), entry.e164, entry.accountId, entry.timezone, entry.defaultTarget, JSON.stringify(entry.rules), next],
-      )) as EntryRow[];
-      await this.recordVersion(tx, created.e164, created.version, 'create', by, entry);
-      return created;
-    });
-    await this.changes.publish(row.e164);
-    return view(row);
+    const created = await this.repo.insert(entry, by);
+    if (!created) throw conflict(`${entry.e164} is already a toll-free number`, 'e164');
+    await this.changes.publish(created.e164);
+    return view(created);
   }
 
   async replace(rawE164: string, input: z.infer<typeof replaceEntry>, by: string): Promise<TollFreeView> {
@@ -211,62 +184,30 @@ export class TollFreeService implements OnModuleInit {
       if ((given.ok ? given.number.e164 : input.e164) !== e164) throw invalid('e164', `must be the number in the path (${e164}); a number cannot be renamed`);
     }
     const entry = await this.checked({ ...input, e164 });
-    const row = await this.db.transaction(async (tx) => {
-      const [rows] = (await tx.query(
-        `UPDATE tollfree SET account_id = $2, timezone = $3, default_target = $4, rules = $5, version = version + 1, updated_at = now()
-         WHERE e164 = $1 RETURNING ${COLUMNS}`,
-        [e164, entry.accountId, entry.timezone, entry.defaultTarget, JSON.stringify(entry.rules)],
-      )) as [EntryRow[], number];
-      if (rows.length === 0) throw notFound('toll-free number', e164);
-      await this.recordVersion(tx, e164, rows[0].version, 'update', by, entry);
-      return rows[0];
-    });
+    const replaced = await this.repo.replace(entry, by);
+    if (!replaced) throw notFound('toll-free number', e164);
     await this.changes.publish(e164);
-    return view(row);
+    return view(replaced);
   }
 
   async remove(rawE164: string, by: string): Promise<void> {
     const e164 = this.pathNumber(rawE164);
-    await this.db.transaction(async (tx) => {
-      const [rows] = (await tx.query(`DELETE FROM tollfree WHERE e164 = $1 RETURNING ${COLUMNS}`, [e164])) as [EntryRow[], number];
-      if (rows.length === 0) throw notFound('toll-free number', e164);
-      await this.recordVersion(tx, e164, rows[0].version + 1, 'delete', by, entryOf(rows[0]));
-    });
+    if (!(await this.repo.delete(e164, by))) throw notFound('toll-free number', e164);
     await this.changes.publish(e164);
-  }
-
-  private async recordVersion(tx: EntityManager, e164: string, version: number, change: string, by: string, entry: TollFreeEntry): Promise<void> {
-    await tx.query(`INSERT INTO tollfree_versions (id, e164, version, change, changed_by, entry) VALUES ($1, $2, $3, $4, $5, $6)`, [
-      newId(),
-      e164,
-      version,
-      change,
-      by,
-      JSON.stringify(entry),
-    ]);
   }
 
   async get(rawE164: string): Promise<TollFreeView> {
     return view(await this.require(this.pathNumber(rawE164)));
   }
 
-  private async require(e164: string): Promise<EntryRow> {
-    const rows = (await this.db.query(`SELECT ${COLUMNS} FROM tollfree WHERE e164 = $1`, [e164])) as EntryRow[];
-    if (rows.length === 0) throw notFound('toll-free number', e164);
-    return rows[0];
+  private async require(e164: string): Promise<TollFreeNumber> {
+    const e = await this.repo.find(e164);
+    if (!e) throw notFound('toll-free number', e164);
+    return e;
   }
 
   async list(q: z.infer<typeof entryQuery>): Promise<Page<TollFreeView>> {
-    const after = decodeCursor(q.cursor);
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (after) where.push(`id > $${params.push(after)}`);
-    if (q.accountId) where.push(`account_id = $${params.push(q.accountId)}`);
-    if (q.prefix) where.push(`e164 LIKE $${params.push(`+${q.prefix.replace(/^\+/, '')}%`)}`);
-    const rows = (await this.db.query(
-      `SELECT ${COLUMNS} FROM tollfree ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.push(q.limit + 1)}`,
-      params,
-    )) as EntryRow[];
+    const rows = await this.repo.list({ after: decodeCursor(q.cursor), accountId: q.accountId, prefix: q.prefix, limit: q.limit + 1 });
     return toPage(rows, q.limit, view);
   }
 
@@ -274,11 +215,7 @@ export class TollFreeService implements OnModuleInit {
   async versions(rawE164: string, q: z.infer<typeof versionQuery>): Promise<Page<VersionView>> {
     const e164 = this.pathNumber(rawE164);
     const after = decodeCursor(q.cursor);
-    const rows = await this.db.getRepository(TollFreeVersion).find({
-      where: after ? { e164, id: MoreThan(after) } : { e164 },
-      order: { id: 'ASC' },
-      take: q.limit + 1,
-    });
+    const rows = await this.repo.versions(e164, after, q.limit + 1);
     if (rows.length === 0 && !after) throw notFound('toll-free number', e164);
     return toPage(rows, q.limit, (v) => ({
       version: v.version,
@@ -306,10 +243,7 @@ export class TollFreeService implements OnModuleInit {
       return { ...translation, version, at: at.toISOString() };
     }
     const at = new Date(input.at);
-    const [v] = (await this.db.query(
-      `SELECT version, change, entry FROM tollfree_versions WHERE e164 = $1 AND changed_at <= $2 ORDER BY version DESC LIMIT 1`,
-      [e164, at],
-    )) as { version: number; change: string; entry: TollFreeEntry }[];
+    const v = await this.repo.versionAt(e164, at);
     if (!v || v.change === 'delete') throw new DomainError('not_found', `${e164} was not a toll-free number in service at ${at.toISOString()} (see its versions)`);
     return { ...translate(v.entry, { caller, at, callId: input.callId }, await this.rangeSet()), version: v.version, at: at.toISOString() };
   }
@@ -324,7 +258,7 @@ export class TollFreeService implements OnModuleInit {
   // ---- import ----
 
   async importCsv(body: Readable, by: string): Promise<{ imported: number }> {
-    const result = await importTollFree(this.db, body, {
+    const result = await importTollFree(this.repo, body, {
       checks: await this.numberChecks(),
       accountExists: async (id) => (await this.accounts.find(id)) !== null,
       changedBy: by,
@@ -336,23 +270,18 @@ export class TollFreeService implements OnModuleInit {
   // ---- operator ranges ----
 
   async addRange(input: z.infer<typeof rangeInput>): Promise<TollFreeRange> {
-    const repo = this.db.getRepository(TollFreeRange);
-    if (await repo.existsBy({ prefix: input.prefix, kind: input.kind })) throw conflict(`${input.kind} range ${input.prefix} already exists`, 'prefix');
-    const saved = await repo.save(repo.create({ id: newId(), ...input }));
+    if (await this.repo.rangeExists(input.prefix, input.kind)) throw conflict(`${input.kind} range ${input.prefix} already exists`, 'prefix');
+    const saved = await this.repo.insertRange(input);
     await this.changes.publish(EVERYTHING);
     return saved;
   }
 
   async listRanges(q: z.infer<typeof versionQuery>): Promise<Page<TollFreeRange>> {
-    const after = decodeCursor(q.cursor);
-    const qb = this.db.getRepository(TollFreeRange).createQueryBuilder('r').orderBy('r.id', 'ASC').take(q.limit + 1);
-    if (after) qb.andWhere('r.id > :after', { after });
-    return toPage(await qb.getMany(), q.limit, (r) => r);
+    return toPage(await this.repo.listRanges(decodeCursor(q.cursor), q.limit + 1), q.limit, (r) => r);
   }
 
   async removeRange(id: string): Promise<void> {
-    const r = await this.db.getRepository(TollFreeRange).delete({ id });
-    if (!r.affected) throw notFound('toll-free range', id);
+    if (!(await this.repo.deleteRange(id))) throw notFound('toll-free range', id);
     await this.changes.publish(EVERYTHING);
   }
 }

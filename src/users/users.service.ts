@@ -9,8 +9,6 @@
  * SIP.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { z } from 'zod';
 import { AccountsService } from '../billing/accounts.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
@@ -20,6 +18,7 @@ import { conflict, DomainError, invalid, notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { digestHa1 } from './digest-ha1';
 import { User, userStatuses } from './user.entity';
+import { UserCredentials, UsersRepository } from './users.repository';
 
 /** SIP user part characters that need no escaping (RFC 3261 §25.1 `unreserved` and `user-unreserved`). */
 const username = z
@@ -54,16 +53,7 @@ export interface UserView {
   updatedAt: string;
 }
 
-/** What the registrar and the B2BUA need to authenticate a user. */
-export interface UserCredentials {
-  id: string;
-  username: string;
-  realm: string;
-  ha1Md5: string;
-  ha1Sha256: string;
-  accountId: string;
-  active: boolean;
-}
+export type { UserCredentials } from './users.repository';
 
 /** Runs after a user's credentials were revoked; the change is already committed. */
 export type CredentialsRevokedListener = (userId: string) => Promise<void>;
@@ -74,7 +64,7 @@ export class UsersService {
   private readonly revokedListeners: CredentialsRevokedListener[] = [];
 
   constructor(
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UsersRepository,
     private readonly accounts: AccountsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -83,8 +73,9 @@ export class UsersService {
     await this.requireAccount(input.accountId);
     await this.requireFreeUsername(input.username);
     const ha1 = digestHa1(input.username, this.config.sipRealm, input.password);
-    const user = this.users.create({
-      id: newId(),
+    const id = newId();
+    await this.users.insert({
+      id,
       username: input.username,
       realm: this.config.sipRealm,
       ha1Md5: ha1.md5,
@@ -93,17 +84,11 @@ export class UsersService {
       accountId: input.accountId,
       status: input.status,
     });
-    await this.users.save(user);
-    return this.get(user.id);
+    return this.get(id);
   }
 
   async list(q: z.infer<typeof userQuery>): Promise<Page<UserView>> {
-    const after = decodeCursor(q.cursor);
-    const where: FindOptionsWhere<User> = {};
-    if (after) where.id = MoreThan(after);
-    if (q.accountId) where.accountId = q.accountId;
-    if (q.username) where.username = q.username;
-    const rows = await this.users.find({ where, order: { id: 'ASC' }, take: q.limit + 1 });
+    const rows = await this.users.list({ after: decodeCursor(q.cursor), accountId: q.accountId, username: q.username, limit: q.limit + 1 });
     return toPage(rows, q.limit, (u) => this.view(u));
   }
 
@@ -128,7 +113,7 @@ export class UsersService {
       const ha1 = digestHa1(changes.username ?? user.username, this.config.sipRealm, patch.password);
       Object.assign(changes, { ha1Md5: ha1.md5, ha1Sha256: ha1.sha256, realm: this.config.sipRealm });
     }
-    await this.users.update({ id }, changes);
+    await this.users.update(id, changes);
     const revoked = patch.password !== undefined || (patch.username !== undefined && patch.username !== user.username) || (patch.status !== undefined && patch.status !== 'active');
     if (revoked) await this.credentialsRevoked(id);
     return this.get(id);
@@ -156,25 +141,19 @@ export class UsersService {
 
   async remove(id: string): Promise<void> {
     await this.require(id);
-    const [{ n }] = (await this.users.query('SELECT count(*)::int AS n FROM numbers WHERE user_id = $1', [id])) as { n: number }[];
+    const n = await this.users.numbersHeld(id);
     if (n > 0) throw conflict(`user ${id} still has ${n} assigned number(s); release them first`, 'id');
-    await this.users.delete({ id });
+    await this.users.delete(id);
     await this.credentialsRevoked(id);
   }
 
   async exists(id: string): Promise<boolean> {
-    return this.users.existsBy({ id });
+    return this.users.exists(id);
   }
 
-  /** Runs on every authenticated SIP request: one indexed query, without the ORM's per-call overhead. */
+  /** Runs on every authenticated SIP request: one indexed query (see UsersRepository.credentials). */
   async findCredentials(username: string): Promise<UserCredentials | undefined> {
-    const rows = (await this.users.query(
-      'SELECT id, username, realm, ha1_md5 AS "ha1Md5", ha1_sha256 AS "ha1Sha256", account_id AS "accountId", status FROM users WHERE username = $1',
-      [username],
-    )) as (Omit<UserCredentials, 'active'> & { status: string })[];
-    if (rows.length === 0) return undefined;
-    const { status, ...u } = rows[0];
-    return { ...u, active: status === 'active' };
+    return this.users.credentials(username);
   }
 
   private view(u: User): UserView {
@@ -191,7 +170,7 @@ export class UsersService {
   }
 
   private async require(id: string): Promise<User> {
-    const u = await this.users.findOneBy({ id });
+    const u = await this.users.find(id);
     if (!u) throw notFound('user', id);
     return u;
   }
@@ -203,6 +182,6 @@ export class UsersService {
   }
 
   private async requireFreeUsername(name: string): Promise<void> {
-    if (await this.users.existsBy({ username: name })) throw conflict(`username ${name} is taken`, 'username');
+    if (await this.users.usernameTaken(name)) throw conflict(`username ${name} is taken`, 'username');
   }
 }

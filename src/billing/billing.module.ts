@@ -32,10 +32,12 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
 import { Account } from './account.entity';
 import { AccountsController } from './accounts.controller';
+import { AccountsRepository } from './accounts.repository';
 import { AccountsService } from './accounts.service';
 import { BillingController } from './billing.controller';
 import { BillingQueues, BillingWorkers } from './billing-queues';
 import { CDR_QUEUE_PORT } from './cdr-queue.port';
+import { CdrsRepository } from './cdrs.repository';
 import { CdrsService } from './cdrs.service';
 import { CreditControlService } from './credit-control.service';
 import { LedgerService } from './ledger.service';
@@ -48,6 +50,8 @@ import { RentalService } from './rental.service';
   imports: [TypeOrmModule.forFeature([Account]), AuthModule],
   controllers: [AccountsController, RateDecksController, BillingController],
   providers: [
+    AccountsRepository,
+    CdrsRepository,
     AccountsService,
     RateDecksService,
     LedgerService,

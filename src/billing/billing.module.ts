@@ -40,6 +40,7 @@ import { CDR_QUEUE_PORT } from './cdr-queue.port';
 import { CdrsRepository } from './cdrs.repository';
 import { CdrsService } from './cdrs.service';
 import { CreditControlService } from './credit-control.service';
+import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
 import { QueuesDashboard } from './queues-dashboard';
 import { RateDecksController } from './rate-decks.controller';
@@ -52,6 +53,7 @@ import { RentalService } from './rental.service';
   providers: [
     AccountsRepository,
     CdrsRepository,
+    LedgerRepository,
     AccountsService,
     RateDecksService,
     LedgerService,

@@ -44,6 +44,7 @@ import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
 import { QueuesDashboard } from './queues-dashboard';
 import { RateDecksController } from './rate-decks.controller';
+import { RateDecksRepository } from './rate-decks.repository';
 import { RateDecksService } from './rate-decks.service';
 import { RentalService } from './rental.service';
 
@@ -54,6 +55,7 @@ import { RentalService } from './rental.service';
     AccountsRepository,
     CdrsRepository,
     LedgerRepository,
+    RateDecksRepository,
     AccountsService,
     RateDecksService,
     LedgerService,

@@ -2,14 +2,15 @@
  * CSV import of a rate deck's rates: streamed through csv-parse, every row validated, then all
  * written in one transaction or none; a 422 names every bad row. Rows are kept as columns (not
  * objects) so 50,000 rows cost a few megabytes. A row whose prefix and effectiveFrom already exist
- * in the deck replaces that rate (re-importing a corrected deck is the usual operator workflow).
+ * in the deck replaces that rate (re-importing a corrected deck is the usual operator workflow);
+ * the write itself is RateDecksRepository.upsertRates.
  * Imports nothing from other domain modules.
  */
 import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import type { DataSource } from 'typeorm';
 import { newId } from '../platform/ids';
 import { DomainError, FieldError } from '../platform/problem';
+import type { RateColumns } from './rate-decks.repository';
 
 export const MAX_RATE_ROWS = 500_000;
 const REQUIRED = ['prefix', 'destination', 'ratePerMinute', 'connectionFee', 'firstIncrement', 'nextIncrement', 'effectiveFrom'];
@@ -17,19 +18,6 @@ const KNOWN = new Set([...REQUIRED, 'effectiveTo']);
 const MONEY = /^\d{1,14}(\.\d{1,6})?$/;
 const PREFIX = /^\+?([0-9]{1,15})$/;
 const INCREMENT = /^[1-9][0-9]{0,3}$/;
-const CHUNK = 5000;
-
-interface Columns {
-  id: string[];
-  prefix: string[];
-  destination: string[];
-  rate: string[];
-  fee: string[];
-  first: number[];
-  next: number[];
-  from: string[];
-  to: (string | null)[];
-}
 
 function timestamp(v: string): string | null {
   if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(v)) return null;
@@ -37,8 +25,9 @@ function timestamp(v: string): string | null {
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
 
-export async function importRates(db: DataSource, deckId: string, body: Readable, now = new Date()): Promise<{ imported: number }> {
-  const rows: Columns = { id: [], prefix: [], destination: [], rate: [], fee: [], first: [], next: [], from: [], to: [] };
+/** Parses and validates the CSV, then hands every row at once to `write` (one transaction: all or none). */
+export async function importRates(write: (rows: RateColumns) => Promise<void>, body: Readable, now = new Date()): Promise<{ imported: number }> {
+  const rows: RateColumns = { id: [], prefix: [], destination: [], rate: [], fee: [], first: [], next: [], from: [], to: [] };
   const errors: FieldError[] = [];
   const firstRowOf = new Map<string, number>();
   const parser = body.pipe(parse({ columns: checkHeader, bom: true, trim: true, skip_empty_lines: true }));
@@ -97,22 +86,7 @@ export async function importRates(db: DataSource, deckId: string, body: Readable
   if (rows.id.length === 0) {
     throw new DomainError('unprocessable', 'the CSV has no rows', [{ field: 'csv', message: `expected the header ${REQUIRED.join(',')} and at least one row` }]);
   }
-  await db.transaction(async (tx) => {
-    for (let i = 0; i < rows.id.length; i += CHUNK) {
-      const s = <T>(a: T[]) => a.slice(i, i + CHUNK);
-      await tx.query(
-        `INSERT INTO rates (id, rate_deck_id, prefix, destination, rate_per_minute, connection_fee, first_increment, next_increment, effective_from, effective_to)
-         SELECT u.id, $1, u.prefix, u.destination, u.rate, u.fee, u.first, u.next, u.ef, u.et
-         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::int[], $8::int[], $9::timestamptz[], $10::timestamptz[])
-           AS u(id, prefix, destination, rate, fee, first, next, ef, et)
-         ON CONFLICT (rate_deck_id, prefix, effective_from) DO UPDATE SET destination = EXCLUDED.destination,
-           rate_per_minute = EXCLUDED.rate_per_minute, connection_fee = EXCLUDED.connection_fee, first_increment = EXCLUDED.first_increment,
-           next_increment = EXCLUDED.next_increment, effective_to = EXCLUDED.effective_to`,
-        [deckId, s(rows.id), s(rows.prefix), s(rows.destination), s(rows.rate), s(rows.fee), s(rows.first), s(rows.next), s(rows.from), s(rows.to)],
-      );
-    }
-    await tx.query('UPDATE rate_decks SET updated_at = now() WHERE id = $1', [deckId]);
-  });
+  await write(rows);
   return { imported: rows.id.length };
 }
 

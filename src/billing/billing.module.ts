@@ -3,6 +3,8 @@
  * ledger (balances, top-ups, number rental) and the queue dashboard.
  * Imports AuthModule (the dashboard checks admin keys) and platform only; reads numbers and users
  * with read-only SQL for rentals. Other modules use the exported services, never its tables.
+ * Every query sits in a repository (accounts, ledger, cdrs, rate-decks .repository.ts, over
+ * sql.repository.ts); the services orchestrate and hold none.
  *
  * API for the B2BUA (calls/), all in CreditControlService and CdrsService:
  *

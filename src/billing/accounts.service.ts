@@ -1,10 +1,8 @@
 /**
  * Billing accounts: create, read, update, delete. Money movement (balance, ledger, top-ups)
- * belongs to the ledger; this service never writes `balance`.
+ * belongs to the ledger; this service never writes `balance`. Storage: accounts.repository.ts.
  */
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
@@ -12,6 +10,7 @@ import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { conflict, notFound } from '../platform/problem';
 import { money, uuid } from '../platform/validation';
 import { Account, accountStatuses } from './account.entity';
+import { AccountsRepository } from './accounts.repository';
 
 /**
  * ISO 3166-1 alpha-2 codes (upper case; lower case is accepted and upper-cased), each one a country
@@ -101,19 +100,15 @@ export const accountView = (a: Account): AccountView => ({
 
 @Injectable()
 export class AccountsService {
-  constructor(@InjectRepository(Account) private readonly accounts: Repository<Account>) {}
+  constructor(private readonly accounts: AccountsRepository) {}
 
   async create(input: z.infer<typeof createAccount>): Promise<AccountView> {
-    const saved = await this.accounts.save(this.accounts.create({ id: newId(), ...input }));
+    const saved = await this.accounts.create({ id: newId(), ...input });
     return accountView(await this.require(saved.id));
   }
 
   async list(q: z.infer<typeof accountQuery>): Promise<Page<AccountView>> {
-    const after = decodeCursor(q.cursor);
-    const where: FindOptionsWhere<Account> = {};
-    if (after) where.id = MoreThan(after);
-    if (q.status) where.status = q.status;
-    const rows = await this.accounts.find({ where, order: { id: 'ASC' }, take: q.limit + 1 });
+    const rows = await this.accounts.page({ after: decodeCursor(q.cursor), status: q.status }, q.limit + 1);
     return toPage(rows, q.limit, accountView);
   }
 
@@ -123,24 +118,24 @@ export class AccountsService {
 
   /** The entity itself, for other modules (users check the account exists). */
   async find(id: string): Promise<Account | null> {
-    return this.accounts.findOneBy({ id });
+    return this.accounts.findById(id);
   }
 
   async update(id: string, patch: z.infer<typeof updateAccount>): Promise<AccountView> {
     await this.require(id);
-    await this.accounts.update({ id }, { ...patch, updatedAt: new Date() });
+    await this.accounts.update(id, patch);
     return this.get(id);
   }
 
   async remove(id: string): Promise<void> {
     await this.require(id);
-    const [{ users }] = (await this.accounts.query('SELECT count(*)::int AS users FROM users WHERE account_id = $1', [id])) as { users: number }[];
+    const users = await this.accounts.userCount(id);
     if (users > 0) throw conflict(`account ${id} still has ${users} user(s); delete or move them first`, 'id');
-    await this.accounts.delete({ id });
+    await this.accounts.delete(id);
   }
 
   private async require(id: string): Promise<Account> {
-    const a = await this.accounts.findOneBy({ id });
+    const a = await this.accounts.findById(id);
     if (!a) throw notFound('account', id);
     return a;
   }

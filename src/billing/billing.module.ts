@@ -3,6 +3,8 @@
  * ledger (balances, top-ups, number rental) and the queue dashboard.
  * Imports AuthModule (the dashboard checks admin keys) and platform only; reads numbers and users
  * with read-only SQL for rentals. Other modules use the exported services, never its tables.
+ * Every query sits in a repository (accounts, ledger, cdrs, rate-decks .repository.ts, over
+ * sql.repository.ts); the services orchestrate and hold none.
  *
  * API for the B2BUA (calls/), all in CreditControlService and CdrsService:
  *
@@ -32,15 +34,19 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
 import { Account } from './account.entity';
 import { AccountsController } from './accounts.controller';
+import { AccountsRepository } from './accounts.repository';
 import { AccountsService } from './accounts.service';
 import { BillingController } from './billing.controller';
 import { BillingQueues, BillingWorkers } from './billing-queues';
 import { CDR_QUEUE_PORT } from './cdr-queue.port';
+import { CdrsRepository } from './cdrs.repository';
 import { CdrsService } from './cdrs.service';
 import { CreditControlService } from './credit-control.service';
+import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
 import { QueuesDashboard } from './queues-dashboard';
 import { RateDecksController } from './rate-decks.controller';
+import { RateDecksRepository } from './rate-decks.repository';
 import { RateDecksService } from './rate-decks.service';
 import { RentalService } from './rental.service';
 
@@ -48,6 +54,10 @@ import { RentalService } from './rental.service';
   imports: [TypeOrmModule.forFeature([Account]), AuthModule],
   controllers: [AccountsController, RateDecksController, BillingController],
   providers: [
+    AccountsRepository,
+    CdrsRepository,
+    LedgerRepository,
+    RateDecksRepository,
     AccountsService,
     RateDecksService,
     LedgerService,

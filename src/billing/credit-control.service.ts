@@ -1,7 +1,8 @@
 /**
  * Credit control for calls: may this account call this destination now, and for how long?
  * Owns the per-account call holds in Redis (shared by every gateway process); reads accounts and
- * rates through SQL of this module. Imports nothing from sip/, calls/ or other domain modules.
+ * rates through this module's repositories (accounts.repository.ts, cdrs.repository.ts) and
+ * RateDecksService. Imports nothing from sip/, calls/ or other domain modules.
  *
  * Each account has one Redis hash of holds, one per call:
  *   L (live)     a call in progress: holds the worst-case cost of its granted maxSeconds
@@ -25,13 +26,13 @@
  * a SIP status: calls/ maps reasons to answers (call-policy.ts).
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { REDIS } from '../platform/redis';
+import { AccountsRepository } from './accounts.repository';
 import { AccountLimit, countryAllowed, dailyRoom, rateAllowed, utcDayStart } from './account-limits';
+import { CdrsRepository } from './cdrs.repository';
 import { RateDecksService, Rate } from './rate-decks.service';
 import { affordableSeconds, costOf, fromMicros, Money, toMicros } from './rating';
 
@@ -112,7 +113,8 @@ return 1`;
 @Injectable()
 export class CreditControlService {
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly accounts: AccountsRepository,
+    private readonly cdrs: CdrsRepository,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly decks: RateDecksService,
@@ -129,65 +131,45 @@ export class CreditControlService {
   async authorize(accountId: string, destination: string, options: { maxSeconds?: number; now?: Date } = {}): Promise<Authorization> {
     const now = options.now ?? new Date();
     const cap = Math.min(options.maxSeconds ?? MAX_CALL_SECONDS, MAX_CALL_SECONDS);
-    const [pre] = (await this.db.query('SELECT rate_deck_id, currency, status, allowed_countries, max_rate_per_minute FROM accounts WHERE id = $1', [accountId])) as {
-      rate_deck_id: string | null;
-      currency: string;
-      status: string;
-      allowed_countries: string[] | null;
-      max_rate_per_minute: string | null;
-    }[];
+    const pre = await this.accounts.callProfile(accountId);
     if (!pre) return refuse('unknown_account', `account ${accountId} does not exist`);
     if (pre.status !== 'active') return refuse('suspended', 'the account is suspended');
-    if (!countryAllowed(pre.allowed_countries, destination)) {
-      return refuse('country_not_allowed', `${destination} is outside the account's allowed countries (${pre.allowed_countries!.join(', ') || 'none'})`);
+    if (!countryAllowed(pre.allowedCountries, destination)) {
+      return refuse('country_not_allowed', `${destination} is outside the account's allowed countries (${pre.allowedCountries!.join(', ') || 'none'})`);
     }
-    const rate = pre.rate_deck_id ? await this.decks.findRate(pre.rate_deck_id, destination, now) : null;
-    if (!rate) return refuse('no_rate', pre.rate_deck_id ? `no rate for ${destination}` : 'the account has no rate deck');
+    const rate = pre.rateDeckId ? await this.decks.findRate(pre.rateDeckId, destination, now) : null;
+    if (!rate) return refuse('no_rate', pre.rateDeckId ? `no rate for ${destination}` : 'the account has no rate deck');
     if (rate.currency !== pre.currency) return refuse('no_rate', `the rate deck is in ${rate.currency}, the account in ${pre.currency}`);
-    if (!rateAllowed(pre.max_rate_per_minute, rate.ratePerMinute)) {
-      return refuse('rate_above_limit', `${destination} costs ${rate.ratePerMinute} ${rate.currency}/min, above the account's ${pre.max_rate_per_minute}`);
+    if (!rateAllowed(pre.maxRatePerMinute, rate.ratePerMinute)) {
+      return refuse('rate_above_limit', `${destination} costs ${rate.ratePerMinute} ${rate.currency}/min, above the account's ${pre.maxRatePerMinute}`);
     }
 
-    return this.db.transaction(async (tx) => {
-      // This transaction changes no data (the hold goes to Redis), yet taking the row lock gives it
-      // an xid, so its COMMIT would wait for a WAL flush while every other call of the account waits
-      // for the lock. Nothing here needs to be durable: skip the flush (bench:calls found the queue).
-      await tx.query('SET LOCAL synchronous_commit TO OFF');
-      const [acc] = (await tx.query(
-        'SELECT balance, credit_limit, ledger_seq, status, max_concurrent_calls, daily_spend_limit FROM accounts WHERE id = $1 FOR NO KEY UPDATE',
-        [accountId],
-      )) as {
-        balance: string;
-        credit_limit: string;
-        ledger_seq: string;
-        status: string;
-        max_concurrent_calls: number | null;
-        daily_spend_limit: string | null;
-      }[];
+    // This transaction changes no data (the hold goes to Redis), yet taking the row lock gives it
+    // an xid, so its COMMIT would wait for a WAL flush while every other call of the account waits
+    // for the lock. Nothing here needs to be durable: skip the flush (bench:calls found the queue).
+    return this.accounts.transaction(async (tx) => {
+      const acc = await this.accounts.lockFunds(tx, accountId);
       if (!acc) return refuse('unknown_account', `account ${accountId} does not exist`);
       if (acc.status !== 'active') return refuse('suspended', 'the account is suspended');
       const key = this.key(accountId);
-      const [live, heldMicros] = (await this.redis.eval(SNAPSHOT, 1, key, now.getTime(), acc.ledger_seq, '1')) as [number, string];
-      const maxCalls = acc.max_concurrent_calls ?? this.config.calls.defaultMaxConcurrentCalls;
+      const [live, heldMicros] = (await this.redis.eval(SNAPSHOT, 1, key, now.getTime(), acc.ledgerSeq, '1')) as [number, string];
+      const maxCalls = acc.maxConcurrentCalls ?? this.config.calls.defaultMaxConcurrentCalls;
       if (maxCalls !== null && live >= maxCalls) {
-        const which = acc.max_concurrent_calls === null ? 'the default limit' : 'limit';
+        const which = acc.maxConcurrentCalls === null ? 'the default limit' : 'limit';
         return refuse('concurrent_limit', `the account already has ${live} call(s) in progress (${which} ${maxCalls})`);
       }
       const held = fromMicros(BigInt(heldMicros));
-      const available = new Money(acc.balance).plus(acc.credit_limit).minus(held);
+      const available = new Money(acc.balance).plus(acc.creditLimit).minus(held);
       let maxSeconds = affordableSeconds(rate, available, cap);
       if (maxSeconds === 0) {
         return refuse('insufficient_balance', `the balance cannot pay the first ${rate.firstIncrement} s at ${rate.ratePerMinute} ${rate.currency}/min`);
       }
-      if (acc.daily_spend_limit !== null) {
-        const [{ spent }] = (await tx.query(
-          `SELECT coalesce(sum(cost), 0)::numeric(20,6)::text AS spent FROM cdrs WHERE account_id = $1 AND status = 'rated' AND started_at >= $2`,
-          [accountId, utcDayStart(now)],
-        )) as { spent: string }[];
-        const room = dailyRoom(acc.daily_spend_limit, spent, held);
+      if (acc.dailySpendLimit !== null) {
+        const spent = await this.cdrs.ratedCostSince(tx, accountId, utcDayStart(now));
+        const room = dailyRoom(acc.dailySpendLimit, spent, held);
         maxSeconds = Math.min(maxSeconds, affordableSeconds(rate, room, cap));
         if (maxSeconds === 0) {
-          return refuse('daily_spend_limit', `today's spending (${spent} rated, ${held} held) leaves ${room.toFixed(6)} of the daily limit ${acc.daily_spend_limit}: less than the first ${rate.firstIncrement} s`);
+          return refuse('daily_spend_limit', `today's spending (${spent} rated, ${held} held) leaves ${room.toFixed(6)} of the daily limit ${acc.dailySpendLimit}: less than the first ${rate.firstIncrement} s`);
         }
       }
       const hold = costOf(rate, maxSeconds);
@@ -196,7 +178,7 @@ export class CreditControlService {
       await this.redis.eval(PUT, 1, key, id, `L|${toMicros(hold)}|${now.getTime() + ttlMs}|0`, ENDED_HOLD_SECONDS * 1000 * 2);
       const r: Authorization = { allowed: true, id, accountId, destination, rate, maxSeconds, held: hold.toFixed(6), currency: pre.currency };
       return r;
-    });
+    }, { durable: false });
   }
 
   /** Frees a reservation that will produce no CDR (or that record() will not see). Idempotent. */

@@ -3,32 +3,19 @@
  * validated by its zod schema, then all written in one transaction or none; a 422 names every bad
  * row. Rows are kept as columns (not objects) so 50,000 rows cost a few megabytes. A row whose
  * prefix and effectiveFrom already exist in the deck replaces that rate (re-importing a corrected
- * deck is the usual operator workflow). Imports nothing from other domain modules.
+ * deck is the usual operator workflow); the write itself is RateDecksRepository.upsertRates.
+ * Imports nothing from other domain modules.
  */
 import type { Readable } from 'node:stream';
-import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { readCsv } from '../platform/csv-import';
 import { newId } from '../platform/ids';
+import type { RateColumns } from './rate-decks.repository';
 
 export const MAX_RATE_ROWS = 500_000;
 const MONEY = /^\d{1,14}(\.\d{1,6})?$/;
 const PREFIX = /^\+?([0-9]{1,15})$/;
 const INCREMENT = /^[1-9][0-9]{0,3}$/;
-const CHUNK = 5000;
-
-interface Columns {
-  id: string[];
-  prefix: string[];
-  destination: string[];
-  rate: string[];
-  fee: string[];
-  first: number[];
-  next: number[];
-  from: string[];
-  to: (string | null)[];
-}
-
 function timestamp(v: string): string | null {
   if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(v)) return null;
   const d = new Date(/T| /.test(v) ? v : `${v}T00:00:00Z`);
@@ -77,8 +64,9 @@ function rateRow(now: Date) {
     });
 }
 
-export async function importRates(db: DataSource, deckId: string, body: Readable, now = new Date()): Promise<{ imported: number }> {
-  const rows: Columns = { id: [], prefix: [], destination: [], rate: [], fee: [], first: [], next: [], from: [], to: [] };
+/** Parses and validates the CSV, then hands every row at once to `write` (one transaction: all or none). */
+export async function importRates(write: (rows: RateColumns) => Promise<void>, body: Readable, now = new Date()): Promise<{ imported: number }> {
+  const rows: RateColumns = { id: [], prefix: [], destination: [], rate: [], fee: [], first: [], next: [], from: [], to: [] };
   const read = await readCsv(body, {
     required: ['prefix', 'destination', 'ratePerMinute', 'connectionFee', 'firstIncrement', 'nextIncrement', 'effectiveFrom'],
     optional: ['effectiveTo'],
@@ -98,21 +86,6 @@ export async function importRates(db: DataSource, deckId: string, body: Readable
     },
   });
   read.errors.throwIfAny(read.rows);
-  await db.transaction(async (tx) => {
-    for (let i = 0; i < rows.id.length; i += CHUNK) {
-      const s = <T>(a: T[]) => a.slice(i, i + CHUNK);
-      await tx.query(
-        `INSERT INTO rates (id, rate_deck_id, prefix, destination, rate_per_minute, connection_fee, first_increment, next_increment, effective_from, effective_to)
-         SELECT u.id, $1, u.prefix, u.destination, u.rate, u.fee, u.first, u.next, u.ef, u.et
-         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::int[], $8::int[], $9::timestamptz[], $10::timestamptz[])
-           AS u(id, prefix, destination, rate, fee, first, next, ef, et)
-         ON CONFLICT (rate_deck_id, prefix, effective_from) DO UPDATE SET destination = EXCLUDED.destination,
-           rate_per_minute = EXCLUDED.rate_per_minute, connection_fee = EXCLUDED.connection_fee, first_increment = EXCLUDED.first_increment,
-           next_increment = EXCLUDED.next_increment, effective_to = EXCLUDED.effective_to`,
-        [deckId, s(rows.id), s(rows.prefix), s(rows.destination), s(rows.rate), s(rows.fee), s(rows.first), s(rows.next), s(rows.from), s(rows.to)],
-      );
-    }
-    await tx.query('UPDATE rate_decks SET updated_at = now() WHERE id = $1', [deckId]);
-  });
+  await write(rows);
   return { imported: rows.id.length };
 }

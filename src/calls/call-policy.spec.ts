@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, unreachableStatus } from './call-policy';
+import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, unreachableStatus } from './call-policy';
 
 const policy = { blockedPrefixes: DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: true };
 
@@ -108,5 +108,14 @@ describe('refusalAnswer', () => {
     const all: CreditRefusal[] = ['unknown_account', 'suspended', 'no_rate', 'insufficient_balance', 'concurrent_limit', 'country_not_allowed', 'rate_above_limit', 'daily_spend_limit'];
     expect(all.map((r) => fraudLabel(r))).toEqual([undefined, undefined, undefined, undefined, 'maxConcurrentCalls', 'allowedCountries', 'maxRatePerMinute', 'dailySpendLimit']);
     expect(fraudLabel('blocked_destination')).toBe('blockedDestinations');
+  });
+});
+
+describe('reject', () => {
+  it("takes RFC 3261's phrase for the status and appends the detail in parentheses", () => {
+    expect(reject(500)).toEqual({ status: 500, reason: 'Server Internal Error' });
+    expect(reject(503, 'no route')).toEqual({ status: 503, reason: 'Service Unavailable (no route)' });
+    expect(reject(603, 'Chicago callers are not served')).toEqual({ status: 603, reason: 'Decline (Chicago callers are not served)' });
+    expect(reject(487, '')).toEqual({ status: 487, reason: 'Request Terminated' });
   });
 });

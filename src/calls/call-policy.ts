@@ -5,6 +5,22 @@
  * No I/O; unit-tested in call-policy.spec.ts.
  */
 import type { RefusalReason } from '../billing/credit-control.service';
+import { reasonPhrase } from '../sip';
+
+/** A final answer to the caller: a SIP status and its reason phrase. */
+export interface SipAnswer {
+  readonly status: number;
+  readonly reason: string;
+}
+
+/**
+ * Every refusal the B2BUA sends is built here: RFC 3261's phrase for the status (sip/reasons.ts),
+ * then the detail in parentheses, e.g. `reject(503, 'no route')` → "Service Unavailable (no route)".
+ */
+export function reject(status: number, detail?: string): SipAnswer {
+  const phrase = reasonPhrase(status);
+  return { status, reason: detail ? `${phrase} (${detail})` : phrase };
+}
 
 /**
  * Prefixes (E.164 digits) blocked by default: premium-rate and shared-cost ranges, and the
@@ -88,10 +104,10 @@ export function forwardingTarget(rule: ForwardingRule | undefined, situation: 'a
 }
 
 /** What the caller hears when the user cannot be reached and nothing forwards the call. */
-export function unreachableStatus(reason: UnreachableReason): { status: number; reason: string } {
-  if (reason === 'offline') return { status: 480, reason: 'Temporarily Unavailable' };
-  if (reason === 'busy') return { status: 486, reason: 'Busy Here' };
-  return { status: 408, reason: 'Request Timeout (no answer)' };
+export function unreachableStatus(reason: UnreachableReason): SipAnswer {
+  if (reason === 'offline') return reject(480);
+  if (reason === 'busy') return reject(486);
+  return reject(408, 'no answer');
 }
 
 /**
@@ -119,12 +135,12 @@ export type CreditRefusal = RefusalReason;
  * `detail` (billing's message) goes into the phrase only where it names nothing the caller should
  * not learn: the account's own balance, status or rate.
  */
-export function refusalAnswer(reason: CreditRefusal, detail: string): { status: number; reason: string } {
+export function refusalAnswer(reason: CreditRefusal, detail: string): SipAnswer {
   switch (reason) {
     case 'insufficient_balance':
-      return { status: 402, reason: `Payment Required (${detail})` };
+      return reject(402, detail);
     case 'unknown_account':
-      return { status: 404, reason: `Not Found (${detail})` };
+      return reject(404, detail);
     case 'concurrent_limit':
       return { status: 403, reason: `Concurrent Call Limit Reached (maxConcurrentCalls: ${detail})` };
     case 'country_not_allowed':
@@ -135,7 +151,7 @@ export function refusalAnswer(reason: CreditRefusal, detail: string): { status: 
       return { status: 403, reason: 'Daily Spend Limit Reached (dailySpendLimit)' };
     case 'suspended':
     case 'no_rate':
-      return { status: 403, reason: `Forbidden (${detail})` };
+      return reject(403, detail);
   }
 }
 

@@ -12,7 +12,7 @@ import type { RelaySession } from '../media';
 import { newId } from '../platform/ids';
 import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, createResponse } from '../sip';
 import type { CallLabels, CallMetrics } from './call-metrics';
-import { type FailureOrigin, bestFailure, dispositionOf } from './call-policy';
+import { type FailureOrigin, type SipAnswer, bestFailure, dispositionOf, reject } from './call-policy';
 import { type LegSip, hasSdp } from './leg';
 import { UacLeg, type UacLegSpec } from './uac-leg';
 import type { UasLeg } from './uas-leg';
@@ -79,6 +79,11 @@ export interface CallHost {
 }
 
 export type CallState = 'routing' | 'ringing' | 'answered' | 'ended';
+
+export interface RejectOptions {
+  headers?: SipHeader[];
+  disposition?: CallSummary['disposition'];
+}
 
 export class Call {
   readonly id = newId();
@@ -218,7 +223,7 @@ export class Call {
         settle({ kind: 'cancelled' });
       };
       if (target.legs.length === 0) {
-        settle({ kind: 'failed', status: 480, reason: 'Temporarily Unavailable', origin: 'network' });
+        settle({ kind: 'failed', ...reject(480), origin: 'network' });
         return;
       }
       const fail = (leg: UacLeg, status: number, reason: string, origin: FailureOrigin) => {
@@ -251,7 +256,8 @@ export class Call {
             const joined = this.connect(attempt, answered, response);
             if (joined === 'bad-sdp') {
               // The callee's answer cannot be relayed: as if that leg had failed (trunks fail over).
-              fail(answered, 502, 'Bad Gateway (unusable SDP answer)', 'network');
+              const bad = reject(502, 'unusable SDP answer');
+              fail(answered, bad.status, bad.reason, 'network');
               return;
             }
             for (const other of live) other.cancel();
@@ -265,15 +271,19 @@ export class Call {
           leg.start();
         } catch (err) {
           live.delete(leg);
-          failures.push({ status: 503, reason: `Service Unavailable (${(err as Error).message})`, origin: 'transport-error' });
+          failures.push({ ...reject(503, (err as Error).message), origin: 'transport-error' });
         }
       }
       if (live.size === 0) settle({ kind: 'failed', ...bestFailure(failures)! });
     });
   }
 
-  /** A final refusal to the caller before or between attempts; the call is over. */
-  reject(status: number, reason: string, options: { headers?: SipHeader[]; disposition?: CallSummary['disposition'] } = {}): void {
+  /** A final refusal to the caller before or between attempts (built with call-policy's `reject`); the call is over. */
+  reject(answer: SipAnswer, options?: RejectOptions): void;
+  reject(status: number, reason: string, options?: RejectOptions): void;
+  reject(first: SipAnswer | number, second?: string | RejectOptions, third?: RejectOptions): void {
+    const { status, reason } = typeof first === 'number' ? { status: first, reason: second as string } : first;
+    const options = (typeof first === 'number' ? third : (second as RejectOptions | undefined)) ?? {};
     if (this.state === 'ended') return;
     if (this.cancelledByCaller) {
       this.finish();
@@ -294,7 +304,8 @@ export class Call {
   callerCancelled(): void {
     if (this.state === 'answered' || this.state === 'ended') return;
     this.cancelledByCaller = true;
-    this.caller.reject(487, 'Request Terminated');
+    const terminated = reject(487);
+    this.caller.reject(terminated.status, terminated.reason);
     if (this.ringingNow) this.ringingNow();
     // When routing (no ring yet), the flow sees cancelledByCaller at its next step and finishes.
   }
@@ -366,17 +377,17 @@ export class Call {
       return createResponse(request, 200);
     }
     if (request.method === 'OPTIONS') return createResponse(request, 200);
-    if (this.state !== 'answered' || !other) return createResponse(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (this.state !== 'answered' || !other) return respondWith(request, reject(481));
     if (request.method === 'INVITE' || request.method === 'UPDATE') return this.passOffer(request, fromCaller, other);
     if (request.method === 'INFO') {
       const r = await other.request('INFO', request.body.length > 0 ? request.body : undefined, copyContentType(request));
       return createResponse(request, r.status, { reason: r.reason });
     }
-    return createResponse(request, 501, { reason: 'Not Implemented in dialog' });
+    return respondWith(request, reject(501, 'in dialog'));
   }
 
   private async passOffer(request: SipRequest, fromCaller: boolean, other: UacLeg | UasLeg): Promise<SipResponse> {
-    if (this.reinvitePending) return createResponse(request, 491, { reason: 'Request Pending' });
+    if (this.reinvitePending) return respondWith(request, reject(491));
     this.reinvitePending = true;
     try {
       let body: Buffer | undefined;
@@ -384,7 +395,7 @@ export class Call {
         try {
           body = Buffer.from(this.media.relaySdp(fromCaller ? 'a' : 'b', request.body.toString('utf8')).sdp);
         } catch (err) {
-          return createResponse(request, 488, { reason: `Not Acceptable Here (${(err as Error).message.slice(0, 80)})` });
+          return respondWith(request, reject(488, (err as Error).message.slice(0, 80)));
         }
       }
       const r = await other.request(request.method, body);
@@ -402,7 +413,7 @@ export class Call {
       return response;
     } catch (err) {
       this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 're-INVITE not passed on');
-      return createResponse(request, 500, { reason: 'Server Internal Error' });
+      return respondWith(request, reject(500));
     } finally {
       this.reinvitePending = false;
     }
@@ -543,6 +554,11 @@ export class Call {
       reservation: last ? (f.reservation ?? null) : null,
     };
   }
+}
+
+/** A response to a request in a dialog carrying a refusal built by `reject`. */
+function respondWith(request: SipRequest, a: SipAnswer): SipResponse {
+  return createResponse(request, a.status, { reason: a.reason });
 }
 
 function copyContentType(request: SipRequest): SipHeader[] {

@@ -28,12 +28,12 @@ import { RoutesService } from '../routing/routes.service';
 import type { Trunk } from '../routing/trunk.entity';
 import { TrunksService } from '../routing/trunks.service';
 import { SipServer } from '../signaling/sip-server';
-import { type IncomingRequest, type SipRequest, type SipResponse, type Target, isSipUri, newTag, parseUri } from '../sip';
+import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, isSipUri, newTag, parseUri } from '../sip';
 import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
 import { Call, type CallFacts, type CallHost, type RingTarget } from './call';
 import { CallMetrics } from './call-metrics';
-import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, unreachableStatus } from './call-policy';
+import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
@@ -233,20 +233,20 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const { request } = incoming;
     const key = `${request.callId}|${request.to.params.get('tag') ?? ''}`;
     const call = this.legs.get(key);
-    if (!call) return this.sip.reply(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (!call) return this.answer(request, reject(481));
     return call.inDialog(key, incoming);
   }
 
   private onCancel(incoming: IncomingRequest): SipResponse {
     const { request } = incoming;
     const tx = this.sip.transactionLayer?.inviteFor(request);
-    if (!tx) return this.sip.reply(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (!tx) return this.answer(request, reject(481));
     const call = this.byInvite.get(tx);
     if (call) call.callerCancelled();
     else {
       // Cancelled while we were still authenticating or routing: answer now, the flow stops when it looks.
       this.cancelledEarly.add(tx);
-      tx.respond(this.sip.reply(tx.request, 487, { reason: 'Request Terminated' }));
+      tx.respond(this.answer(tx.request, reject(487)));
     }
     return this.sip.reply(request, 200);
   }
@@ -254,9 +254,9 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private async onInvite(incoming: IncomingRequest): Promise<SipResponse | void> {
     const { request, source } = incoming;
     if (request.to.params.has('tag')) return this.inDialog(incoming);
-    if (this.draining) return this.sip.reply(request, 503, { reason: 'Service Unavailable (shutting down)', headers: [{ name: 'Retry-After', value: '30' }] });
-    if (request.contact.length === 0) return this.sip.reply(request, 400, { reason: 'Bad Request (missing Contact)' });
-    if (!hasSdp(request)) return this.sip.reply(request, 488, { reason: 'Not Acceptable Here (an SDP offer is required)' });
+    if (this.draining) return this.answer(request, reject(503, 'shutting down'), [{ name: 'Retry-After', value: '30' }]);
+    if (request.contact.length === 0) return this.answer(request, reject(400, 'missing Contact'));
+    if (!hasSdp(request)) return this.answer(request, reject(488, 'an SDP offer is required'));
 
     const trunk = await this.trunkFrom(source.address);
     if (trunk) {
@@ -268,11 +268,11 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
     if (!this.isOurs(request)) {
       this.log.warn({ source: `${source.transport} ${source.address}:${source.port}`, from: request.headers.find((h) => h.name === 'From')?.value, callId: request.callId }, 'INVITE from an address on no allow-list refused');
-      return this.sip.reply(request, 403, { reason: 'Forbidden (source address not allowed)' });
+      return this.answer(request, reject(403, 'source address not allowed'));
     }
     const auth = await this.authenticator.authenticate(request, source, 'proxy');
     if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });
-    if (!auth.user.active) return this.sip.reply(request, 403, { reason: 'Forbidden (user disabled)' });
+    if (!auth.user.active) return this.answer(request, reject(403, 'user disabled'));
     const user = auth.user;
     return this.start(incoming, { direction: 'outbound', userId: user.id, accountId: user.accountId }, (call) => this.fromUser(call, user));
   }
@@ -287,7 +287,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     flow(call).catch((err: unknown) => {
       this.log.error({ err, callId: call.callId }, 'call flow failed');
       if (call.state === 'answered') call.hangup('gateway', 'internal error');
-      else call.reject(500, 'Server Internal Error', { disposition: 'failed' });
+      else call.reject(reject(500), { disposition: 'failed' });
     });
   }
 
@@ -299,7 +299,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
     call.facts.dialed = dialled;
     call.facts.caller = (await this.numbers.firstOfUser(user.id)) ?? user.username;
-    if (!dialled) return call.reject(484, 'Address Incomplete (no number dialled)');
+    if (!dialled) return call.reject(reject(484, 'no number dialled'));
     const emergency = emergencyNumber(dialled, this.config.calls.emergencyNumbers ?? defaultEmergencyNumbers(this.config.defaultCountry));
     if (emergency) return this.emergency(call, emergency, user);
 
@@ -310,7 +310,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       return this.ringUser(call, target.id, undefined, user.accountId);
     }
     const n = normaliseNumber(dialled, this.config.defaultCountry);
-    if (!n.ok) return call.reject(484, `Address Incomplete (${n.message})`);
+    if (!n.ok) return call.reject(reject(484, n.message));
     call.facts.callee = n.number.e164;
     const did = await this.didRouting(call, n.number.e164);
     if (did === LOOKUP_FAILED) return;
@@ -335,12 +335,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
     const hold = SETUP_ALLOWANCE_SECONDS + 4 * 3600;
     if (!(await this.channels.acquire(trunk.id, call.id, trunk.maxChannels, hold))) {
-      return call.reject(503, `Service Unavailable (trunk ${trunk.name} at its channel limit)`);
+      return call.reject(reject(503, `trunk ${trunk.name} at its channel limit`));
     }
     call.onEnd(() => this.channels.release(trunk.id, call.id));
 
     const n = normaliseNumber(dialled, this.config.defaultCountry);
-    if (!n.ok) return call.reject(404, `Not Found (${n.message})`);
+    if (!n.ok) return call.reject(reject(404, n.message));
     call.facts.callee = n.number.e164;
     const translated = await this.translateTollFree(call, n.number.e164);
     if (!translated) return;
@@ -353,7 +353,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       return this.ringUser(call, did.userId, did.forwarding as ForwardingRule, payer);
     }
     if (payer) return this.toTrunks(call, destination, payer);
-    return call.reject(404, 'Not Found (no such number)');
+    return call.reject(reject(404, 'no such number'));
   }
 
   /**
@@ -366,7 +366,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (!t) return { destination: e164 };
     if ('blocked' in t) {
       // The rule's code with its own phrase: 603 is Decline (RFC 3261 §21.6.2), not Forbidden.
-      call.reject(t.sipCode, `${t.sipCode === 603 ? 'Decline' : 'Forbidden'} (${t.reason})`);
+      call.reject(reject(t.sipCode, t.reason));
       return undefined;
     }
     call.facts.translatedTo = t.target;
@@ -390,7 +390,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
    */
   private lookupFailed(call: Call, err: unknown): void {
     this.log.error({ err: err instanceof Error ? err.message : String(err), callId: call.callId, callee: call.facts.callee ?? null }, 'DID lookup failed: database unavailable');
-    call.reject(503, 'Service Unavailable (database unavailable)', { headers: [{ name: 'Retry-After', value: String(LOOKUP_RETRY_AFTER_SECONDS) }], disposition: 'failed' });
+    call.reject(reject(503, 'database unavailable'), { headers: [{ name: 'Retry-After', value: String(LOOKUP_RETRY_AFTER_SECONDS) }], disposition: 'failed' });
   }
 
   /**
@@ -410,7 +410,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       const target = forwardingTarget(forwarding, reason);
       if (target) return this.forward(call, target, forwarding!.redirect, forwardPayer ?? user?.accountId);
       const r = unreachableStatus(reason);
-      return call.reject(r.status, r.reason, { disposition: reason === 'offline' ? 'failed' : reason });
+      return call.reject(r, { disposition: reason === 'offline' ? 'failed' : reason });
     };
     const always = forwardingTarget(forwarding, 'always');
     if (always) return this.forward(call, always, forwarding!.redirect, forwardPayer ?? user?.accountId);
@@ -438,19 +438,19 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       if (call.facts.reservation) call.limitDuration(call.facts.reservation.maxSeconds);
       return;
     }
-    if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
+    if (outcome.kind === 'cancelled') return call.reject(reject(487));
     if (outcome.kind === 'noAnswer') return unreachable('noAnswer');
     if (outcome.status === 486 || outcome.status === 600) return unreachable('busy');
-    if (outcome.status === 603) return call.reject(603, 'Decline');
+    if (outcome.status === 603) return call.reject(reject(603));
     return unreachable('offline');
   }
 
   private async forward(call: Call, target: string, redirect: boolean, payer: string | undefined): Promise<void> {
     const uri = /^sips?:/i.test(target) ? target : `tel:${target}`;
-    if (redirect) return call.reject(302, 'Moved Temporarily', { headers: [{ name: 'Contact', value: `<${uri}>` }], disposition: 'rejected' });
+    if (redirect) return call.reject(reject(302), { headers: [{ name: 'Contact', value: `<${uri}>` }], disposition: 'rejected' });
     call.facts.translatedTo = target;
     if (uri.startsWith('tel:')) {
-      if (!payer) return call.reject(480, 'Temporarily Unavailable (no account pays for forwarding)');
+      if (!payer) return call.reject(reject(480, 'no account pays for forwarding'));
       if (call.facts.reservation) {
         // Held for the first destination (e.g. a toll-free call to this DID): the forward is rated anew.
         await this.credit.release(call.facts.reservation);
@@ -460,7 +460,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       return this.toTrunks(call, target, payer);
     }
     const parsed = parseUri(target);
-    if (!parsed.ok || !isSipUri(parsed.value)) return call.reject(480, 'Temporarily Unavailable (bad forwarding target)');
+    if (!parsed.ok || !isSipUri(parsed.value)) return call.reject(reject(480, 'bad forwarding target'));
     const u = parsed.value;
     if (!(await this.attachMedia(call))) return;
     const peer: Target = { host: u.host, port: u.port ?? 5060, transport: (u.params.get('transport') ?? '').toLowerCase() === 'tcp' ? 'TCP' : 'UDP' };
@@ -481,12 +481,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
         this.metrics.fraudRefused(label);
         this.log.warn({ callId: call.callId, accountId: payer, destination, limit: auth.limit, detail: auth.message }, 'call refused by an account limit');
       }
-      call.reject(answer.status, answer.reason);
+      call.reject(answer);
       return false;
     }
     if (call.state === 'ended' || call.cancelledByCaller) {
       await this.credit.release(auth);
-      if (call.state !== 'ended') call.reject(487, 'Request Terminated');
+      if (call.state !== 'ended') call.reject(reject(487));
       return false;
     }
     call.facts.reservation = auth;
@@ -504,12 +504,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (blocked) {
       this.metrics.fraudRefused(fraudLabel('blocked_destination')!);
       this.log.warn({ callId: call.callId, accountId: payer, destination, detail: blocked }, 'call to a blocked destination refused');
-      return call.reject(403, `Forbidden (${blocked})`);
+      return call.reject(reject(403, blocked));
     }
     if (!call.facts.reservation && !(await this.authorize(call, payer, destination))) return;
     const reservation = call.facts.reservation!;
     const candidates = await this.routes.candidates(destination, call.callId);
-    if (candidates.length === 0) return call.reject(503, 'Service Unavailable (no route)');
+    if (candidates.length === 0) return call.reject(reject(503, 'no route'));
     return this.ringTrunks(call, destination, candidates, reservation.maxSeconds);
   }
 
@@ -525,7 +525,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const candidates = emergencyRoutes(number, await this.routes.candidates(number, call.callId));
     if (candidates.length === 0) {
       this.log.error(log, `emergency call to ${number} has no route: add a route with prefix ${number}`);
-      return call.reject(503, `Service Unavailable (no route for emergency number ${number})`, { disposition: 'failed' });
+      return call.reject(reject(503, `no route for emergency number ${number}`), { disposition: 'failed' });
     }
     return this.ringTrunks(call, number, candidates, undefined);
   }
@@ -542,7 +542,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     let tried = 0;
     let full = 0;
     for (const candidate of candidates) {
-      if (call.state === 'ended' || call.cancelledByCaller) return call.reject(487, 'Request Terminated');
+      if (call.state === 'ended' || call.cancelledByCaller) return call.reject(reject(487));
       const trunk = trunks.get(candidate.trunkId);
       if (!trunk || !trunk.enabled || trunk.transport === 'tls') continue;
       const legId = newId();
@@ -584,15 +584,13 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       this.log.log({ trunk: trunk.name, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
     }
     const why = tried > 0 ? 'no trunk could take the call' : full > 0 ? 'every trunk is at its channel limit' : 'no usable trunk on the route';
-    return call.reject(503, `Service Unavailable (${why})`, {
-      disposition: 'failed',
-    });
+    return call.reject(reject(503, why), { disposition: 'failed' });
   }
 
   private afterSingleRing(call: Call, outcome: Awaited<ReturnType<Call['ring']>>): void {
     if (outcome.kind === 'answered') return;
-    if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
-    if (outcome.kind === 'noAnswer') return call.reject(408, 'Request Timeout (no answer)', { disposition: 'noAnswer' });
+    if (outcome.kind === 'cancelled') return call.reject(reject(487));
+    if (outcome.kind === 'noAnswer') return call.reject(reject(408, 'no answer'), { disposition: 'noAnswer' });
     call.reject(outcome.status, outcome.reason);
   }
 
@@ -602,12 +600,17 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       call.attachMedia(await this.relay.openSession(call.id));
       return true;
     } catch (err) {
-      const [status, reason] = mediaRefusal(err);
-      if (status >= 500) this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
+      const refusal = mediaRefusal(err);
+      if (refusal.status >= 500) this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
       else this.log.warn({ err: (err as Error).message, callId: call.callId }, 'caller SDP refused');
-      call.reject(status, reason, { disposition: status >= 500 ? 'failed' : 'rejected' });
+      call.reject(refusal, { disposition: refusal.status >= 500 ? 'failed' : 'rejected' });
       return false;
     }
+  }
+
+  /** A stateless answer to a request no call owns yet. */
+  private answer(request: SipRequest, a: SipAnswer, headers?: SipHeader[]): SipResponse {
+    return this.sip.reply(request, a.status, { reason: a.reason, headers });
   }
 
   private fromHeader(call: Call): string {
@@ -658,18 +661,18 @@ function uriUser(s: string): string {
 }
 
 /** The SIP answer for a media failure (codes in media.errors.ts). */
-function mediaRefusal(err: unknown): [number, string] {
-  if (!(err instanceof MediaError)) return [500, 'Server Internal Error'];
+function mediaRefusal(err: unknown): SipAnswer {
+  if (!(err instanceof MediaError)) return reject(500);
   const detail = err.message.replace(/[\r\n]/g, ' ').slice(0, 100);
   switch (err.code) {
     case MediaErrorCode.PortsExhausted:
-      return [503, 'Service Unavailable (no media ports)'];
+      return reject(503, 'no media ports');
     case MediaErrorCode.InvalidSdp:
-      return [400, `Bad Request (${detail})`];
+      return reject(400, detail);
     case MediaErrorCode.UnsupportedSdp:
-      return [488, `Not Acceptable Here (${detail})`];
+      return reject(488, detail);
     default:
-      return [500, 'Server Internal Error'];
+      return reject(500);
   }
 }
 

@@ -23,6 +23,7 @@ import {
   newTag,
 } from '../sip';
 import { type DialogState, type LegSip, SDP_TYPE, requestInDialog, transactions } from './leg';
+import { reject } from './call-policy';
 
 export interface UacLegSpec {
   readonly target: Target;
@@ -192,7 +193,7 @@ export class UacLeg implements DialogState {
     if (!d.ok) {
       // A 2xx without Contact or tag: we cannot even ACK it properly; count the leg as failed.
       this.state = 'terminated';
-      this.events.failed(this, createResponse(invite, 502, { reason: `Bad Gateway (${d.error.reason})` }), 'network');
+      this.events.failed(this, createResponse(invite, 502, { reason: reject(502, d.error.reason).reason }), 'network');
       return;
     }
     this.dialog = d.value;
@@ -219,7 +220,7 @@ export class UacLeg implements DialogState {
     const invite = this.invite;
     this.state = 'terminated';
     this.tx?.terminate();
-    this.events.failed(this, createResponse(invite, 408, { reason: 'Request Timeout (no response)' }), 'setup-timeout');
+    this.events.failed(this, createResponse(invite, 408, { reason: reject(408, 'no response').reason }), 'setup-timeout');
   }
 
   private clearSetupTimer(): void {

@@ -330,11 +330,18 @@ export class Call {
     attempt.hangupBy = by;
     attempt.reason = reason;
     attempt.endedAt = new Date();
-    if (by !== 'caller') void this.caller.bye().catch(() => undefined);
-    if (by !== 'callee') void this.callee?.bye().catch(() => undefined);
+    if (by !== 'caller') this.byeTo('caller', this.caller);
+    if (by !== 'callee' && this.callee) this.byeTo('callee', this.callee);
     this.endAttemptMetrics(attempt);
     this.release(attempt);
     this.finish();
+  }
+
+  /** BYE to one side; a failure (no dialog, transport down) is logged: the peer's own timers end its session. */
+  private byeTo(side: 'caller' | 'callee', leg: UasLeg | UacLeg): void {
+    leg.bye().catch((err: unknown) => {
+      this.host.log.warn({ err: err instanceof Error ? err.message : String(err), callId: this.callId, side }, 'BYE not sent');
+    });
   }
 
   /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, unreachableStatus } from './call-policy';
+import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, ringVerdict, unreachableStatus } from './call-policy';
 
 const policy = { blockedPrefixes: DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: true };
 
@@ -117,5 +117,17 @@ describe('reject', () => {
     expect(reject(503, 'no route')).toEqual({ status: 503, reason: 'Service Unavailable (no route)' });
     expect(reject(603, 'Chicago callers are not served')).toEqual({ status: 603, reason: 'Decline (Chicago callers are not served)' });
     expect(reject(487, '')).toEqual({ status: 487, reason: 'Request Terminated' });
+  });
+});
+
+describe('ringVerdict', () => {
+  it("maps a user's devices' refusals to busy, decline or offline, and passes a peer's on", () => {
+    expect(ringVerdict({ kind: 'answered' }, 'user')).toEqual({ kind: 'answered' });
+    expect(ringVerdict({ kind: 'cancelled' }, 'peer')).toEqual({ kind: 'refused', answer: { status: 487, reason: 'Request Terminated' } });
+    expect(ringVerdict({ kind: 'noAnswer' }, 'peer')).toEqual({ kind: 'unreachable', reason: 'noAnswer' });
+    expect(ringVerdict({ kind: 'failed', status: 600, reason: 'Busy Everywhere' }, 'user')).toEqual({ kind: 'unreachable', reason: 'busy' });
+    expect(ringVerdict({ kind: 'failed', status: 603, reason: 'Decline (x)' }, 'user')).toEqual({ kind: 'refused', answer: { status: 603, reason: 'Decline' } });
+    expect(ringVerdict({ kind: 'failed', status: 404, reason: 'Not Found' }, 'user')).toEqual({ kind: 'unreachable', reason: 'offline' });
+    expect(ringVerdict({ kind: 'failed', status: 404, reason: 'Not Found (x)' }, 'peer')).toEqual({ kind: 'refused', answer: { status: 404, reason: 'Not Found (x)' } });
   });
 });

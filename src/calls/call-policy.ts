@@ -103,6 +103,39 @@ export function forwardingTarget(rule: ForwardingRule | undefined, situation: 'a
   return rule.mode === situation ? rule.target : undefined;
 }
 
+/** How a finished ring ends for the caller (ring-attempt.ts's RingOutcome, as a type only). */
+export type RingEnd =
+  | { kind: 'answered' }
+  | { kind: 'failed'; status: number; reason: string }
+  | { kind: 'noAnswer' }
+  | { kind: 'cancelled' };
+
+/**
+ * What a ring that did not fail over means for the caller, in one place: answered; 487 when the
+ * caller cancelled; `unreachable` (busy, no answer, offline), which a user's forwarding rule may
+ * still take, else `unreachableStatus`; or the callee's own refusal. A user's devices that
+ * refused say busy (486/600), decline (603) or offline (anything else, as the registrar knows
+ * them no better); a trunk's or a SIP URI's refusal is passed on as it came.
+ */
+export function ringVerdict(
+  end: RingEnd,
+  callee: 'user' | 'peer',
+): { kind: 'answered' } | { kind: 'unreachable'; reason: UnreachableReason } | { kind: 'refused'; answer: SipAnswer } {
+  switch (end.kind) {
+    case 'answered':
+      return end;
+    case 'cancelled':
+      return { kind: 'refused', answer: reject(487) };
+    case 'noAnswer':
+      return { kind: 'unreachable', reason: 'noAnswer' };
+    case 'failed':
+      if (callee === 'peer') return { kind: 'refused', answer: { status: end.status, reason: end.reason } };
+      if (end.status === 486 || end.status === 600) return { kind: 'unreachable', reason: 'busy' };
+      if (end.status === 603) return { kind: 'refused', answer: reject(603) };
+      return { kind: 'unreachable', reason: 'offline' };
+  }
+}
+
 /** What the caller hears when the user cannot be reached and nothing forwards the call. */
 export function unreachableStatus(reason: UnreachableReason): SipAnswer {
   if (reason === 'offline') return reject(480);

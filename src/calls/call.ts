@@ -12,9 +12,10 @@ import type { RelaySession } from '../media';
 import { newId } from '../platform/ids';
 import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, createResponse } from '../sip';
 import type { CallLabels, CallMetrics } from './call-metrics';
-import { type FailureOrigin, type SipAnswer, bestFailure, dispositionOf, reject } from './call-policy';
+import { type SipAnswer, dispositionOf, reject } from './call-policy';
 import { type LegSip, hasSdp } from './leg';
-import { UacLeg, type UacLegSpec } from './uac-leg';
+import { RingAttempt, type RingOutcome, type RingTarget } from './ring-attempt';
+import type { UacLeg } from './uac-leg';
 import type { UasLeg } from './uas-leg';
 
 export type Direction = 'outbound' | 'inbound' | 'internal';
@@ -35,23 +36,7 @@ export interface CallFacts {
   reservation?: Reservation | null;
 }
 
-/** One ring: a trunk (one leg) or a user's devices (a leg each, forked). */
-export interface RingTarget {
-  readonly legs: readonly Omit<UacLegSpec, 'body'>[];
-  readonly trunkId?: string;
-  readonly trunkName?: string;
-  readonly userId?: string;
-  /** Called once when the attempt is over (frees the trunk channel). */
-  readonly release?: () => Promise<void>;
-  /** Addresses (CIDRs) the callee's media may come from besides the legs' hosts: a trunk's inbound addresses. */
-  readonly mediaSources?: readonly string[];
-}
-
-export type RingOutcome =
-  | { kind: 'answered' }
-  | { kind: 'failed'; status: number; reason: string; origin: FailureOrigin }
-  | { kind: 'noAnswer' }
-  | { kind: 'cancelled' };
+export type { RingOutcome, RingTarget };
 
 interface Attempt {
   target: RingTarget;
@@ -162,8 +147,8 @@ export class Call {
   }
 
   /**
-   * Rings the target's legs in parallel: the first 2xx is bridged to the caller, the others are
-   * cancelled. Resolves when the attempt is answered or over.
+   * Rings the target's legs in parallel (a RingAttempt): the first 2xx is bridged to the caller, the
+   * others are cancelled. Resolves when the attempt is answered or over.
    */
   ring(target: RingTarget, ringTimeoutMs: number): Promise<RingOutcome> {
     if (this.state === 'ended' || this.cancelledByCaller) return Promise.resolve({ kind: 'cancelled' });
@@ -181,101 +166,47 @@ export class Call {
     this.host.metrics.attempted(attempt.labels);
     this.host.metrics.callStarted(attempt.labels);
 
-    return new Promise<RingOutcome>((resolve) => {
-      const live = new Set<UacLeg>();
-      const failures: { status: number; reason: string; origin: FailureOrigin }[] = [];
-      let settled = false;
-      const settle = (outcome: RingOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.ringingNow = undefined;
-        if (outcome.kind !== 'answered') {
-          attempt.endedAt = new Date();
-          if (outcome.kind === 'failed') {
-            attempt.status = outcome.status;
-            attempt.reason = outcome.reason;
-            // Our own timeout or a send failure says the trunk is broken, not that nobody answered.
-            attempt.disposition = outcome.origin === 'network' ? dispositionOf(outcome.status) : 'failed';
-          } else if (outcome.kind === 'noAnswer') {
-            attempt.status = 408;
-            attempt.reason = 'no answer';
-            attempt.disposition = 'noAnswer';
-          } else {
-            attempt.status = 487;
-            attempt.reason = this.hangupReason ?? 'cancelled by caller';
-            attempt.disposition = 'cancelled';
-            attempt.hangupBy = this.cancelledByCaller ? 'caller' : 'gateway';
-          }
-          this.endAttemptMetrics(attempt);
-          this.release(attempt);
-          this.state = 'routing';
-        }
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => {
-        for (const leg of live) leg.cancel();
-        settle({ kind: 'noAnswer' });
-      }, ringTimeoutMs);
-      timer.unref();
-      this.ringingNow = () => {
-        for (const leg of live) leg.cancel();
-        settle({ kind: 'cancelled' });
-      };
-      if (target.legs.length === 0) {
-        settle({ kind: 'failed', ...reject(480), origin: 'network' });
-        return;
-      }
-      const fail = (leg: UacLeg, status: number, reason: string, origin: FailureOrigin) => {
-        live.delete(leg);
-        this.host.unregister(leg.key);
-        failures.push({ status, reason, origin });
-        if (live.size === 0 && !settled) settle({ kind: 'failed', ...bestFailure(failures)! });
-      };
-      // A leg's events run inside the SIP stack's receive path: nothing thrown here may escape.
-      const guarded =
-        <A extends unknown[]>(what: string, fn: (...args: A) => void) =>
-        (...args: A) => {
-          try {
-            fn(...args);
-          } catch (err) {
-            this.host.log.error({ err, callId: this.callId, event: what }, 'call leg event failed');
-          }
-        };
-      for (const spec of target.legs) {
-        const leg = new UacLeg(this.host.sip, { ...spec, body: this.offer }, {
-          provisional: guarded('provisional', (_leg: UacLeg, response: SipResponse) => {
-            if (!settled) this.relayProvisional(attempt, response);
-          }),
-          answered: guarded('answered', (answered: UacLeg, response: SipResponse) => {
-            live.delete(answered);
-            if (settled) {
-              void answered.bye();
-              return;
-            }
-            const joined = this.connect(attempt, answered, response);
-            if (joined === 'bad-sdp') {
-              // The callee's answer cannot be relayed: as if that leg had failed (trunks fail over).
-              const bad = reject(502, 'unusable SDP answer');
-              fail(answered, bad.status, bad.reason, 'network');
-              return;
-            }
-            for (const other of live) other.cancel();
-            settle({ kind: joined === 'ok' ? 'answered' : 'cancelled' });
-          }),
-          failed: guarded('failed', (failed: UacLeg, response: SipResponse, origin: FailureOrigin) => fail(failed, response.status, response.reason, origin)),
-        });
-        live.add(leg);
-        this.host.register(leg.key, this, leg);
-        try {
-          leg.start();
-        } catch (err) {
-          live.delete(leg);
-          failures.push({ ...reject(503, (err as Error).message), origin: 'transport-error' });
-        }
-      }
-      if (live.size === 0) settle({ kind: 'failed', ...bestFailure(failures)! });
-    });
+    const ring = new RingAttempt(
+      {
+        sip: this.host.sip,
+        log: this.host.log,
+        callId: this.callId,
+        offer: this.offer,
+        register: (leg) => this.host.register(leg.key, this, leg),
+        unregister: (leg) => this.host.unregister(leg.key),
+        provisional: (response) => this.relayProvisional(attempt, response),
+        answered: (leg, response) => this.connect(attempt, leg, response),
+        settled: (outcome) => this.attemptOver(attempt, outcome),
+      },
+      target,
+    );
+    this.ringingNow = () => ring.cancel();
+    return ring.start(ringTimeoutMs);
+  }
+
+  /** Records how an attempt that was not answered ended, and frees what it held. */
+  private attemptOver(attempt: Attempt, outcome: RingOutcome): void {
+    this.ringingNow = undefined;
+    if (outcome.kind === 'answered') return;
+    attempt.endedAt = new Date();
+    if (outcome.kind === 'failed') {
+      attempt.status = outcome.status;
+      attempt.reason = outcome.reason;
+      // Our own timeout or a send failure says the trunk is broken, not that nobody answered.
+      attempt.disposition = outcome.origin === 'network' ? dispositionOf(outcome.status) : 'failed';
+    } else if (outcome.kind === 'noAnswer') {
+      attempt.status = 408;
+      attempt.reason = 'no answer';
+      attempt.disposition = 'noAnswer';
+    } else {
+      attempt.status = 487;
+      attempt.reason = this.hangupReason ?? 'cancelled by caller';
+      attempt.disposition = 'cancelled';
+      attempt.hangupBy = this.cancelledByCaller ? 'caller' : 'gateway';
+    }
+    this.endAttemptMetrics(attempt);
+    this.release(attempt);
+    this.state = 'routing';
   }
 
   /** A final refusal to the caller before or between attempts (built with call-policy's `reject`); the call is over. */

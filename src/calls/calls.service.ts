@@ -22,18 +22,16 @@ import { DomainError } from '../platform/problem';
 import { REDIS } from '../platform/redis';
 import { SipAuthenticator } from '../registrar/sip-authenticator';
 import { RegistrarService } from '../registrar/registrar.service';
-import { addressAllowed } from '../routing/cidr';
-import type { RouteCandidate } from '../routing/route-selection';
 import { RoutesService } from '../routing/routes.service';
 import type { Trunk } from '../routing/trunk.entity';
-import { TrunksService } from '../routing/trunks.service';
+import { type TrunkAttempt, TrunksService } from '../routing/trunks.service';
 import { SipServer } from '../signaling/sip-server';
-import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, isSipUri, newTag, parseUri } from '../sip';
+import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, escapeUser, isSipUri, newTag, parseUri } from '../sip';
 import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
-import { Call, type CallFacts, type CallHost, type RingTarget } from './call';
+import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget } from './call';
 import { CallMetrics } from './call-metrics';
-import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, type SipAnswer, unreachableStatus } from './call-policy';
+import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
@@ -43,7 +41,6 @@ import { UasLeg } from './uas-leg';
 
 /** How long a finished leg's key stays known, to ACK and BYE late 2xx retransmissions (64*T1). */
 const LINGER_MS = 32_000;
-const TRUNK_CACHE_MS = 2_000;
 
 export interface CallView {
   id: string;
@@ -82,7 +79,6 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private readonly cancelledEarly = new WeakSet<object>();
   private readonly channels: TrunkChannels;
   private readonly metrics: CallMetrics;
-  private trunkCache?: { at: number; trunks: Promise<Trunk[]>; revision: number };
   private draining = false;
   private readonly host: CallHost;
 
@@ -258,7 +254,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (request.contact.length === 0) return this.answer(request, reject(400, 'missing Contact'));
     if (!hasSdp(request)) return this.answer(request, reject(488, 'an SDP offer is required'));
 
-    const trunk = await this.trunkFrom(source.address);
+    const trunk = await this.trunks.fromAddress(source.address);
     if (trunk) {
       return this.start(incoming, { direction: 'inbound', trunkId: trunk.id, trunkName: trunk.name }, (call) => {
         call.callerMediaSources = [...trunk.inboundAddresses, trunk.host];
@@ -406,11 +402,10 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       if (!(err instanceof DomainError && err.code === 'not_found')) return this.lookupFailed(call, err);
     }
     call.facts.userId = userId;
-    const unreachable = async (reason: 'offline' | 'busy' | 'noAnswer') => {
+    const unreachable = async (reason: UnreachableReason) => {
       const target = forwardingTarget(forwarding, reason);
       if (target) return this.forward(call, target, forwarding!.redirect, forwardPayer ?? user?.accountId);
-      const r = unreachableStatus(reason);
-      return call.reject(r, { disposition: reason === 'offline' ? 'failed' : reason });
+      return notReached(call, reason);
     };
     const always = forwardingTarget(forwarding, 'always');
     if (always) return this.forward(call, always, forwarding!.redirect, forwardPayer ?? user?.accountId);
@@ -426,23 +421,16 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       legs: bindings.map((b) => ({
         target: { host: b.source.address, port: b.source.port, transport: b.source.transport },
         requestUri: b.uri,
-        from: `<sip:${uriUser(callerId)}@${host}>`,
+        from: `<sip:${escapeUser(callerId)}@${host}>`,
         to: `<sip:${user.username}@${this.config.sipRealm}>`,
       })),
     };
     const ringSeconds = forwarding && forwarding.mode !== 'none' ? forwarding.noAnswerSeconds : this.config.calls.ringTimeoutSeconds;
     const outcome = await call.ring(target, ringSeconds * 1000);
-    if (outcome.kind === 'answered') {
-      // A paid call to one of our users (a toll-free number translated to a DID): its payer's
-      // reservation granted maxSeconds and the CDR is rated at that; the call must end there too.
-      if (call.facts.reservation) call.limitDuration(call.facts.reservation.maxSeconds);
-      return;
-    }
-    if (outcome.kind === 'cancelled') return call.reject(reject(487));
-    if (outcome.kind === 'noAnswer') return unreachable('noAnswer');
-    if (outcome.status === 486 || outcome.status === 600) return unreachable('busy');
-    if (outcome.status === 603) return call.reject(reject(603));
-    return unreachable('offline');
+    // A paid call to one of our users (a toll-free number translated to a DID): its payer's
+    // reservation granted maxSeconds and the CDR is rated at that; the call must end there too.
+    if (outcome.kind === 'answered' && call.facts.reservation) call.limitDuration(call.facts.reservation.maxSeconds);
+    return afterRing(call, outcome, 'user', unreachable);
   }
 
   private async forward(call: Call, target: string, redirect: boolean, payer: string | undefined): Promise<void> {
@@ -468,7 +456,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       { legs: [{ target: peer, requestUri: target, from: this.fromHeader(call), to: `<${target}>`, setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs }] },
       this.config.calls.ringTimeoutSeconds * 1000,
     );
-    return this.afterSingleRing(call, outcome);
+    return afterRing(call, outcome, 'peer');
   }
 
   /** Credit control for a paid call; answers the refusal itself. */
@@ -510,7 +498,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const reservation = call.facts.reservation!;
     const candidates = await this.routes.candidates(destination, call.callId);
     if (candidates.length === 0) return call.reject(reject(503, 'no route'));
-    return this.ringTrunks(call, destination, candidates, reservation.maxSeconds);
+    return this.ringTrunks(call, await this.trunks.attempts(destination, candidates), reservation.maxSeconds);
   }
 
   /**
@@ -527,71 +515,53 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       this.log.error(log, `emergency call to ${number} has no route: add a route with prefix ${number}`);
       return call.reject(reject(503, `no route for emergency number ${number}`), { disposition: 'failed' });
     }
-    return this.ringTrunks(call, number, candidates, undefined);
+    return this.ringTrunks(call, await this.trunks.attempts(number, candidates), undefined);
   }
 
-  /** Rings the candidates' trunks in order with failover; `maxSeconds` (the grant) ends the answered call. */
-  private async ringTrunks(call: Call, destination: string, candidates: RouteCandidate[], maxSeconds: number | undefined): Promise<void> {
+  /** Rings the trunks in order with failover; `maxSeconds` (the grant) ends the answered call. */
+  private async ringTrunks(call: Call, attempts: readonly TrunkAttempt[], maxSeconds: number | undefined): Promise<void> {
     if (!(await this.attachMedia(call))) return;
-    let trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
-    if (candidates.some((c) => !trunks.has(c.trunkId))) {
-      // A trunk newer than the cache: read them again rather than skip it.
-      this.trunkCache = undefined;
-      trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
-    }
     let tried = 0;
     let full = 0;
-    for (const candidate of candidates) {
+    for (const trunk of attempts) {
       if (call.state === 'ended' || call.cancelledByCaller) return call.reject(reject(487));
-      const trunk = trunks.get(candidate.trunkId);
-      if (!trunk || !trunk.enabled || trunk.transport === 'tls') continue;
       const legId = newId();
       const hold = (maxSeconds ?? MAX_CALL_SECONDS) + SETUP_ALLOWANCE_SECONDS + 60;
-      if (!(await this.channels.acquire(trunk.id, legId, trunk.maxChannels, hold))) {
-        this.log.log({ trunk: trunk.name, callId: call.callId }, 'trunk at its channel limit: skipped');
+      if (!(await this.channels.acquire(trunk.trunkId, legId, trunk.maxChannels, hold))) {
+        this.log.log({ trunk: trunk.trunkName, callId: call.callId }, 'trunk at its channel limit: skipped');
         full++;
         continue;
       }
       tried++;
-      const credentials = trunk.username ? await this.trunks.credentials(trunk.id) : undefined;
-      const transport = trunk.transport === 'tcp' ? 'TCP' : 'UDP';
-      const hostPort = `${trunk.host.includes(':') ? `[${trunk.host}]` : trunk.host}:${trunk.port}`;
-      const params = transport === 'TCP' ? ';transport=tcp' : '';
-      const outcome = await call.ring(
-        {
-          trunkId: trunk.id,
-          trunkName: trunk.name,
-          release: () => this.channels.release(trunk.id, legId),
-          mediaSources: trunk.inboundAddresses,
-          legs: [
-            {
-              target: { host: trunk.host, port: trunk.port, transport },
-              requestUri: `sip:${uriUser(destination)}@${hostPort}${params}`,
-              from: this.fromHeader(call),
-              to: `<sip:${uriUser(destination)}@${hostPort}>`,
-              credentials,
-              setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs,
-            },
-          ],
-        },
-        this.config.calls.ringTimeoutSeconds * 1000,
-      );
+      const outcome = await call.ring(this.trunkTarget(call, trunk, () => this.channels.release(trunk.trunkId, legId)), this.config.calls.ringTimeoutSeconds * 1000);
       if (outcome.kind === 'answered') {
         if (maxSeconds !== undefined) call.limitDuration(maxSeconds);
         return;
       }
-      if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return this.afterSingleRing(call, outcome);
-      this.log.log({ trunk: trunk.name, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
+      if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return afterRing(call, outcome, 'peer');
+      this.log.log({ trunk: trunk.trunkName, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
     }
     const why = tried > 0 ? 'no trunk could take the call' : full > 0 ? 'every trunk is at its channel limit' : 'no usable trunk on the route';
     return call.reject(reject(503, why), { disposition: 'failed' });
   }
 
-  private afterSingleRing(call: Call, outcome: Awaited<ReturnType<Call['ring']>>): void {
-    if (outcome.kind === 'answered') return;
-    if (outcome.kind === 'cancelled') return call.reject(reject(487));
-    if (outcome.kind === 'noAnswer') return call.reject(reject(408, 'no answer'), { disposition: 'noAnswer' });
-    call.reject(outcome.status, outcome.reason);
+  private trunkTarget(call: Call, trunk: TrunkAttempt, release: () => Promise<void>): RingTarget {
+    return {
+      trunkId: trunk.trunkId,
+      trunkName: trunk.trunkName,
+      release,
+      mediaSources: trunk.mediaSources,
+      legs: [
+        {
+          target: trunk.target,
+          requestUri: trunk.requestUri,
+          from: this.fromHeader(call),
+          to: `<${trunk.toUri}>`,
+          credentials: trunk.credentials,
+          setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs,
+        },
+      ],
+    };
   }
 
   private async attachMedia(call: Call): Promise<boolean> {
@@ -615,7 +585,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
   private fromHeader(call: Call): string {
     const { host } = this.sip.advertisedAddress();
-    return `<sip:${uriUser(call.facts.caller ?? 'anonymous')}@${host}>`;
+    return `<sip:${escapeUser(call.facts.caller ?? 'anonymous')}@${host}>`;
   }
 
   private destinationPolicy() {
@@ -639,25 +609,19 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const ours = new Set([this.config.sipRealm.toLowerCase(), this.sip.advertisedAddress().host.toLowerCase(), ...this.sip.listening().map((l) => l.address)]);
     return ours.has(host);
   }
-
-  private async trunkFrom(address: string): Promise<Trunk | undefined> {
-    return (await this.trunkList()).find((t) => t.enabled && t.inboundAddresses.length > 0 && addressAllowed(address, t.inboundAddresses));
-  }
-
-  /** All trunks, cached briefly (every INVITE needs the allow-lists); a change made through this node is seen at once. */
-  private trunkList(): Promise<Trunk[]> {
-    const now = Date.now();
-    if (!this.trunkCache || now - this.trunkCache.at > TRUNK_CACHE_MS || this.trunkCache.revision !== this.trunks.revision) {
-      const trunks = this.trunks.all();
-      this.trunkCache = { at: now, trunks, revision: this.trunks.revision };
-      trunks.catch(() => (this.trunkCache = undefined));
-    }
-    return this.trunkCache.trunks;
-  }
 }
 
-function uriUser(s: string): string {
-  return s.replace(/[^A-Za-z0-9+\-_.!~*'()&=$,;?/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+/** Answers the caller after a ring that did not fail over (call-policy's ringVerdict); `unreachable` is a user's forwarding. */
+function afterRing(call: Call, outcome: RingOutcome, callee: 'user' | 'peer', unreachable?: (reason: UnreachableReason) => Promise<void>): Promise<void> | void {
+  const verdict = ringVerdict(outcome, callee);
+  if (verdict.kind === 'answered') return;
+  if (verdict.kind === 'refused') return call.reject(verdict.answer);
+  return unreachable ? unreachable(verdict.reason) : notReached(call, verdict.reason);
+}
+
+/** The callee could not be reached and nothing forwards the call: 480, 486 or 408. */
+function notReached(call: Call, reason: UnreachableReason): void {
+  call.reject(unreachableStatus(reason), { disposition: reason === 'offline' ? 'failed' : reason });
 }
 
 /** The SIP answer for a media failure (codes in media.errors.ts). */

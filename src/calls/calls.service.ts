@@ -329,6 +329,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
     call.facts.dialed = dialled;
 
+    // Nothing refreshes the hold (trunk-channels.ts): an inbound call longer than this stops counting.
     const hold = SETUP_ALLOWANCE_SECONDS + 4 * 3600;
     if (!(await this.channels.acquire(trunk.id, call.id, trunk.maxChannels, hold))) {
       return call.reject(reject(503, `trunk ${trunk.name} at its channel limit`));
@@ -526,6 +527,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     for (const trunk of attempts) {
       if (call.state === 'ended' || call.cancelledByCaller) return call.reject(reject(487));
       const legId = newId();
+      // As long as the call may last (it is cut at its grant); nothing refreshes the hold.
       const hold = (maxSeconds ?? MAX_CALL_SECONDS) + SETUP_ALLOWANCE_SECONDS + 60;
       if (!(await this.channels.acquire(trunk.trunkId, legId, trunk.maxChannels, hold))) {
         this.log.log({ trunk: trunk.trunkName, callId: call.callId }, 'trunk at its channel limit: skipped');

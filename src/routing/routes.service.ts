@@ -58,16 +58,16 @@ export class RoutesService {
 
   /**
    * The trunks a call to `destination` tries, in order (see route-selection.ts). One indexed query
-   * over the number's prefixes; `channelsInUse` comes from the live call counters.
+   * over the number's prefixes. A trunk's maxChannels is checked when the call takes its channel.
    */
-  async candidates(destination: string, seed: string, channelsInUse?: ReadonlyMap<string, number>): Promise<RouteCandidate[]> {
+  async candidates(destination: string, seed: string): Promise<RouteCandidate[]> {
     const rows = (await this.routes.query(
-      `SELECT r.id AS "routeId", r.prefix, r.priority, r.weight, t.id AS "trunkId", t.enabled AS "trunkEnabled", t.max_channels AS "maxChannels"
+      `SELECT r.id AS "routeId", r.prefix, r.priority, r.weight, t.id AS "trunkId", t.enabled AS "trunkEnabled"
        FROM routes r JOIN trunks t ON t.id = r.trunk_id
        WHERE r.prefix = ANY($1::text[])`,
       [prefixesOf(destination)],
     )) as RouteCandidate[];
-    return selectRoutes({ destination, routes: rows, seed, channelsInUse });
+    return selectRoutes({ destination, routes: rows, seed });
   }
 
   async remove(id: string): Promise<void> {

@@ -18,12 +18,13 @@ import { RingAttempt, type RingOutcome, type RingTarget } from './ring-attempt';
 import type { UacLeg } from './uac-leg';
 import type { UasLeg } from './uas-leg';
 
-export type Direction = 'outbound' | 'inbound' | 'internal';
+/** Which way a call goes (media's Direction is SDP's a=sendrecv and kin). */
+export type CallDirection = 'outbound' | 'inbound' | 'internal';
 export type HangupBy = 'caller' | 'callee' | 'gateway';
 
 /** What the call flow learns while routing; copied into every CDR of the call. */
 export interface CallFacts {
-  direction: Direction;
+  direction: CallDirection;
   accountId?: string | null;
   userId?: string | null;
   /** The trunk the call came in on (inbound). */

@@ -299,11 +299,11 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const emergency = emergencyNumber(dialled, this.config.calls.emergencyNumbers ?? defaultEmergencyNumbers(this.config.defaultCountry));
     if (emergency) return this.emergency(call, emergency, user);
 
-    const target = await this.users.findCredentials(dialled);
-    if (target) {
+    const targetId = await this.users.idOfUsername(dialled);
+    if (targetId) {
       call.facts.direction = 'internal';
-      call.facts.callee = target.username;
-      return this.ringUser(call, target.id, undefined, user.accountId);
+      call.facts.callee = dialled;
+      return this.ringUser(call, targetId, undefined, user.accountId);
     }
     const n = normaliseNumber(dialled, this.config.defaultCountry);
     if (!n.ok) return call.reject(reject(484, n.message));

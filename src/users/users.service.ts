@@ -1,6 +1,7 @@
 /**
  * Internet users (SIP identities). Passwords arrive only to be turned into digest HA1s with the
- * configured realm; the registrar and the B2BUA read users through `findCredentials`.
+ * configured realm; the registrar authenticates through `findCredentials`, and the B2BUA asks
+ * whether a dialled string is a username with `idOfUsername`.
  *
  * When a user's credentials stop being valid (disabled, deleted, new password or username) the
  * users module tells whoever listens (`onCredentialsRevoked`): the registrar then drops the user's
@@ -175,6 +176,11 @@ export class UsersService {
     if (rows.length === 0) return undefined;
     const { status, ...u } = rows[0];
     return { ...u, active: status === 'active' };
+  }
+
+  /** The id of the user with this username, or undefined: is a dialled string one of our users? No credentials are read. */
+  async idOfUsername(username: string): Promise<string | undefined> {
+    return (await this.users.findOne({ where: { username }, select: { id: true } }))?.id;
   }
 
   private view(u: User): UserView {

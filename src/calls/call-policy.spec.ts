@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, ringVerdict, unreachableStatus } from './call-policy';
+import { MediaError, MediaErrorCode } from '../media';
+import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, unreachableStatus } from './call-policy';
 
 const policy = { blockedPrefixes: DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: true };
 
@@ -129,5 +130,14 @@ describe('ringVerdict', () => {
     expect(ringVerdict({ kind: 'failed', status: 603, reason: 'Decline (x)' }, 'user')).toEqual({ kind: 'refused', answer: { status: 603, reason: 'Decline' } });
     expect(ringVerdict({ kind: 'failed', status: 404, reason: 'Not Found' }, 'user')).toEqual({ kind: 'unreachable', reason: 'offline' });
     expect(ringVerdict({ kind: 'failed', status: 404, reason: 'Not Found (x)' }, 'peer')).toEqual({ kind: 'refused', answer: { status: 404, reason: 'Not Found (x)' } });
+  });
+});
+
+describe('mediaRefusal', () => {
+  it('answers 503 for no ports, 400/488 naming the SDP problem on one line, 500 for anything else', () => {
+    expect(mediaRefusal(new MediaError(MediaErrorCode.PortsExhausted, 'x'))).toEqual({ status: 503, reason: 'Service Unavailable (no media ports)' });
+    expect(mediaRefusal(new MediaError(MediaErrorCode.InvalidSdp, 'no c=\r\nline'))).toEqual({ status: 400, reason: 'Bad Request (no c=  line)' });
+    expect(mediaRefusal(new MediaError(MediaErrorCode.UnsupportedSdp, 'no audio'))).toEqual({ status: 488, reason: 'Not Acceptable Here (no audio)' });
+    expect(mediaRefusal(new Error('boom'))).toEqual({ status: 500, reason: 'Server Internal Error' });
   });
 });

@@ -1,10 +1,12 @@
 /**
  * The B2BUA's decisions as pure functions: blocked destinations, when to fail over to the next
  * trunk, which of several fork answers the caller hears, what a final status means for the CDR,
- * and when a DID's forwarding rule applies, and how a credit-control refusal is answered.
- * No I/O; unit-tested in call-policy.spec.ts.
+ * when a DID's forwarding rule applies, and what the caller hears: every refusal built by
+ * `reject` (RFC 3261's phrase plus a detail), for a credit-control refusal, a media failure and
+ * the end of a ring. No I/O; unit-tested in call-policy.spec.ts.
  */
 import type { RefusalReason } from '../billing/credit-control.service';
+import { MediaError, MediaErrorCode } from '../media';
 import { reasonPhrase } from '../sip';
 
 /** A final answer to the caller: a SIP status and its reason phrase. */
@@ -203,5 +205,21 @@ export function fraudLabel(reason: CreditRefusal | 'blocked_destination'): strin
       return 'blockedDestinations';
     default:
       return undefined;
+  }
+}
+
+/** The SIP answer for a media failure (codes in media.errors.ts). */
+export function mediaRefusal(err: unknown): SipAnswer {
+  if (!(err instanceof MediaError)) return reject(500);
+  const detail = err.message.replace(/[\r\n]/g, ' ').slice(0, 100);
+  switch (err.code) {
+    case MediaErrorCode.PortsExhausted:
+      return reject(503, 'no media ports');
+    case MediaErrorCode.InvalidSdp:
+      return reject(400, detail);
+    case MediaErrorCode.UnsupportedSdp:
+      return reject(488, detail);
+    default:
+      return reject(500);
   }
 }

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { CdrsService, type CallSummary } from '../billing/cdrs.service';
 import { CreditControlService, MAX_CALL_SECONDS, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
-import { type MediaRelay, MediaError, MediaErrorCode } from '../media';
+import type { MediaRelay } from '../media';
 import { normaliseNumber } from '../numbers/number-format';
 import { NumbersService } from '../numbers/numbers.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
@@ -29,9 +29,10 @@ import { SipServer } from '../signaling/sip-server';
 import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, escapeUser, isSipUri, newTag, parseUri } from '../sip';
 import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
+import { type CallView, callView } from './call-view';
 import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget } from './call';
 import { CallMetrics } from './call-metrics';
-import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
+import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
@@ -41,25 +42,6 @@ import { UasLeg } from './uas-leg';
 
 /** How long a finished leg's key stays known, to ACK and BYE late 2xx retransmissions (64*T1). */
 const LINGER_MS = 32_000;
-
-export interface CallView {
-  id: string;
-  callId: string;
-  direction: string;
-  state: string;
-  accountId: string | null;
-  userId: string | null;
-  trunkId: string | null;
-  trunk: string | null;
-  caller: string | null;
-  dialed: string | null;
-  callee: string | null;
-  translatedTo: string | null;
-  startedAt: string;
-  answeredAt: string | null;
-  maxSeconds: number | null;
-  media: ReturnType<Call['mediaStats']> | null;
-}
 
 /** The DID lookup could not be answered (see didRouting). */
 const LOOKUP_FAILED = Symbol('lookup failed');
@@ -142,12 +124,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   // ---- operations -------------------------------------------------------------------------
 
   list(): CallView[] {
-    return [...this.calls.values()].map((c) => this.view(c));
+    return [...this.calls.values()].map((c) => callView(c));
   }
 
   get(id: string): CallView | undefined {
     const c = this.calls.get(id);
-    return c && this.view(c);
+    return c && callView(c);
   }
 
   /** Operator hangup: BYE to both sides (or a refusal while ringing); the CDR says `gateway`. */
@@ -199,28 +181,6 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private ended(call: Call): void {
     this.calls.delete(call.id);
     for (const key of [call.caller.key, call.callee?.key]) if (key) this.host.unregister(key);
-  }
-
-  private view(c: Call): CallView {
-    const f = c.facts;
-    return {
-      id: c.id,
-      callId: c.callId,
-      direction: f.direction,
-      state: c.state,
-      accountId: f.accountId ?? f.reservation?.accountId ?? null,
-      userId: f.userId ?? null,
-      trunkId: c.trunkId ?? null,
-      trunk: c.trunkName ?? null,
-      caller: f.caller ?? null,
-      dialed: f.dialed ?? null,
-      callee: f.callee ?? null,
-      translatedTo: f.translatedTo ?? null,
-      startedAt: c.startedAt.toISOString(),
-      answeredAt: c.answeredAt?.toISOString() ?? null,
-      maxSeconds: f.reservation?.maxSeconds ?? null,
-      media: c.mediaStats() ?? null,
-    };
   }
 
   // ---- SIP entry points -------------------------------------------------------------------
@@ -625,21 +585,3 @@ function afterRing(call: Call, outcome: RingOutcome, callee: 'user' | 'peer', un
 function notReached(call: Call, reason: UnreachableReason): void {
   call.reject(unreachableStatus(reason), { disposition: reason === 'offline' ? 'failed' : reason });
 }
-
-/** The SIP answer for a media failure (codes in media.errors.ts). */
-function mediaRefusal(err: unknown): SipAnswer {
-  if (!(err instanceof MediaError)) return reject(500);
-  const detail = err.message.replace(/[\r\n]/g, ' ').slice(0, 100);
-  switch (err.code) {
-    case MediaErrorCode.PortsExhausted:
-      return reject(503, 'no media ports');
-    case MediaErrorCode.InvalidSdp:
-      return reject(400, detail);
-    case MediaErrorCode.UnsupportedSdp:
-      return reject(488, detail);
-    default:
-      return reject(500);
-  }
-}
-
-

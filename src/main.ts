@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     config.databaseUrl = embedded.url;
   }
   const stopEmbedded = async () => {
-    await embedded?.stop().catch(() => undefined);
+    await embedded?.stop().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'embedded PostgreSQL did not stop cleanly'));
   };
 
   try {

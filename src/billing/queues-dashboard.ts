@@ -6,7 +6,7 @@
  * on the Express instance behind a small middleware that checks the Bearer key with ApiKeysService
  * (the same check the guard makes) and answers 401/403 as problem details.
  */
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -20,6 +20,8 @@ export const DASHBOARD_PATH = '/admin/queues';
 
 @Injectable()
 export class QueuesDashboard implements OnModuleInit {
+  private readonly log = new Logger('queues-dashboard');
+
   constructor(
     private readonly host: HttpAdapterHost,
     private readonly keys: ApiKeysService,
@@ -38,11 +40,22 @@ export class QueuesDashboard implements OnModuleInit {
 
   private async admit(req: Request, res: Response, next: NextFunction): Promise<void> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    const principal = m ? await this.keys.authenticate(m[1]).catch(() => undefined) : undefined;
+    let principal: Awaited<ReturnType<ApiKeysService['authenticate']>>;
+    try {
+      // Undefined for an unknown key; a throw is the key store failing, not a wrong key.
+      principal = m ? await this.keys.authenticate(m[1]) : undefined;
+    } catch (err) {
+      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'queue dashboard: API key not checked (key store unavailable)');
+      return refuse(res, problemOf('unavailable', 'the API key could not be checked; try again'));
+    }
     if (principal?.role === 'admin') return next();
     const p = principal
       ? problemOf('forbidden', `the ${principal.role} role may not do this; allowed: admin`)
       : problemOf('unauthenticated', m ? 'unknown or revoked API key' : 'an Authorization: Bearer <api key> header is required');
-    res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: DASHBOARD_PATH }));
+    refuse(res, p);
   }
+}
+
+function refuse(res: Response, p: ReturnType<typeof problemOf>): void {
+  res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: DASHBOARD_PATH }));
 }

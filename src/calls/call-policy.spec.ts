@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, refusalAnswer, unreachableStatus } from './call-policy';
+import { MediaError, MediaErrorCode } from '../media';
+import { bestFailure, blockedReason, cleanDialled, type CreditRefusal, DEFAULT_BLOCKED_PREFIXES, dispositionOf, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, unreachableStatus } from './call-policy';
 
 const policy = { blockedPrefixes: DEFAULT_BLOCKED_PREFIXES, blockPremiumRate: true };
 
@@ -108,5 +109,35 @@ describe('refusalAnswer', () => {
     const all: CreditRefusal[] = ['unknown_account', 'suspended', 'no_rate', 'insufficient_balance', 'concurrent_limit', 'country_not_allowed', 'rate_above_limit', 'daily_spend_limit'];
     expect(all.map((r) => fraudLabel(r))).toEqual([undefined, undefined, undefined, undefined, 'maxConcurrentCalls', 'allowedCountries', 'maxRatePerMinute', 'dailySpendLimit']);
     expect(fraudLabel('blocked_destination')).toBe('blockedDestinations');
+  });
+});
+
+describe('reject', () => {
+  it("takes RFC 3261's phrase for the status and appends the detail in parentheses", () => {
+    expect(reject(500)).toEqual({ status: 500, reason: 'Server Internal Error' });
+    expect(reject(503, 'no route')).toEqual({ status: 503, reason: 'Service Unavailable (no route)' });
+    expect(reject(603, 'Chicago callers are not served')).toEqual({ status: 603, reason: 'Decline (Chicago callers are not served)' });
+    expect(reject(487, '')).toEqual({ status: 487, reason: 'Request Terminated' });
+  });
+});
+
+describe('ringVerdict', () => {
+  it("maps a user's devices' refusals to busy, decline or offline, and passes a peer's on", () => {
+    expect(ringVerdict({ kind: 'answered' }, 'user')).toEqual({ kind: 'answered' });
+    expect(ringVerdict({ kind: 'cancelled' }, 'peer')).toEqual({ kind: 'refused', answer: { status: 487, reason: 'Request Terminated' } });
+    expect(ringVerdict({ kind: 'noAnswer' }, 'peer')).toEqual({ kind: 'unreachable', reason: 'noAnswer' });
+    expect(ringVerdict({ kind: 'failed', status: 600, reason: 'Busy Everywhere' }, 'user')).toEqual({ kind: 'unreachable', reason: 'busy' });
+    expect(ringVerdict({ kind: 'failed', status: 603, reason: 'Decline (x)' }, 'user')).toEqual({ kind: 'refused', answer: { status: 603, reason: 'Decline' } });
+    expect(ringVerdict({ kind: 'failed', status: 404, reason: 'Not Found' }, 'user')).toEqual({ kind: 'unreachable', reason: 'offline' });
+    expect(ringVerdict({ kind: 'failed', status: 404, reason: 'Not Found (x)' }, 'peer')).toEqual({ kind: 'refused', answer: { status: 404, reason: 'Not Found (x)' } });
+  });
+});
+
+describe('mediaRefusal', () => {
+  it('answers 503 for no ports, 400/488 naming the SDP problem on one line, 500 for anything else', () => {
+    expect(mediaRefusal(new MediaError(MediaErrorCode.PortsExhausted, 'x'))).toEqual({ status: 503, reason: 'Service Unavailable (no media ports)' });
+    expect(mediaRefusal(new MediaError(MediaErrorCode.InvalidSdp, 'no c=\r\nline'))).toEqual({ status: 400, reason: 'Bad Request (no c=  line)' });
+    expect(mediaRefusal(new MediaError(MediaErrorCode.UnsupportedSdp, 'no audio'))).toEqual({ status: 488, reason: 'Not Acceptable Here (no audio)' });
+    expect(mediaRefusal(new Error('boom'))).toEqual({ status: 500, reason: 'Server Internal Error' });
   });
 });

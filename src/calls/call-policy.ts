@@ -1,10 +1,28 @@
 /**
  * The B2BUA's decisions as pure functions: blocked destinations, when to fail over to the next
  * trunk, which of several fork answers the caller hears, what a final status means for the CDR,
- * and when a DID's forwarding rule applies, and how a credit-control refusal is answered.
- * No I/O; unit-tested in call-policy.spec.ts.
+ * when a DID's forwarding rule applies, and what the caller hears: every refusal built by
+ * `reject` (RFC 3261's phrase plus a detail), for a credit-control refusal, a media failure and
+ * the end of a ring. No I/O; unit-tested in call-policy.spec.ts.
  */
 import type { RefusalReason } from '../billing/credit-control.service';
+import { MediaError, MediaErrorCode } from '../media';
+import { reasonPhrase } from '../sip';
+
+/** A final answer to the caller: a SIP status and its reason phrase. */
+export interface SipAnswer {
+  readonly status: number;
+  readonly reason: string;
+}
+
+/**
+ * Every refusal the B2BUA sends is built here: RFC 3261's phrase for the status (sip/reasons.ts),
+ * then the detail in parentheses, e.g. `reject(503, 'no route')` → "Service Unavailable (no route)".
+ */
+export function reject(status: number, detail?: string): SipAnswer {
+  const phrase = reasonPhrase(status);
+  return { status, reason: detail ? `${phrase} (${detail})` : phrase };
+}
 
 /**
  * Prefixes (E.164 digits) blocked by default: premium-rate and shared-cost ranges, and the
@@ -87,11 +105,44 @@ export function forwardingTarget(rule: ForwardingRule | undefined, situation: 'a
   return rule.mode === situation ? rule.target : undefined;
 }
 
+/** How a finished ring ends for the caller (ring-attempt.ts's RingOutcome, as a type only). */
+export type RingEnd =
+  | { kind: 'answered' }
+  | { kind: 'failed'; status: number; reason: string }
+  | { kind: 'noAnswer' }
+  | { kind: 'cancelled' };
+
+/**
+ * What a ring that did not fail over means for the caller, in one place: answered; 487 when the
+ * caller cancelled; `unreachable` (busy, no answer, offline), which a user's forwarding rule may
+ * still take, else `unreachableStatus`; or the callee's own refusal. A user's devices that
+ * refused say busy (486/600), decline (603) or offline (anything else, as the registrar knows
+ * them no better); a trunk's or a SIP URI's refusal is passed on as it came.
+ */
+export function ringVerdict(
+  end: RingEnd,
+  callee: 'user' | 'peer',
+): { kind: 'answered' } | { kind: 'unreachable'; reason: UnreachableReason } | { kind: 'refused'; answer: SipAnswer } {
+  switch (end.kind) {
+    case 'answered':
+      return end;
+    case 'cancelled':
+      return { kind: 'refused', answer: reject(487) };
+    case 'noAnswer':
+      return { kind: 'unreachable', reason: 'noAnswer' };
+    case 'failed':
+      if (callee === 'peer') return { kind: 'refused', answer: { status: end.status, reason: end.reason } };
+      if (end.status === 486 || end.status === 600) return { kind: 'unreachable', reason: 'busy' };
+      if (end.status === 603) return { kind: 'refused', answer: reject(603) };
+      return { kind: 'unreachable', reason: 'offline' };
+  }
+}
+
 /** What the caller hears when the user cannot be reached and nothing forwards the call. */
-export function unreachableStatus(reason: UnreachableReason): { status: number; reason: string } {
-  if (reason === 'offline') return { status: 480, reason: 'Temporarily Unavailable' };
-  if (reason === 'busy') return { status: 486, reason: 'Busy Here' };
-  return { status: 408, reason: 'Request Timeout (no answer)' };
+export function unreachableStatus(reason: UnreachableReason): SipAnswer {
+  if (reason === 'offline') return reject(480);
+  if (reason === 'busy') return reject(486);
+  return reject(408, 'no answer');
 }
 
 /**
@@ -119,12 +170,12 @@ export type CreditRefusal = RefusalReason;
  * `detail` (billing's message) goes into the phrase only where it names nothing the caller should
  * not learn: the account's own balance, status or rate.
  */
-export function refusalAnswer(reason: CreditRefusal, detail: string): { status: number; reason: string } {
+export function refusalAnswer(reason: CreditRefusal, detail: string): SipAnswer {
   switch (reason) {
     case 'insufficient_balance':
-      return { status: 402, reason: `Payment Required (${detail})` };
+      return reject(402, detail);
     case 'unknown_account':
-      return { status: 404, reason: `Not Found (${detail})` };
+      return reject(404, detail);
     case 'concurrent_limit':
       return { status: 403, reason: `Concurrent Call Limit Reached (maxConcurrentCalls: ${detail})` };
     case 'country_not_allowed':
@@ -135,7 +186,7 @@ export function refusalAnswer(reason: CreditRefusal, detail: string): { status: 
       return { status: 403, reason: 'Daily Spend Limit Reached (dailySpendLimit)' };
     case 'suspended':
     case 'no_rate':
-      return { status: 403, reason: `Forbidden (${detail})` };
+      return reject(403, detail);
   }
 }
 
@@ -154,5 +205,21 @@ export function fraudLabel(reason: CreditRefusal | 'blocked_destination'): strin
       return 'blockedDestinations';
     default:
       return undefined;
+  }
+}
+
+/** The SIP answer for a media failure (codes in media.errors.ts). */
+export function mediaRefusal(err: unknown): SipAnswer {
+  if (!(err instanceof MediaError)) return reject(500);
+  const detail = err.message.replace(/[\r\n]/g, ' ').slice(0, 100);
+  switch (err.code) {
+    case MediaErrorCode.PortsExhausted:
+      return reject(503, 'no media ports');
+    case MediaErrorCode.InvalidSdp:
+      return reject(400, detail);
+    case MediaErrorCode.UnsupportedSdp:
+      return reject(488, detail);
+    default:
+      return reject(500);
   }
 }

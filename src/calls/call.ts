@@ -12,17 +12,19 @@ import type { RelaySession } from '../media';
 import { newId } from '../platform/ids';
 import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, createResponse } from '../sip';
 import type { CallLabels, CallMetrics } from './call-metrics';
-import { type FailureOrigin, bestFailure, dispositionOf } from './call-policy';
+import { type SipAnswer, dispositionOf, reject } from './call-policy';
 import { type LegSip, hasSdp } from './leg';
-import { UacLeg, type UacLegSpec } from './uac-leg';
+import { RingAttempt, type RingOutcome, type RingTarget } from './ring-attempt';
+import type { UacLeg } from './uac-leg';
 import type { UasLeg } from './uas-leg';
 
-export type Direction = 'outbound' | 'inbound' | 'internal';
+/** Which way a call goes (media's Direction is SDP's a=sendrecv and kin). */
+export type CallDirection = 'outbound' | 'inbound' | 'internal';
 export type HangupBy = 'caller' | 'callee' | 'gateway';
 
 /** What the call flow learns while routing; copied into every CDR of the call. */
 export interface CallFacts {
-  direction: Direction;
+  direction: CallDirection;
   accountId?: string | null;
   userId?: string | null;
   /** The trunk the call came in on (inbound). */
@@ -35,23 +37,7 @@ export interface CallFacts {
   reservation?: Reservation | null;
 }
 
-/** One ring: a trunk (one leg) or a user's devices (a leg each, forked). */
-export interface RingTarget {
-  readonly legs: readonly Omit<UacLegSpec, 'body'>[];
-  readonly trunkId?: string;
-  readonly trunkName?: string;
-  readonly userId?: string;
-  /** Called once when the attempt is over (frees the trunk channel). */
-  readonly release?: () => Promise<void>;
-  /** Addresses (CIDRs) the callee's media may come from besides the legs' hosts: a trunk's inbound addresses. */
-  readonly mediaSources?: readonly string[];
-}
-
-export type RingOutcome =
-  | { kind: 'answered' }
-  | { kind: 'failed'; status: number; reason: string; origin: FailureOrigin }
-  | { kind: 'noAnswer' }
-  | { kind: 'cancelled' };
+export type { RingOutcome, RingTarget };
 
 interface Attempt {
   target: RingTarget;
@@ -79,6 +65,11 @@ export interface CallHost {
 }
 
 export type CallState = 'routing' | 'ringing' | 'answered' | 'ended';
+
+export interface RejectOptions {
+  headers?: SipHeader[];
+  disposition?: CallSummary['disposition'];
+}
 
 export class Call {
   readonly id = newId();
@@ -157,8 +148,8 @@ export class Call {
   }
 
   /**
-   * Rings the target's legs in parallel: the first 2xx is bridged to the caller, the others are
-   * cancelled. Resolves when the attempt is answered or over.
+   * Rings the target's legs in parallel (a RingAttempt): the first 2xx is bridged to the caller, the
+   * others are cancelled. Resolves when the attempt is answered or over.
    */
   ring(target: RingTarget, ringTimeoutMs: number): Promise<RingOutcome> {
     if (this.state === 'ended' || this.cancelledByCaller) return Promise.resolve({ kind: 'cancelled' });
@@ -176,106 +167,55 @@ export class Call {
     this.host.metrics.attempted(attempt.labels);
     this.host.metrics.callStarted(attempt.labels);
 
-    return new Promise<RingOutcome>((resolve) => {
-      const live = new Set<UacLeg>();
-      const failures: { status: number; reason: string; origin: FailureOrigin }[] = [];
-      let settled = false;
-      const settle = (outcome: RingOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.ringingNow = undefined;
-        if (outcome.kind !== 'answered') {
-          attempt.endedAt = new Date();
-          if (outcome.kind === 'failed') {
-            attempt.status = outcome.status;
-            attempt.reason = outcome.reason;
-            // Our own timeout or a send failure says the trunk is broken, not that nobody answered.
-            attempt.disposition = outcome.origin === 'network' ? dispositionOf(outcome.status) : 'failed';
-          } else if (outcome.kind === 'noAnswer') {
-            attempt.status = 408;
-            attempt.reason = 'no answer';
-            attempt.disposition = 'noAnswer';
-          } else {
-            attempt.status = 487;
-            attempt.reason = this.hangupReason ?? 'cancelled by caller';
-            attempt.disposition = 'cancelled';
-            attempt.hangupBy = this.cancelledByCaller ? 'caller' : 'gateway';
-          }
-          this.endAttemptMetrics(attempt);
-          this.release(attempt);
-          this.state = 'routing';
-        }
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => {
-        for (const leg of live) leg.cancel();
-        settle({ kind: 'noAnswer' });
-      }, ringTimeoutMs);
-      timer.unref();
-      this.ringingNow = () => {
-        for (const leg of live) leg.cancel();
-        settle({ kind: 'cancelled' });
-      };
-      if (target.legs.length === 0) {
-        settle({ kind: 'failed', status: 480, reason: 'Temporarily Unavailable', origin: 'network' });
-        return;
-      }
-      const fail = (leg: UacLeg, status: number, reason: string, origin: FailureOrigin) => {
-        live.delete(leg);
-        this.host.unregister(leg.key);
-        failures.push({ status, reason, origin });
-        if (live.size === 0 && !settled) settle({ kind: 'failed', ...bestFailure(failures)! });
-      };
-      // A leg's events run inside the SIP stack's receive path: nothing thrown here may escape.
-      const guarded =
-        <A extends unknown[]>(what: string, fn: (...args: A) => void) =>
-        (...args: A) => {
-          try {
-            fn(...args);
-          } catch (err) {
-            this.host.log.error({ err, callId: this.callId, event: what }, 'call leg event failed');
-          }
-        };
-      for (const spec of target.legs) {
-        const leg = new UacLeg(this.host.sip, { ...spec, body: this.offer }, {
-          provisional: guarded('provisional', (_leg: UacLeg, response: SipResponse) => {
-            if (!settled) this.relayProvisional(attempt, response);
-          }),
-          answered: guarded('answered', (answered: UacLeg, response: SipResponse) => {
-            live.delete(answered);
-            // A retransmission of the 2xx already bridged (our ACK was lost): the leg has ACKed it again.
-            if (answered === this.callee) return;
-            if (settled) {
-              void answered.bye();
-              return;
-            }
-            const joined = this.connect(attempt, answered, response);
-            if (joined === 'bad-sdp') {
-              // The callee's answer cannot be relayed: as if that leg had failed (trunks fail over).
-              fail(answered, 502, 'Bad Gateway (unusable SDP answer)', 'network');
-              return;
-            }
-            for (const other of live) other.cancel();
-            settle({ kind: joined === 'ok' ? 'answered' : 'cancelled' });
-          }),
-          failed: guarded('failed', (failed: UacLeg, response: SipResponse, origin: FailureOrigin) => fail(failed, response.status, response.reason, origin)),
-        });
-        live.add(leg);
-        this.host.register(leg.key, this, leg);
-        try {
-          leg.start();
-        } catch (err) {
-          live.delete(leg);
-          failures.push({ status: 503, reason: `Service Unavailable (${(err as Error).message})`, origin: 'transport-error' });
-        }
-      }
-      if (live.size === 0) settle({ kind: 'failed', ...bestFailure(failures)! });
-    });
+    const ring = new RingAttempt(
+      {
+        sip: this.host.sip,
+        log: this.host.log,
+        callId: this.callId,
+        offer: this.offer,
+        register: (leg) => this.host.register(leg.key, this, leg),
+        unregister: (leg) => this.host.unregister(leg.key),
+        provisional: (response) => this.relayProvisional(attempt, response),
+        answered: (leg, response) => this.connect(attempt, leg, response),
+        settled: (outcome) => this.attemptOver(attempt, outcome),
+      },
+      target,
+    );
+    this.ringingNow = () => ring.cancel();
+    return ring.start(ringTimeoutMs);
   }
 
-  /** A final refusal to the caller before or between attempts; the call is over. */
-  reject(status: number, reason: string, options: { headers?: SipHeader[]; disposition?: CallSummary['disposition'] } = {}): void {
+  /** Records how an attempt that was not answered ended, and frees what it held. */
+  private attemptOver(attempt: Attempt, outcome: RingOutcome): void {
+    this.ringingNow = undefined;
+    if (outcome.kind === 'answered') return;
+    attempt.endedAt = new Date();
+    if (outcome.kind === 'failed') {
+      attempt.status = outcome.status;
+      attempt.reason = outcome.reason;
+      // Our own timeout or a send failure says the trunk is broken, not that nobody answered.
+      attempt.disposition = outcome.origin === 'network' ? dispositionOf(outcome.status) : 'failed';
+    } else if (outcome.kind === 'noAnswer') {
+      attempt.status = 408;
+      attempt.reason = 'no answer';
+      attempt.disposition = 'noAnswer';
+    } else {
+      attempt.status = 487;
+      attempt.reason = this.hangupReason ?? 'cancelled by caller';
+      attempt.disposition = 'cancelled';
+      attempt.hangupBy = this.cancelledByCaller ? 'caller' : 'gateway';
+    }
+    this.endAttemptMetrics(attempt);
+    this.release(attempt);
+    this.state = 'routing';
+  }
+
+  /** A final refusal to the caller before or between attempts (built with call-policy's `reject`); the call is over. */
+  reject(answer: SipAnswer, options?: RejectOptions): void;
+  reject(status: number, reason: string, options?: RejectOptions): void;
+  reject(first: SipAnswer | number, second?: string | RejectOptions, third?: RejectOptions): void {
+    const { status, reason } = typeof first === 'number' ? { status: first, reason: second as string } : first;
+    const options = (typeof first === 'number' ? third : (second as RejectOptions | undefined)) ?? {};
     if (this.state === 'ended') return;
     if (this.cancelledByCaller) {
       this.finish();
@@ -296,7 +236,8 @@ export class Call {
   callerCancelled(): void {
     if (this.state === 'answered' || this.state === 'ended') return;
     this.cancelledByCaller = true;
-    this.caller.reject(487, 'Request Terminated');
+    const terminated = reject(487);
+    this.caller.reject(terminated.status, terminated.reason);
     if (this.ringingNow) this.ringingNow();
     // When routing (no ring yet), the flow sees cancelledByCaller at its next step and finishes.
   }
@@ -321,11 +262,18 @@ export class Call {
     attempt.hangupBy = by;
     attempt.reason = reason;
     attempt.endedAt = new Date();
-    if (by !== 'caller') void this.caller.bye().catch(() => undefined);
-    if (by !== 'callee') void this.callee?.bye().catch(() => undefined);
+    if (by !== 'caller') this.byeTo('caller', this.caller);
+    if (by !== 'callee' && this.callee) this.byeTo('callee', this.callee);
     this.endAttemptMetrics(attempt);
     this.release(attempt);
     this.finish();
+  }
+
+  /** BYE to one side; a failure (no dialog, transport down) is logged: the peer's own timers end its session. */
+  private byeTo(side: 'caller' | 'callee', leg: UasLeg | UacLeg): void {
+    leg.bye().catch((err: unknown) => {
+      this.host.log.warn({ err: err instanceof Error ? err.message : String(err), callId: this.callId, side }, 'BYE not sent');
+    });
   }
 
   /**
@@ -368,17 +316,17 @@ export class Call {
       return createResponse(request, 200);
     }
     if (request.method === 'OPTIONS') return createResponse(request, 200);
-    if (this.state !== 'answered' || !other) return createResponse(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (this.state !== 'answered' || !other) return respondWith(request, reject(481));
     if (request.method === 'INVITE' || request.method === 'UPDATE') return this.passOffer(request, fromCaller, other);
     if (request.method === 'INFO') {
       const r = await other.request('INFO', request.body.length > 0 ? request.body : undefined, copyContentType(request));
       return createResponse(request, r.status, { reason: r.reason });
     }
-    return createResponse(request, 501, { reason: 'Not Implemented in dialog' });
+    return respondWith(request, reject(501, 'in dialog'));
   }
 
   private async passOffer(request: SipRequest, fromCaller: boolean, other: UacLeg | UasLeg): Promise<SipResponse> {
-    if (this.reinvitePending) return createResponse(request, 491, { reason: 'Request Pending' });
+    if (this.reinvitePending) return respondWith(request, reject(491));
     this.reinvitePending = true;
     try {
       let body: Buffer | undefined;
@@ -386,7 +334,7 @@ export class Call {
         try {
           body = Buffer.from(this.media.relaySdp(fromCaller ? 'a' : 'b', request.body.toString('utf8')).sdp);
         } catch (err) {
-          return createResponse(request, 488, { reason: `Not Acceptable Here (${(err as Error).message.slice(0, 80)})` });
+          return respondWith(request, reject(488, (err as Error).message.slice(0, 80)));
         }
       }
       const r = await other.request(request.method, body);
@@ -404,7 +352,7 @@ export class Call {
       return response;
     } catch (err) {
       this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 're-INVITE not passed on');
-      return createResponse(request, 500, { reason: 'Server Internal Error' });
+      return respondWith(request, reject(500));
     } finally {
       this.reinvitePending = false;
     }
@@ -545,6 +493,11 @@ export class Call {
       reservation: last ? (f.reservation ?? null) : null,
     };
   }
+}
+
+/** A response to a request in a dialog carrying a refusal built by `reject`. */
+function respondWith(request: SipRequest, a: SipAnswer): SipResponse {
+  return createResponse(request, a.status, { reason: a.reason });
 }
 
 function copyContentType(request: SipRequest): SipHeader[] {

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { CdrsService, type CallSummary } from '../billing/cdrs.service';
 import { CreditControlService, MAX_CALL_SECONDS, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
-import { type MediaRelay, MediaError, MediaErrorCode } from '../media';
+import type { MediaRelay } from '../media';
 import { normaliseNumber } from '../numbers/number-format';
 import { NumbersService } from '../numbers/numbers.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
@@ -22,18 +22,17 @@ import { DomainError } from '../platform/problem';
 import { REDIS } from '../platform/redis';
 import { SipAuthenticator } from '../registrar/sip-authenticator';
 import { RegistrarService } from '../registrar/registrar.service';
-import { addressAllowed } from '../routing/cidr';
-import type { RouteCandidate } from '../routing/route-selection';
 import { RoutesService } from '../routing/routes.service';
 import type { Trunk } from '../routing/trunk.entity';
-import { TrunksService } from '../routing/trunks.service';
+import { type TrunkAttempt, TrunksService } from '../routing/trunks.service';
 import { SipServer } from '../signaling/sip-server';
-import { type IncomingRequest, type SipRequest, type SipResponse, type Target, isSipUri, newTag, parseUri } from '../sip';
+import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, escapeUser, isSipUri, newTag, parseUri } from '../sip';
 import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
-import { Call, type CallFacts, type CallHost, type RingTarget } from './call';
+import { type CallView, callView } from './call-view';
+import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget } from './call';
 import { CallMetrics } from './call-metrics';
-import { type ForwardingRule, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, refusalAnswer, unreachableStatus } from './call-policy';
+import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
@@ -43,26 +42,6 @@ import { UasLeg } from './uas-leg';
 
 /** How long a finished leg's key stays known, to ACK and BYE late 2xx retransmissions (64*T1). */
 const LINGER_MS = 32_000;
-const TRUNK_CACHE_MS = 2_000;
-
-export interface CallView {
-  id: string;
-  callId: string;
-  direction: string;
-  state: string;
-  accountId: string | null;
-  userId: string | null;
-  trunkId: string | null;
-  trunk: string | null;
-  caller: string | null;
-  dialed: string | null;
-  callee: string | null;
-  translatedTo: string | null;
-  startedAt: string;
-  answeredAt: string | null;
-  maxSeconds: number | null;
-  media: ReturnType<Call['mediaStats']> | null;
-}
 
 /** The DID lookup could not be answered (see didRouting). */
 const LOOKUP_FAILED = Symbol('lookup failed');
@@ -82,7 +61,6 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private readonly cancelledEarly = new WeakSet<object>();
   private readonly channels: TrunkChannels;
   private readonly metrics: CallMetrics;
-  private trunkCache?: { at: number; trunks: Promise<Trunk[]>; revision: number };
   private draining = false;
   private readonly host: CallHost;
 
@@ -146,12 +124,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   // ---- operations -------------------------------------------------------------------------
 
   list(): CallView[] {
-    return [...this.calls.values()].map((c) => this.view(c));
+    return [...this.calls.values()].map((c) => callView(c));
   }
 
   get(id: string): CallView | undefined {
     const c = this.calls.get(id);
-    return c && this.view(c);
+    return c && callView(c);
   }
 
   /** Operator hangup: BYE to both sides (or a refusal while ringing); the CDR says `gateway`. */
@@ -205,48 +183,26 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     for (const key of [call.caller.key, call.callee?.key]) if (key) this.host.unregister(key);
   }
 
-  private view(c: Call): CallView {
-    const f = c.facts;
-    return {
-      id: c.id,
-      callId: c.callId,
-      direction: f.direction,
-      state: c.state,
-      accountId: f.accountId ?? f.reservation?.accountId ?? null,
-      userId: f.userId ?? null,
-      trunkId: c.trunkId ?? null,
-      trunk: c.trunkName ?? null,
-      caller: f.caller ?? null,
-      dialed: f.dialed ?? null,
-      callee: f.callee ?? null,
-      translatedTo: f.translatedTo ?? null,
-      startedAt: c.startedAt.toISOString(),
-      answeredAt: c.answeredAt?.toISOString() ?? null,
-      maxSeconds: f.reservation?.maxSeconds ?? null,
-      media: c.mediaStats() ?? null,
-    };
-  }
-
   // ---- SIP entry points -------------------------------------------------------------------
 
   private async inDialog(incoming: IncomingRequest): Promise<SipResponse> {
     const { request } = incoming;
     const key = `${request.callId}|${request.to.params.get('tag') ?? ''}`;
     const call = this.legs.get(key);
-    if (!call) return this.sip.reply(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (!call) return this.answer(request, reject(481));
     return call.inDialog(key, incoming);
   }
 
   private onCancel(incoming: IncomingRequest): SipResponse {
     const { request } = incoming;
     const tx = this.sip.transactionLayer?.inviteFor(request);
-    if (!tx) return this.sip.reply(request, 481, { reason: 'Call/Transaction Does Not Exist' });
+    if (!tx) return this.answer(request, reject(481));
     const call = this.byInvite.get(tx);
     if (call) call.callerCancelled();
     else {
       // Cancelled while we were still authenticating or routing: answer now, the flow stops when it looks.
       this.cancelledEarly.add(tx);
-      tx.respond(this.sip.reply(tx.request, 487, { reason: 'Request Terminated' }));
+      tx.respond(this.answer(tx.request, reject(487)));
     }
     return this.sip.reply(request, 200);
   }
@@ -254,11 +210,11 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private async onInvite(incoming: IncomingRequest): Promise<SipResponse | void> {
     const { request, source } = incoming;
     if (request.to.params.has('tag')) return this.inDialog(incoming);
-    if (this.draining) return this.sip.reply(request, 503, { reason: 'Service Unavailable (shutting down)', headers: [{ name: 'Retry-After', value: '30' }] });
-    if (request.contact.length === 0) return this.sip.reply(request, 400, { reason: 'Bad Request (missing Contact)' });
-    if (!hasSdp(request)) return this.sip.reply(request, 488, { reason: 'Not Acceptable Here (an SDP offer is required)' });
+    if (this.draining) return this.answer(request, reject(503, 'shutting down'), [{ name: 'Retry-After', value: '30' }]);
+    if (request.contact.length === 0) return this.answer(request, reject(400, 'missing Contact'));
+    if (!hasSdp(request)) return this.answer(request, reject(488, 'an SDP offer is required'));
 
-    const trunk = await this.trunkFrom(source.address);
+    const trunk = await this.trunks.fromAddress(source.address);
     if (trunk) {
       return this.start(incoming, { direction: 'inbound', trunkId: trunk.id, trunkName: trunk.name }, (call) => {
         call.callerMediaSources = [...trunk.inboundAddresses, trunk.host];
@@ -268,11 +224,11 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
     if (!this.isOurs(request)) {
       this.log.warn({ source: `${source.transport} ${source.address}:${source.port}`, from: request.headers.find((h) => h.name === 'From')?.value, callId: request.callId }, 'INVITE from an address on no allow-list refused');
-      return this.sip.reply(request, 403, { reason: 'Forbidden (source address not allowed)' });
+      return this.answer(request, reject(403, 'source address not allowed'));
     }
     const auth = await this.authenticator.authenticate(request, source, 'proxy');
     if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });
-    if (!auth.user.active) return this.sip.reply(request, 403, { reason: 'Forbidden (user disabled)' });
+    if (!auth.user.active) return this.answer(request, reject(403, 'user disabled'));
     const user = auth.user;
     return this.start(incoming, { direction: 'outbound', userId: user.id, accountId: user.accountId }, (call) => this.fromUser(call, user));
   }
@@ -287,7 +243,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     flow(call).catch((err: unknown) => {
       this.log.error({ err, callId: call.callId }, 'call flow failed');
       if (call.state === 'answered') call.hangup('gateway', 'internal error');
-      else call.reject(500, 'Server Internal Error', { disposition: 'failed' });
+      else call.reject(reject(500), { disposition: 'failed' });
     });
   }
 
@@ -299,18 +255,18 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
     call.facts.dialed = dialled;
     call.facts.caller = (await this.numbers.firstOfUser(user.id)) ?? user.username;
-    if (!dialled) return call.reject(484, 'Address Incomplete (no number dialled)');
+    if (!dialled) return call.reject(reject(484, 'no number dialled'));
     const emergency = emergencyNumber(dialled, this.config.calls.emergencyNumbers ?? defaultEmergencyNumbers(this.config.defaultCountry));
     if (emergency) return this.emergency(call, emergency, user);
 
-    const target = await this.users.findCredentials(dialled);
-    if (target) {
+    const targetId = await this.users.idOfUsername(dialled);
+    if (targetId) {
       call.facts.direction = 'internal';
-      call.facts.callee = target.username;
-      return this.ringUser(call, target.id, undefined, user.accountId);
+      call.facts.callee = dialled;
+      return this.ringUser(call, targetId, undefined, user.accountId);
     }
     const n = normaliseNumber(dialled, this.config.defaultCountry);
-    if (!n.ok) return call.reject(484, `Address Incomplete (${n.message})`);
+    if (!n.ok) return call.reject(reject(484, n.message));
     call.facts.callee = n.number.e164;
     const did = await this.didRouting(call, n.number.e164);
     if (did === LOOKUP_FAILED) return;
@@ -333,14 +289,15 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
     call.facts.dialed = dialled;
 
+    // Nothing refreshes the hold (trunk-channels.ts): an inbound call longer than this stops counting.
     const hold = SETUP_ALLOWANCE_SECONDS + 4 * 3600;
     if (!(await this.channels.acquire(trunk.id, call.id, trunk.maxChannels, hold))) {
-      return call.reject(503, `Service Unavailable (trunk ${trunk.name} at its channel limit)`);
+      return call.reject(reject(503, `trunk ${trunk.name} at its channel limit`));
     }
     call.onEnd(() => this.channels.release(trunk.id, call.id));
 
     const n = normaliseNumber(dialled, this.config.defaultCountry);
-    if (!n.ok) return call.reject(404, `Not Found (${n.message})`);
+    if (!n.ok) return call.reject(reject(404, n.message));
     call.facts.callee = n.number.e164;
     const translated = await this.translateTollFree(call, n.number.e164);
     if (!translated) return;
@@ -353,7 +310,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       return this.ringUser(call, did.userId, did.forwarding as ForwardingRule, payer);
     }
     if (payer) return this.toTrunks(call, destination, payer);
-    return call.reject(404, 'Not Found (no such number)');
+    return call.reject(reject(404, 'no such number'));
   }
 
   /**
@@ -366,7 +323,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (!t) return { destination: e164 };
     if ('blocked' in t) {
       // The rule's code with its own phrase: 603 is Decline (RFC 3261 §21.6.2), not Forbidden.
-      call.reject(t.sipCode, `${t.sipCode === 603 ? 'Decline' : 'Forbidden'} (${t.reason})`);
+      call.reject(reject(t.sipCode, t.reason));
       return undefined;
     }
     call.facts.translatedTo = t.target;
@@ -390,7 +347,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
    */
   private lookupFailed(call: Call, err: unknown): void {
     this.log.error({ err: err instanceof Error ? err.message : String(err), callId: call.callId, callee: call.facts.callee ?? null }, 'DID lookup failed: database unavailable');
-    call.reject(503, 'Service Unavailable (database unavailable)', { headers: [{ name: 'Retry-After', value: String(LOOKUP_RETRY_AFTER_SECONDS) }], disposition: 'failed' });
+    call.reject(reject(503, 'database unavailable'), { headers: [{ name: 'Retry-After', value: String(LOOKUP_RETRY_AFTER_SECONDS) }], disposition: 'failed' });
   }
 
   /**
@@ -406,11 +363,10 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       if (!(err instanceof DomainError && err.code === 'not_found')) return this.lookupFailed(call, err);
     }
     call.facts.userId = userId;
-    const unreachable = async (reason: 'offline' | 'busy' | 'noAnswer') => {
+    const unreachable = async (reason: UnreachableReason) => {
       const target = forwardingTarget(forwarding, reason);
       if (target) return this.forward(call, target, forwarding!.redirect, forwardPayer ?? user?.accountId);
-      const r = unreachableStatus(reason);
-      return call.reject(r.status, r.reason, { disposition: reason === 'offline' ? 'failed' : reason });
+      return notReached(call, reason);
     };
     const always = forwardingTarget(forwarding, 'always');
     if (always) return this.forward(call, always, forwarding!.redirect, forwardPayer ?? user?.accountId);
@@ -426,31 +382,24 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       legs: bindings.map((b) => ({
         target: { host: b.source.address, port: b.source.port, transport: b.source.transport },
         requestUri: b.uri,
-        from: `<sip:${uriUser(callerId)}@${host}>`,
+        from: `<sip:${escapeUser(callerId)}@${host}>`,
         to: `<sip:${user.username}@${this.config.sipRealm}>`,
       })),
     };
     const ringSeconds = forwarding && forwarding.mode !== 'none' ? forwarding.noAnswerSeconds : this.config.calls.ringTimeoutSeconds;
     const outcome = await call.ring(target, ringSeconds * 1000);
-    if (outcome.kind === 'answered') {
-      // A paid call to one of our users (a toll-free number translated to a DID): its payer's
-      // reservation granted maxSeconds and the CDR is rated at that; the call must end there too.
-      if (call.facts.reservation) call.limitDuration(call.facts.reservation.maxSeconds);
-      return;
-    }
-    if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
-    if (outcome.kind === 'noAnswer') return unreachable('noAnswer');
-    if (outcome.status === 486 || outcome.status === 600) return unreachable('busy');
-    if (outcome.status === 603) return call.reject(603, 'Decline');
-    return unreachable('offline');
+    // A paid call to one of our users (a toll-free number translated to a DID): its payer's
+    // reservation granted maxSeconds and the CDR is rated at that; the call must end there too.
+    if (outcome.kind === 'answered' && call.facts.reservation) call.limitDuration(call.facts.reservation.maxSeconds);
+    return afterRing(call, outcome, 'user', unreachable);
   }
 
   private async forward(call: Call, target: string, redirect: boolean, payer: string | undefined): Promise<void> {
     const uri = /^sips?:/i.test(target) ? target : `tel:${target}`;
-    if (redirect) return call.reject(302, 'Moved Temporarily', { headers: [{ name: 'Contact', value: `<${uri}>` }], disposition: 'rejected' });
+    if (redirect) return call.reject(reject(302), { headers: [{ name: 'Contact', value: `<${uri}>` }], disposition: 'rejected' });
     call.facts.translatedTo = target;
     if (uri.startsWith('tel:')) {
-      if (!payer) return call.reject(480, 'Temporarily Unavailable (no account pays for forwarding)');
+      if (!payer) return call.reject(reject(480, 'no account pays for forwarding'));
       if (call.facts.reservation) {
         // Held for the first destination (e.g. a toll-free call to this DID): the forward is rated anew.
         await this.credit.release(call.facts.reservation);
@@ -460,7 +409,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       return this.toTrunks(call, target, payer);
     }
     const parsed = parseUri(target);
-    if (!parsed.ok || !isSipUri(parsed.value)) return call.reject(480, 'Temporarily Unavailable (bad forwarding target)');
+    if (!parsed.ok || !isSipUri(parsed.value)) return call.reject(reject(480, 'bad forwarding target'));
     const u = parsed.value;
     if (!(await this.attachMedia(call))) return;
     const peer: Target = { host: u.host, port: u.port ?? 5060, transport: (u.params.get('transport') ?? '').toLowerCase() === 'tcp' ? 'TCP' : 'UDP' };
@@ -468,7 +417,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       { legs: [{ target: peer, requestUri: target, from: this.fromHeader(call), to: `<${target}>`, setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs }] },
       this.config.calls.ringTimeoutSeconds * 1000,
     );
-    return this.afterSingleRing(call, outcome);
+    return afterRing(call, outcome, 'peer');
   }
 
   /** Credit control for a paid call; answers the refusal itself. */
@@ -481,12 +430,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
         this.metrics.fraudRefused(label);
         this.log.warn({ callId: call.callId, accountId: payer, destination, limit: auth.limit, detail: auth.message }, 'call refused by an account limit');
       }
-      call.reject(answer.status, answer.reason);
+      call.reject(answer);
       return false;
     }
     if (call.state === 'ended' || call.cancelledByCaller) {
       await this.credit.release(auth);
-      if (call.state !== 'ended') call.reject(487, 'Request Terminated');
+      if (call.state !== 'ended') call.reject(reject(487));
       return false;
     }
     call.facts.reservation = auth;
@@ -504,13 +453,13 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (blocked) {
       this.metrics.fraudRefused(fraudLabel('blocked_destination')!);
       this.log.warn({ callId: call.callId, accountId: payer, destination, detail: blocked }, 'call to a blocked destination refused');
-      return call.reject(403, `Forbidden (${blocked})`);
+      return call.reject(reject(403, blocked));
     }
     if (!call.facts.reservation && !(await this.authorize(call, payer, destination))) return;
     const reservation = call.facts.reservation!;
     const candidates = await this.routes.candidates(destination, call.callId);
-    if (candidates.length === 0) return call.reject(503, 'Service Unavailable (no route)');
-    return this.ringTrunks(call, destination, candidates, reservation.maxSeconds);
+    if (candidates.length === 0) return call.reject(reject(503, 'no route'));
+    return this.ringTrunks(call, await this.trunks.attempts(destination, candidates), reservation.maxSeconds);
   }
 
   /**
@@ -525,75 +474,56 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const candidates = emergencyRoutes(number, await this.routes.candidates(number, call.callId));
     if (candidates.length === 0) {
       this.log.error(log, `emergency call to ${number} has no route: add a route with prefix ${number}`);
-      return call.reject(503, `Service Unavailable (no route for emergency number ${number})`, { disposition: 'failed' });
+      return call.reject(reject(503, `no route for emergency number ${number}`), { disposition: 'failed' });
     }
-    return this.ringTrunks(call, number, candidates, undefined);
+    return this.ringTrunks(call, await this.trunks.attempts(number, candidates), undefined);
   }
 
-  /** Rings the candidates' trunks in order with failover; `maxSeconds` (the grant) ends the answered call. */
-  private async ringTrunks(call: Call, destination: string, candidates: RouteCandidate[], maxSeconds: number | undefined): Promise<void> {
+  /** Rings the trunks in order with failover; `maxSeconds` (the grant) ends the answered call. */
+  private async ringTrunks(call: Call, attempts: readonly TrunkAttempt[], maxSeconds: number | undefined): Promise<void> {
     if (!(await this.attachMedia(call))) return;
-    let trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
-    if (candidates.some((c) => !trunks.has(c.trunkId))) {
-      // A trunk newer than the cache: read them again rather than skip it.
-      this.trunkCache = undefined;
-      trunks = new Map((await this.trunkList()).map((t) => [t.id, t]));
-    }
     let tried = 0;
     let full = 0;
-    for (const candidate of candidates) {
-      if (call.state === 'ended' || call.cancelledByCaller) return call.reject(487, 'Request Terminated');
-      const trunk = trunks.get(candidate.trunkId);
-      if (!trunk || !trunk.enabled || trunk.transport === 'tls') continue;
+    for (const trunk of attempts) {
+      if (call.state === 'ended' || call.cancelledByCaller) return call.reject(reject(487));
       const legId = newId();
+      // As long as the call may last (it is cut at its grant); nothing refreshes the hold.
       const hold = (maxSeconds ?? MAX_CALL_SECONDS) + SETUP_ALLOWANCE_SECONDS + 60;
-      if (!(await this.channels.acquire(trunk.id, legId, trunk.maxChannels, hold))) {
-        this.log.log({ trunk: trunk.name, callId: call.callId }, 'trunk at its channel limit: skipped');
+      if (!(await this.channels.acquire(trunk.trunkId, legId, trunk.maxChannels, hold))) {
+        this.log.log({ trunk: trunk.trunkName, callId: call.callId }, 'trunk at its channel limit: skipped');
         full++;
         continue;
       }
       tried++;
-      const credentials = trunk.username ? await this.trunks.credentials(trunk.id) : undefined;
-      const transport = trunk.transport === 'tcp' ? 'TCP' : 'UDP';
-      const hostPort = `${trunk.host.includes(':') ? `[${trunk.host}]` : trunk.host}:${trunk.port}`;
-      const params = transport === 'TCP' ? ';transport=tcp' : '';
-      const outcome = await call.ring(
-        {
-          trunkId: trunk.id,
-          trunkName: trunk.name,
-          release: () => this.channels.release(trunk.id, legId),
-          mediaSources: trunk.inboundAddresses,
-          legs: [
-            {
-              target: { host: trunk.host, port: trunk.port, transport },
-              requestUri: `sip:${uriUser(destination)}@${hostPort}${params}`,
-              from: this.fromHeader(call),
-              to: `<sip:${uriUser(destination)}@${hostPort}>`,
-              credentials,
-              setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs,
-            },
-          ],
-        },
-        this.config.calls.ringTimeoutSeconds * 1000,
-      );
+      const outcome = await call.ring(this.trunkTarget(call, trunk, () => this.channels.release(trunk.trunkId, legId)), this.config.calls.ringTimeoutSeconds * 1000);
       if (outcome.kind === 'answered') {
         if (maxSeconds !== undefined) call.limitDuration(maxSeconds);
         return;
       }
-      if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return this.afterSingleRing(call, outcome);
-      this.log.log({ trunk: trunk.name, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
+      if (outcome.kind !== 'failed' || !failsOver(outcome.status, outcome.origin)) return afterRing(call, outcome, 'peer');
+      this.log.log({ trunk: trunk.trunkName, status: outcome.status, origin: outcome.origin, callId: call.callId }, 'trunk failed: next trunk');
     }
     const why = tried > 0 ? 'no trunk could take the call' : full > 0 ? 'every trunk is at its channel limit' : 'no usable trunk on the route';
-    return call.reject(503, `Service Unavailable (${why})`, {
-      disposition: 'failed',
-    });
+    return call.reject(reject(503, why), { disposition: 'failed' });
   }
 
-  private afterSingleRing(call: Call, outcome: Awaited<ReturnType<Call['ring']>>): void {
-    if (outcome.kind === 'answered') return;
-    if (outcome.kind === 'cancelled') return call.reject(487, 'Request Terminated');
-    if (outcome.kind === 'noAnswer') return call.reject(408, 'Request Timeout (no answer)', { disposition: 'noAnswer' });
-    call.reject(outcome.status, outcome.reason);
+  private trunkTarget(call: Call, trunk: TrunkAttempt, release: () => Promise<void>): RingTarget {
+    return {
+      trunkId: trunk.trunkId,
+      trunkName: trunk.trunkName,
+      release,
+      mediaSources: trunk.mediaSources,
+      legs: [
+        {
+          target: trunk.target,
+          requestUri: trunk.requestUri,
+          from: this.fromHeader(call),
+          to: `<${trunk.toUri}>`,
+          credentials: trunk.credentials,
+          setupTimeoutMs: this.config.calls.trunkSetupTimeoutMs,
+        },
+      ],
+    };
   }
 
   private async attachMedia(call: Call): Promise<boolean> {
@@ -602,17 +532,22 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       call.attachMedia(await this.relay.openSession(call.id));
       return true;
     } catch (err) {
-      const [status, reason] = mediaRefusal(err);
-      if (status >= 500) this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
+      const refusal = mediaRefusal(err);
+      if (refusal.status >= 500) this.log.error({ err: (err as Error).message, callId: call.callId }, 'no media relay session');
       else this.log.warn({ err: (err as Error).message, callId: call.callId }, 'caller SDP refused');
-      call.reject(status, reason, { disposition: status >= 500 ? 'failed' : 'rejected' });
+      call.reject(refusal, { disposition: refusal.status >= 500 ? 'failed' : 'rejected' });
       return false;
     }
   }
 
+  /** A stateless answer to a request no call owns yet. */
+  private answer(request: SipRequest, a: SipAnswer, headers?: SipHeader[]): SipResponse {
+    return this.sip.reply(request, a.status, { reason: a.reason, headers });
+  }
+
   private fromHeader(call: Call): string {
     const { host } = this.sip.advertisedAddress();
-    return `<sip:${uriUser(call.facts.caller ?? 'anonymous')}@${host}>`;
+    return `<sip:${escapeUser(call.facts.caller ?? 'anonymous')}@${host}>`;
   }
 
   private destinationPolicy() {
@@ -636,41 +571,17 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const ours = new Set([this.config.sipRealm.toLowerCase(), this.sip.advertisedAddress().host.toLowerCase(), ...this.sip.listening().map((l) => l.address)]);
     return ours.has(host);
   }
-
-  private async trunkFrom(address: string): Promise<Trunk | undefined> {
-    return (await this.trunkList()).find((t) => t.enabled && t.inboundAddresses.length > 0 && addressAllowed(address, t.inboundAddresses));
-  }
-
-  /** All trunks, cached briefly (every INVITE needs the allow-lists); a change made through this node is seen at once. */
-  private trunkList(): Promise<Trunk[]> {
-    const now = Date.now();
-    if (!this.trunkCache || now - this.trunkCache.at > TRUNK_CACHE_MS || this.trunkCache.revision !== this.trunks.revision) {
-      const trunks = this.trunks.all();
-      this.trunkCache = { at: now, trunks, revision: this.trunks.revision };
-      trunks.catch(() => (this.trunkCache = undefined));
-    }
-    return this.trunkCache.trunks;
-  }
 }
 
-function uriUser(s: string): string {
-  return s.replace(/[^A-Za-z0-9+\-_.!~*'()&=$,;?/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+/** Answers the caller after a ring that did not fail over (call-policy's ringVerdict); `unreachable` is a user's forwarding. */
+function afterRing(call: Call, outcome: RingOutcome, callee: 'user' | 'peer', unreachable?: (reason: UnreachableReason) => Promise<void>): Promise<void> | void {
+  const verdict = ringVerdict(outcome, callee);
+  if (verdict.kind === 'answered') return;
+  if (verdict.kind === 'refused') return call.reject(verdict.answer);
+  return unreachable ? unreachable(verdict.reason) : notReached(call, verdict.reason);
 }
 
-/** The SIP answer for a media failure (codes in media.errors.ts). */
-function mediaRefusal(err: unknown): [number, string] {
-  if (!(err instanceof MediaError)) return [500, 'Server Internal Error'];
-  const detail = err.message.replace(/[\r\n]/g, ' ').slice(0, 100);
-  switch (err.code) {
-    case MediaErrorCode.PortsExhausted:
-      return [503, 'Service Unavailable (no media ports)'];
-    case MediaErrorCode.InvalidSdp:
-      return [400, `Bad Request (${detail})`];
-    case MediaErrorCode.UnsupportedSdp:
-      return [488, `Not Acceptable Here (${detail})`];
-    default:
-      return [500, 'Server Internal Error'];
-  }
+/** The callee could not be reached and nothing forwards the call: 480, 486 or 408. */
+function notReached(call: Call, reason: UnreachableReason): void {
+  call.reject(unreachableStatus(reason), { disposition: reason === 'offline' ? 'failed' : reason });
 }
-
-

@@ -8,6 +8,7 @@
  * NAT-facing source, the caller's source), never to the peer's Contact: behind NAT the Contact is
  * a private address. The Contact is still the Request-URI, as RFC 3261 §12.2.1.1 asks.
  */
+import { Logger } from '@nestjs/common';
 import {
   type Dialog,
   type SipHeader,
@@ -31,6 +32,9 @@ export interface LegSip {
   retransmitAnswer(response: SipResponse, reliable: boolean, onGiveUp: () => void): AnswerRetransmission;
   allowed(): string[];
 }
+
+/** Legs have no host to log through; Nest's static logger goes to the application's logger. */
+const log = new Logger('calls');
 
 export const SDP_TYPE: SipHeader = { name: 'Content-Type', value: 'application/sdp' };
 
@@ -86,6 +90,22 @@ export function requestInDialog(
 
 function ackFor2xx(sip: LegSip, state: DialogState, invite: SipRequest): void {
   if (!state.dialog) return;
-  const ack = createAckFor2xx(state.dialog, invite, sip.newVia(state.peer.transport));
-  sip.sendStateless(ack, state.peer).catch(() => undefined);
+  sendAck(sip, createAckFor2xx(state.dialog, invite, sip.newVia(state.peer.transport)), state.peer);
+}
+
+/**
+ * Sends the ACK for a 2xx (outside any transaction). A send failure (socket closed, TCP connection
+ * refused) is logged; the peer retransmits its 2xx and the next one is ACKed again.
+ */
+export function sendAck(sip: LegSip, ack: SipRequest, peer: Target): void {
+  sip.sendStateless(ack, peer).catch((err: unknown) => {
+    log.warn({ err: err instanceof Error ? err.message : String(err), callId: ack.callId, peer: `${peer.transport} ${peer.host}:${peer.port}` }, 'ACK not sent');
+  });
+}
+
+/** Sends BYE in a dialog nobody keeps (a late or second answer); a failure is logged, the peer's session timer ends it. */
+export function byeUnwanted(sip: LegSip, state: DialogState): void {
+  requestInDialog(sip, state, 'BYE').catch((err: unknown) => {
+    log.warn({ err: err instanceof Error ? err.message : String(err), callId: state.dialog?.callId, peer: `${state.peer.transport} ${state.peer.host}:${state.peer.port}` }, 'BYE to an unwanted answer not sent');
+  });
 }

@@ -1,9 +1,14 @@
 /**
- * Live channel counts per trunk, shared by every gateway process through Redis: one sorted set per
- * trunk whose members are call legs and whose scores are when the hold lapses. `acquire` is one Lua
- * call that drops lapsed holds, checks `maxChannels` and adds the leg, so two nodes cannot both take
- * the last channel. A hold lapses on its own (a crashed node leaks nothing for long); calls longer
- * than the hold refresh it.
+ * A trunk's `maxChannels`, the one place it is enforced, shared by every gateway process through
+ * Redis: one sorted set per trunk whose members are call legs and whose scores are when the hold
+ * lapses. `acquire` is one Lua call that drops lapsed holds, checks `maxChannels` and adds the leg,
+ * so two nodes cannot both take the last channel; the call flow takes a trunk's channel just before
+ * ringing it and skips a full trunk. `release` frees it when the attempt or call ends.
+ *
+ * A hold lapses on its own, so a crashed node leaks nothing for long. Nothing refreshes a hold: it
+ * is sized when taken to the longest the call may last (an outbound call's grant, or 4 h for an
+ * emergency call, plus setup; an inbound call's 4 h plus setup), and a call that outlives it stops
+ * counting against the trunk.
  */
 import type { Redis } from 'ioredis';
 
@@ -34,16 +39,5 @@ export class TrunkChannels {
 
   async release(trunkId: string, legId: string): Promise<void> {
     await this.redis.zrem(this.key(trunkId), legId);
-  }
-
-  /** Channels in use on each trunk, as every node sees them. */
-  async inUse(trunkIds: readonly string[], now = Date.now()): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    if (trunkIds.length === 0) return out;
-    const pipe = this.redis.pipeline();
-    for (const id of trunkIds) pipe.zcount(this.key(id), now, '+inf');
-    const results = (await pipe.exec()) ?? [];
-    trunkIds.forEach((id, i) => out.set(id, Number(results[i]?.[1] ?? 0)));
-    return out;
   }
 }

@@ -22,7 +22,8 @@ import {
   newCallId,
   newTag,
 } from '../sip';
-import { type DialogState, type LegSip, SDP_TYPE, requestInDialog, transactions } from './leg';
+import { type DialogState, type LegSip, SDP_TYPE, byeUnwanted, requestInDialog, sendAck, transactions } from './leg';
+import { reject } from './call-policy';
 
 export interface UacLegSpec {
   readonly target: Target;
@@ -121,12 +122,11 @@ export class UacLeg implements DialogState {
     if (!this.invite || response.cseq.method !== 'INVITE') return;
     const d = dialogAsUac(this.invite, response);
     if (!d.ok) return;
-    const ack = createAckFor2xx(d.value, this.invite, this.sip.newVia(this.peer.transport));
-    this.sip.sendStateless(ack, this.peer).catch(() => undefined);
+    sendAck(this.sip, createAckFor2xx(d.value, this.invite, this.sip.newVia(this.peer.transport)), this.peer);
     const same = this.dialog?.remoteTag === d.value.remoteTag;
     if (!same || this.state === 'terminated') {
       // An answer nobody wants (late, or a second fork): hang it up at once.
-      void requestInDialog(this.sip, { dialog: d.value, peer: this.peer }, 'BYE').catch(() => undefined);
+      byeUnwanted(this.sip, { dialog: d.value, peer: this.peer });
     }
   }
 
@@ -192,11 +192,11 @@ export class UacLeg implements DialogState {
     if (!d.ok) {
       // A 2xx without Contact or tag: we cannot even ACK it properly; count the leg as failed.
       this.state = 'terminated';
-      this.events.failed(this, createResponse(invite, 502, { reason: `Bad Gateway (${d.error.reason})` }), 'network');
+      this.events.failed(this, createResponse(invite, 502, { reason: reject(502, d.error.reason).reason }), 'network');
       return;
     }
     this.dialog = d.value;
-    this.sip.sendStateless(createAckFor2xx(d.value, invite, this.sip.newVia(this.peer.transport)), this.peer).catch(() => undefined);
+    sendAck(this.sip, createAckFor2xx(d.value, invite, this.sip.newVia(this.peer.transport)), this.peer);
     this.state = 'confirmed';
     if (this.cancelRequested) {
       // Answered while our CANCEL crossed it (§9.1 race): the call no longer wants this leg.
@@ -219,7 +219,7 @@ export class UacLeg implements DialogState {
     const invite = this.invite;
     this.state = 'terminated';
     this.tx?.terminate();
-    this.events.failed(this, createResponse(invite, 408, { reason: 'Request Timeout (no response)' }), 'setup-timeout');
+    this.events.failed(this, createResponse(invite, 408, { reason: reject(408, 'no response').reason }), 'setup-timeout');
   }
 
   private clearSetupTimer(): void {

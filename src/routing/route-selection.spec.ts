@@ -8,7 +8,6 @@ const route = (trunkId: string, prefix: string, priority = 100, weight = 1, extr
   weight,
   trunkId,
   trunkEnabled: true,
-  maxChannels: null,
   ...extra,
 });
 
@@ -28,11 +27,9 @@ describe('selectRoutes', () => {
     expect(selectRoutes({ destination: '81312345678', routes, seed: 's' }).map((r) => r.routeId)).toEqual(['t1-81', 't2-']);
   });
 
-  it('leaves out disabled trunks and trunks at maxChannels', () => {
-    const routes = [route('off', '1', 1, 1, { trunkEnabled: false }), route('full', '1', 2, 1, { maxChannels: 2 }), route('ok', '1', 3)];
-    const channelsInUse = new Map([['full', 2]]);
-    expect(selectRoutes({ destination: '12125550100', routes, seed: 's', channelsInUse }).map((r) => r.trunkId)).toEqual(['ok']);
-    expect(selectRoutes({ destination: '12125550100', routes, seed: 's', channelsInUse: new Map([['full', 1]]) }).map((r) => r.trunkId)).toEqual(['full', 'ok']);
+  it('leaves out disabled trunks', () => {
+    const routes = [route('off', '1', 1, 1, { trunkEnabled: false }), route('ok', '1', 3)];
+    expect(selectRoutes({ destination: '12125550100', routes, seed: 's' }).map((r) => r.trunkId)).toEqual(['ok']);
   });
 
   it('matches nothing for a number no prefix covers', () => {

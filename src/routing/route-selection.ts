@@ -5,8 +5,9 @@
  * prefix first, then lower priority first; routes tied on both are ordered by weight with a
  * weighted shuffle seeded by the call id (Efraimidis–Spirakis), so load spreads by weight while a
  * retransmitted or re-tried call keeps its order. Shorter prefixes follow as fallbacks; a trunk
- * appears once, at its best place. Disabled trunks and trunks at `maxChannels` are left out.
- * No I/O: the caller passes the routes and the live channel counts.
+ * appears once, at its best place. Disabled trunks are left out; a trunk's `maxChannels` is not
+ * decided here but when its channel is taken (src/calls/trunk-channels.ts), just before it is rung.
+ * No I/O: the caller passes the routes.
  */
 import { stableHash32 } from '../platform/stable-hash';
 
@@ -18,8 +19,6 @@ export interface RouteCandidate {
   readonly weight: number;
   readonly trunkId: string;
   readonly trunkEnabled: boolean;
-  /** null: no limit. */
-  readonly maxChannels: number | null;
 }
 
 export interface SelectionInput {
@@ -28,8 +27,6 @@ export interface SelectionInput {
   readonly routes: readonly RouteCandidate[];
   /** Seeds the weighted order: the call id, so the same call gets the same order. */
   readonly seed: string;
-  /** Channels in use per trunk id (absent: 0). */
-  readonly channelsInUse?: ReadonlyMap<string, number>;
 }
 
 /** Efraimidis–Spirakis key: u^(1/w), larger first; u in (0, 1) from the hash. */
@@ -48,10 +45,7 @@ export function prefixesOf(destination: string): string[] {
 
 export function selectRoutes(input: SelectionInput): RouteCandidate[] {
   const digits = input.destination.replace(/^\+/, '');
-  const usable = input.routes.filter((r) => {
-    if (!digits.startsWith(r.prefix) || !r.trunkEnabled) return false;
-    return r.maxChannels === null || (input.channelsInUse?.get(r.trunkId) ?? 0) < r.maxChannels;
-  });
+  const usable = input.routes.filter((r) => digits.startsWith(r.prefix) && r.trunkEnabled);
   const keyed = usable.map((r) => ({ r, key: weightedKey(input.seed, r.trunkId, r.weight) }));
   keyed.sort((a, b) => b.r.prefix.length - a.r.prefix.length || a.r.priority - b.r.priority || b.key - a.key || (a.r.trunkId < b.r.trunkId ? -1 : 1));
   const seen = new Set<string>();

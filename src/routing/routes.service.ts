@@ -52,11 +52,11 @@ export class RoutesService {
 
   /**
    * The trunks a call to `destination` tries, in order (see route-selection.ts). One indexed query
-   * over the number's prefixes; `channelsInUse` comes from the live call counters.
+   * over the number's prefixes. A trunk's maxChannels is checked when the call takes its channel.
    */
-  async candidates(destination: string, seed: string, channelsInUse?: ReadonlyMap<string, number>): Promise<RouteCandidate[]> {
+  async candidates(destination: string, seed: string): Promise<RouteCandidate[]> {
     const routes = await this.routes.candidates(prefixesOf(destination));
-    return selectRoutes({ destination, routes, seed, channelsInUse });
+    return selectRoutes({ destination, routes, seed });
   }
 
   async remove(id: string): Promise<void> {

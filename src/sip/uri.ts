@@ -196,6 +196,11 @@ export function parseUri(text: string): Result<Uri> {
   return ok({ scheme, opaque: rest });
 }
 
+/** A URI user part with every character outside RFC 3261's `user` escaped (a number or username as dialled). */
+export function escapeUser(s: string): string {
+  return s.replace(/[^A-Za-z0-9+\-_.!~*'()&=$,;?/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
 export function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }

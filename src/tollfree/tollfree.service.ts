@@ -21,7 +21,7 @@ import { TollFreeNumber, TollFreeRange } from './tollfree.entity';
 import { importTollFree } from './tollfree-import';
 import { TollFreeRepository } from './tollfree.repository';
 import { checkEntry, EntryInput, entryQuery, NumberChecks, rangeInput, replaceEntry, translateInput, versionQuery } from './tollfree.schemas';
-import { CallerRanges, CallFacts, compileEntry, TollFreeEntry, TollFreeRule, translate, translateCompiled, Translation } from './translate';
+import { CallerRanges, compileEntry, TollFreeEntry, TollFreeRule, translate, translateCompiled, Translation, TranslationInput } from './translate';
 
 /** Entries kept per process; beyond it the least recently used go (a million entries would not fit). */
 export const CACHE_MAX_ENTRIES = 200_000;
@@ -97,7 +97,7 @@ export class TollFreeService implements OnModuleInit {
    * The routing of a call to `e164` (E.164), or undefined when it is not a toll-free number in our
    * database. `call.caller` is the caller in E.164 (anything else counts as a withheld caller).
    */
-  async translateNumber(e164: string, call: CallFacts): Promise<TollFreeRouting | undefined> {
+  async translateNumber(e164: string, call: TranslationInput): Promise<TollFreeRouting | undefined> {
     const cached = await this.cache.get(e164, (n) => this.load(n));
     if (!cached) return undefined;
     const ranges = await this.rangeSet();

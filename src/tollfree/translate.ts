@@ -72,7 +72,8 @@ export interface TollFreeEntry {
   rules: TollFreeRule[];
 }
 
-export interface CallFacts {
+/** The call a toll-free number is translated for (calls/call.ts's CallFacts are the B2BUA's record of a call). */
+export interface TranslationInput {
   /** The caller in E.164; null, empty or anything else (e.g. `anonymous`) is an unknown caller. */
   caller: string | null;
   at: Date;
@@ -232,7 +233,7 @@ function matches(r: CompiledRule, caller: string | null, callerType: () => Calle
 }
 
 /** Translates with an already compiled entry (what the service's cache holds). */
-export function translateCompiled(c: CompiledEntry, call: CallFacts, ranges: CallerRanges = noRanges): Translation {
+export function translateCompiled(c: CompiledEntry, call: TranslationInput, ranges: CallerRanges = noRanges): Translation {
   const caller = call.caller && isE164(call.caller) ? call.caller : null;
   let type: CallerType | undefined;
   let local: LocalTime | undefined;
@@ -255,6 +256,6 @@ export function translateCompiled(c: CompiledEntry, call: CallFacts, ranges: Cal
  * The routing of one call to a toll-free number: rules are tried in order, the first whose
  * conditions all hold acts; none matching routes to the default target.
  */
-export function translate(entry: TollFreeEntry, call: CallFacts, ranges: CallerRanges = noRanges): Translation {
+export function translate(entry: TollFreeEntry, call: TranslationInput, ranges: CallerRanges = noRanges): Translation {
   return translateCompiled(compileEntry(entry), call, ranges);
 }

@@ -52,6 +52,11 @@ export class UsersRepository {
     return this.users.existsBy({ id });
   }
 
+  /** The id of the user with this username, reading nothing else. */
+  async idOfUsername(username: string): Promise<string | undefined> {
+    return (await this.users.findOne({ where: { username }, select: { id: true } }))?.id;
+  }
+
   usernameTaken(username: string): Promise<boolean> {
     return this.users.existsBy({ username });
   }

@@ -1,6 +1,7 @@
 /**
  * Internet users (SIP identities). Passwords arrive only to be turned into digest HA1s with the
- * configured realm; the registrar and the B2BUA read users through `findCredentials`.
+ * configured realm; the registrar authenticates through `findCredentials`, and the B2BUA asks
+ * whether a dialled string is a username with `idOfUsername`.
  *
  * When a user's credentials stop being valid (disabled, deleted, new password or username) the
  * users module tells whoever listens (`onCredentialsRevoked`): the registrar then drops the user's
@@ -154,6 +155,11 @@ export class UsersService {
   /** Runs on every authenticated SIP request: one indexed query (see UsersRepository.credentials). */
   async findCredentials(username: string): Promise<UserCredentials | undefined> {
     return this.users.credentials(username);
+  }
+
+  /** The id of the user with this username, or undefined: is a dialled string one of our users? No credentials are read. */
+  async idOfUsername(username: string): Promise<string | undefined> {
+    return this.users.idOfUsername(username);
   }
 
   private view(u: User): UserView {

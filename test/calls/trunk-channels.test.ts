@@ -8,6 +8,9 @@ describe('trunk channel counts in Redis', () => {
   const prefix = `${process.env.GW_TEST_REDIS_PREFIX ?? 'gwtest'}:channels`;
   const channels = new TrunkChannels(redis, prefix);
 
+  /** Live holds on a trunk, read from the sorted set itself (the gateway never needs the count: acquire checks it). */
+  const inUse = async (trunkId: string) => redis.zcount(`${prefix}:calls:trunk:${trunkId}`, Date.now(), '+inf');
+
   afterAll(async () => {
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
@@ -16,7 +19,7 @@ describe('trunk channel counts in Redis', () => {
   it('refuses the channel beyond maxChannels, even when many nodes ask at once', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => channels.acquire('t-limit', `leg${i}`, 5, 60)));
     expect(results.filter(Boolean)).toHaveLength(5);
-    expect((await channels.inUse(['t-limit'])).get('t-limit')).toBe(5);
+    expect(await inUse('t-limit')).toBe(5);
   });
 
   it('frees a channel on release, and a hold that lapsed counts for nothing', async () => {
@@ -37,7 +40,7 @@ describe('trunk channel counts in Redis', () => {
 
   it('counts without limit when the trunk has no maxChannels', async () => {
     for (let i = 0; i < 50; i++) expect(await channels.acquire('t-free', `leg${i}`, null, 60)).toBe(true);
-    expect((await channels.inUse(['t-free', 't-none'])).get('t-free')).toBe(50);
-    expect((await channels.inUse(['t-none'])).get('t-none')).toBe(0);
+    expect(await inUse('t-free')).toBe(50);
+    expect(await inUse('t-none')).toBe(0);
   });
 });

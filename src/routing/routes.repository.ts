@@ -52,7 +52,7 @@ export class RoutesRepository {
   /** The routes whose prefix is one of `prefixes`, with their trunk's state. */
   async candidates(prefixes: string[]): Promise<RouteCandidate[]> {
     return (await this.routes.query(
-      `SELECT r.id AS "routeId", r.prefix, r.priority, r.weight, t.id AS "trunkId", t.enabled AS "trunkEnabled", t.max_channels AS "maxChannels"
+      `SELECT r.id AS "routeId", r.prefix, r.priority, r.weight, t.id AS "trunkId", t.enabled AS "trunkEnabled"
        FROM routes r JOIN trunks t ON t.id = r.trunk_id
        WHERE r.prefix = ANY($1::text[])`,
       [prefixes],

@@ -4,13 +4,14 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Route } from './route.entity';
 import { RoutesController, TrunksController } from './routing.controller';
 import { RoutesService } from './routes.service';
+import { TrunkSources } from './trunk-sources';
 import { Trunk } from './trunk.entity';
 import { TrunksService } from './trunks.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Trunk, Route])],
   controllers: [TrunksController, RoutesController],
-  providers: [TrunksService, RoutesService],
+  providers: [TrunksService, RoutesService, TrunkSources],
   exports: [TrunksService, RoutesService],
 })
 export class RoutingModule {}

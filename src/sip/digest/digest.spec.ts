@@ -96,7 +96,7 @@ describe('DigestVerifier', () => {
     await expect(verifier.verify({ ...good, realm: 'elsewhere' }, input)).resolves.toMatchObject({ reason: 'wrong-realm' });
     await expect(verifier.verify(good, { ...input, method: 'INVITE' })).resolves.toMatchObject({ reason: 'wrong-response' });
     await expect(verifier.verify({ ...good, qop: undefined }, input)).resolves.toMatchObject({ reason: 'qop-required' });
-    await expect(verifier.verify(good, { ...input, requestUri: 'sip:other@127.0.0.1' })).resolves.toMatchObject({ reason: 'uri-mismatch' });
+    await expect(verifier.verify(good, { ...input, requestUri: 'sip:other@127.0.0.2' })).resolves.toMatchObject({ reason: 'uri-mismatch' });
   });
 
   it('finds credentials for its realm in a request', () => {
@@ -126,6 +126,9 @@ describe('DigestVerifier', () => {
     expect(sameResource('sip:gateway.test', 'sips:gateway.test')).toBe(false);
     expect(sameResource('sip:gateway.test:5070', 'sip:gateway.test')).toBe(false);
     expect(sameResource('sip:+15550100@127.0.0.1', 'sip:+15550199@127.0.0.1')).toBe(false);
+    // The server's own address without a user (SIPp's default digest uri) names this server.
+    expect(sameResource('sip:127.0.0.1:5070', 'sip:+15550100@127.0.0.1:5070')).toBe(true);
+    expect(sameResource('sip:127.0.0.2:5070', 'sip:+15550100@127.0.0.1:5070')).toBe(false);
     expect(sameResource('tel:+15550100', 'TEL:+15550100')).toBe(true);
     expect(sameResource('not a uri', 'sip:127.0.0.1')).toBe(false);
   });

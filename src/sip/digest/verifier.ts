@@ -14,10 +14,12 @@ const defaultPort = (scheme: string) => (scheme === 'sips' ? 5061 : 5060);
 /**
  * True when a digest-uri names the same resource as the Request-URI. SIP URIs compare as RFC 3261
  * §19.1.4 has it for the parts that name the resource: scheme, user (case-sensitive, escapes
- * decoded), password and host (case-insensitive); a missing port equals the scheme's default (more
- * tolerant than §19.1.4, as user agents differ in writing it), and URI parameters and headers are
- * not compared (they do not change the resource a REGISTER or INVITE is for). Other URIs compare
- * as formatted, case-insensitively.
+ * decoded), password and host (case-insensitive). More tolerant than §19.1.4, because user agents
+ * differ in how they write it: a missing port equals the scheme's default; URI parameters and
+ * headers are not compared (they do not change the resource a REGISTER or INVITE is for); and a
+ * digest-uri without a user part that names the same host and port is accepted (SIPp, and some
+ * user agents, put the server's address there rather than the Request-URI), while one with a user
+ * part must name the Request-URI's user. Other URIs compare as formatted, case-insensitively.
  */
 export function sameResource(digestUri: string, requestUri: Uri | string): boolean {
   const a = parseUri(digestUri);
@@ -28,8 +30,7 @@ export function sameResource(digestUri: string, requestUri: Uri | string): boole
   if (isSipUri(x) && isSipUri(y)) {
     return (
       x.scheme === y.scheme &&
-      x.user === y.user &&
-      x.password === y.password &&
+      (x.user === undefined || (x.user === y.user && x.password === y.password)) &&
       x.host.toLowerCase() === y.host.toLowerCase() &&
       (x.port ?? defaultPort(x.scheme)) === (y.port ?? defaultPort(y.scheme))
     );

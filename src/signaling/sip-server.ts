@@ -44,8 +44,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   private transport?: TransportLayer;
   private transactions?: TransactionLayer;
   private readonly guard: SourceGuard;
-  /** Transaction-cap refusals since the last log line (logged at most every 10 s). */
-  private capRefusals = { count: 0, since: 0, lastLog: -Infinity, last: '' };
+  /** Per kind of refusal: how many since its last log line, and when that was (one line per 10 s at most). */
+  private readonly refusals = new Map<string, { count: number; lastLog: number }>();
 
   /** Computed once: every message the gateway builds names it. */
   private readonly host: string;
@@ -144,7 +144,9 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     this.transport.onReport((r) => {
       const source = r.source ? `${r.source.transport} ${r.source.address}:${r.source.port}` : undefined;
       if (r.kind === 'malformed' || r.kind === 'oversize') this.logger.warn({ kind: r.kind, reason: r.reason, source, answered: r.answered }, 'bad SIP input');
-      else if (r.kind === 'refused') this.logger.warn({ reason: r.reason, source }, 'SIP source limited');
+      // The source guard summarises floods itself (no source); per-connection refusals are rate-limited here.
+      else if (r.kind === 'refused' && !r.source) this.logger.warn({ reason: r.reason }, 'SIP source limited');
+      else if (r.kind === 'refused') this.warnLimited(r.reason, { reason: r.reason, last: source }, 'SIP source limited');
       else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
     });
     await this.transport.start();
@@ -154,7 +156,12 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       maxServerTransactions: limits.maxTransactions,
       maxServerTransactionsPerSource: limits.maxTransactionsPerSource,
       isTrusted: (address) => this.guard.isTrusted(address),
-      onRefused: (request, source, cap) => this.logCapRefusal(request.method, source.address, cap),
+      onRefused: (request, source, cap) =>
+        this.warnLimited(
+          `transactions-${cap}`,
+          { cap, last: `${request.method} from ${source.address}`, maxPerSource: limits.maxTransactionsPerSource, maxTotal: limits.maxTransactions },
+          'SIP requests refused 503: too many open transactions',
+        ),
     });
     this.transactions.onRequest((incoming) => void this.dispatch(incoming));
     this.transactions.onAck((inbound) => {
@@ -171,19 +178,14 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     await this.transport?.stop();
   }
 
-  /** One warn line for the first refusal after a quiet period, then at most one per 10 s with the count. */
-  private logCapRefusal(method: string, address: string, cap: 'total' | 'per-source'): void {
-    const r = this.capRefusals;
+  /** A warn line for the first event of a kind after a quiet period, then at most one per 10 s with the count since the last. */
+  private warnLimited(kind: string, fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
-    if (r.count === 0) r.since = now;
+    const r = this.refusals.get(kind) ?? { count: 0, lastLog: -Infinity };
     r.count++;
-    r.last = `${method} from ${address} (${cap} cap)`;
+    this.refusals.set(kind, r);
     if (now - r.lastLog < 10_000) return;
-    const limits = this.config.sip.limits;
-    this.logger.warn(
-      { refused: r.count, seconds: Math.max(1, Math.round((now - r.since) / 1000)), last: r.last, maxPerSource: limits.maxTransactionsPerSource, maxTotal: limits.maxTransactions },
-      'SIP requests refused 503: too many open transactions',
-    );
+    this.logger.warn({ ...fields, refused: r.count }, msg);
     r.count = 0;
     r.lastLog = now;
   }

@@ -155,7 +155,8 @@ export class TransportLayer {
     const parsed = parseMessage(data, { maxSize: this.maxMessageSize });
     if (!parsed.ok) {
       const reply = responseForMalformed(data, parsed.error);
-      if (reply) this.sendQuietly(reply.data, { host: source.address, port: source.port, transport: source.transport });
+      // Where it came from, and over TCP only on its own connection (never a new one).
+      if (reply) this.sendQuietly(reply.data, { host: source.address, port: source.port, transport: source.transport }, false);
       this.report({ kind: 'malformed', reason: `${parsed.error.code}: ${parsed.error.reason}`, source, answered: reply?.status });
       return;
     }

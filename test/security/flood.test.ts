@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import { runPeer } from '../support/sip-peers';
-import { newAccount, newUser } from '../calls/support';
+import { newAccount, newTrunk, newUser } from '../calls/support';
+import { optionsProbe } from './gateway-process';
 import { GatewayProcess, startGatewayProcess } from './gateway-process';
 import { registerClient } from './register-client';
 
@@ -22,7 +23,7 @@ describe('an INVITE flood from one address', () => {
   let gw: GatewayProcess;
   beforeAll(async () => {
     // The defaults of a public node: 50 requests per second per address.
-    gw = await startGatewayProcess({ rtpMin: 47300, rtpMax: 47349 });
+    gw = await startGatewayProcess({ rtpMin: 47300, rtpMax: 47324 });
   }, 60_000);
   afterAll(() => gw?.stop(), 20_000);
 
@@ -68,4 +69,31 @@ describe('an INVITE flood from one address', () => {
     expect(String(limited[0].reason)).toMatch(/over the per-source rate limit: \d+ requests answered 503 and \d+ packets dropped in \d+ s; most from 127\.0\.0\.66/);
     await gw.expectAlive();
   }, 90_000);
+});
+
+describe('trunk addresses get the trunk limit', () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await startGatewayProcess({ rtpMin: 47326, rtpMax: 47349, env: { SIP_RATE_LIMIT_PER_SECOND: '5', SIP_TRUNK_RATE_LIMIT_PER_SECOND: '1000' } });
+  }, 60_000);
+  afterAll(() => gw?.stop(), 20_000);
+
+  /** 30 OPTIONS at once from `address`: how many got 200 and how many 503. */
+  async function burst(address: string): Promise<{ ok: number; refused: number }> {
+    const answers = await Promise.all(Array.from({ length: 30 }, () => optionsProbe(gw.sipPort, 3000, address)));
+    return { ok: answers.filter((a) => a === 200).length, refused: answers.filter((a) => a === 503).length };
+  }
+
+  it("limits an unknown address to its rate, and a trunk's inbound address (set through the API) to the trunk's", async () => {
+    const before = await burst('127.0.0.88');
+    expect(before.ok).toBeLessThanOrEqual(6);
+    expect(before.refused).toBeGreaterThan(0);
+    await newTrunk(gw.asCallsGateway(), { port: 5999, inboundAddresses: ['127.0.0.88/32'] });
+    // The trunk list is re-read at once on a change made through this node (checked every 2 s).
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await burst('127.0.0.88')).toEqual({ ok: 30, refused: 0 });
+    const stranger = await burst('127.0.0.89');
+    expect(stranger.ok).toBeLessThanOrEqual(6);
+    await gw.expectAlive();
+  });
 });

@@ -147,6 +147,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       // The source guard summarises floods itself (no source); per-connection refusals are rate-limited here.
       else if (r.kind === 'refused' && !r.source) this.logger.warn({ reason: r.reason }, 'SIP source limited');
       else if (r.kind === 'refused') this.warnLimited(r.reason, { reason: r.reason, last: source }, 'SIP source limited');
+      // A peer can cause these at its rate (a TCP request, then closing before the answer).
+      else if (r.kind === 'send-error') this.warnLimited('send-error', { kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
       else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
     });
     await this.transport.start();

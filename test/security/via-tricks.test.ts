@@ -7,7 +7,7 @@
  * user agent (100 Trying, then a 407 retransmitted until an ACK that never comes).
  */
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
-import { type Server, type Socket, createServer } from 'node:net';
+import { type Server, type Socket, connect, createServer } from 'node:net';
 import { GatewayProcess, startGatewayProcess } from './gateway-process';
 
 const TRAP = '127.0.0.77';
@@ -111,7 +111,7 @@ const status = (m: string) => Number(/^SIP\/2\.0 (\d{3})/.exec(m)?.[1]);
 describe('forged Via headers against the gateway process', () => {
   let gw: GatewayProcess;
   beforeAll(async () => {
-    gw = await startGatewayProcess({ rtpMin: 47200, rtpMax: 47299, env: { SIP_T1_MS: String(T1_MS) } });
+    gw = await startGatewayProcess({ rtpMin: 47200, rtpMax: 47299, env: { SIP_T1_MS: String(T1_MS), SIP_TCP_MAX_CONNECTIONS_PER_IP: '3', SIP_TCP_IDLE_SECONDS: '2' } });
   }, 60_000);
   afterAll(() => gw?.stop(), 20_000);
 
@@ -149,6 +149,48 @@ describe('forged Via headers against the gateway process', () => {
         await t.close();
       }
     });
+  });
+
+  describe('over TCP', () => {
+    const connectTo = (port: number) =>
+      new Promise<Socket>((ok, fail) => {
+        const s = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.44' }, () => ok(s));
+        s.once('error', fail);
+      });
+    const closed = (s: Socket) => new Promise<number>((ok) => (s.destroyed ? ok(Date.now()) : s.once('close', () => ok(Date.now()))));
+
+    it('answers on the connection the request came on, caps connections per address, and closes idle ones', async () => {
+      const sockets = [await connectTo(gw.sipPort), await connectTo(gw.sipPort), await connectTo(gw.sipPort)];
+      const fourth = await connectTo(gw.sipPort);
+      fourth.on('error', () => undefined);
+      // The fourth from the same address is closed at once (3 s allowed on a loaded machine).
+      const within = <T,>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms))]);
+      expect(await within(closed(fourth), 3000)).toBeDefined();
+      const local = sockets[0].address() as { port: number };
+      let text = '';
+      sockets[0].on('data', (d) => (text += d.toString()));
+      // The Via names a UDP trap elsewhere: the answer still comes back on this connection.
+      const t = await traps();
+      try {
+        sockets[0].write(request('OPTIONS', `SIP/2.0/UDP ${TRAP}:${t.port};rport`, gw.sipPort, local.port, ++n));
+        for (let i = 0; i < 100 && !/^SIP\/2\.0 200 /.test(text); i++) await new Promise((r) => setTimeout(r, 20));
+        expect(text).toMatch(/^SIP\/2\.0 200 OK\r\n/);
+        expect(text).toMatch(/;received=127\.0\.0\.44/);
+        expect(t.trapped).toEqual([]);
+      } finally {
+        await t.close();
+      }
+      // Silent for SIP_TCP_IDLE_SECONDS (2 s): closed by the gateway. Waits up to 8 s on a loaded machine.
+      const started = Date.now();
+      const ends = await within(Promise.all(sockets.map(closed)), 8000);
+      expect(ends).toBeDefined();
+      expect(Math.max(...ends!) - started).toBeGreaterThanOrEqual(1500);
+      // Their share is free again.
+      const again = await connectTo(gw.sipPort);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(again.destroyed).toBe(false);
+      again.destroy();
+    }, 30_000);
   });
 
   describe('afterwards', () => {

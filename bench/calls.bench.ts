@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { resultsDir } from './results-dir';
+import { SourceGuard } from '../src/sip/transport/source-guard';
 import { ADMIN_KEY, Gateway, freshDatabase, machine, startGateway, writeResult } from './harness';
 
 type Target = 'gateway' | 'gateway-nolimits' | 'kamailio' | 'direct';
@@ -947,6 +948,27 @@ export async function run(): Promise<void> {
   if (existsSync(work)) log(`could not remove ${work}`);
 }
 
+/** SIP packets the gateway receives per bench call: INVITE, ACK, INVITE, ACK, BYE from the user; 100, 180, 200, 200 from the trunk. */
+const PACKETS_PER_CALL = 9;
+
+/** The source guard's check per packet, timed alone: a steady mix of known sources, requests and responses. */
+function checkCost(): { packets: number; sources: number; perPacketNs: number; perCallUs: number } {
+  const guard = new SourceGuard({ ratePerSecond: 1_000_000, trustedRatePerSecond: 0 });
+  guard.setTrusted(['192.0.2.0/24']);
+  const sources = 1000;
+  const addresses = Array.from({ length: sources }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+  const packets = 2_000_000;
+  for (let i = 0; i < 100_000; i++) guard.request(addresses[i % sources]);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < packets; i++) {
+    const a = addresses[i % sources];
+    if (i % 2 === 0) guard.request(a);
+    else guard.other(a);
+  }
+  const perPacketNs = Number(process.hrtime.bigint() - t0) / packets;
+  return { packets, sources, perPacketNs: +perPacketNs.toFixed(1), perCallUs: +((perPacketNs * PACKETS_PER_CALL) / 1000).toFixed(2) };
+}
+
 /**
  * The per-source limits' cost, from a run of gateway-nolimits and gateway: the ladder's highest
  * rate for each, and at each rate both completed the target's CPU time per call, whose ratio is
@@ -970,6 +992,7 @@ function writeLimitsResult(results: Record<Target, TargetResult | undefined>, ru
   const cpuOn = perRate.reduce((t, r) => t + (r.cpuMsPerCallOn ?? 0), 0);
   const cpuCost = cpuOff > 0 ? round((cpuOn / cpuOff - 1) * 100, 2) : null;
   const maxOff = off?.maxCallsPerSecond ?? null;
+  const checks = checkCost();
   const maxOn = on?.maxCallsPerSecond ?? null;
   const result = {
     command: `BENCH_CALLS_TARGETS=${TARGETS.join(',')} BENCH_CALLS_RATES=${RATES.join(',')} BENCH_CALLS_STEP_SECONDS=${STEP_SECONDS} npm run bench:calls`,
@@ -978,6 +1001,7 @@ function writeLimitsResult(results: Record<Target, TargetResult | undefined>, ru
     summary: {
       maxCallsPerSecond: { limitsOff: maxOff, limitsOn: maxOn, costPercent: maxOff && maxOn ? round((1 - maxOn / maxOff) * 100, 2) : null },
       cpuPerCallCostPercent: cpuCost,
+      checksMicroseconds: checks,
       postDialDelayMs: {
         rate: run.pddRate,
         limitsOff: off?.pdd ? { p50: off.pdd.pddP50Ms, p99: off.pdd.pddP99Ms, failed: off.pdd.failedTotal } : null,
@@ -988,6 +1012,7 @@ function writeLimitsResult(results: Record<Target, TargetResult | undefined>, ru
     notes: [
       'gateway-nolimits: every per-source limit off (SIP_RATE_LIMIT_PER_SECOND=0, SIP_TRUNK_RATE_LIMIT_PER_SECOND=0, SIP_MAX_TRANSACTIONS_PER_SOURCE=0, SIP_MAX_TRANSACTIONS=0, TCP caps 0). gateway: the checks on, with the per-address rate and open-transaction limits raised to 1,000,000 because every bench call comes from 127.0.0.1 (nothing is refused; what is measured is what the checks cost). The total transaction cap is at its default (100,000).',
       'cpuPerCallCostPercent: the gateway process\'s CPU time per call summed over the rates both targets completed without a failed call, limits on over off, minus 1. The ladder\'s highest rate is coarse (its steps are 50 calls/s apart), so the CPU per call is the finer figure.',
+      `checksMicroseconds: the source guard's per-packet check timed alone in this process (${checks.packets.toLocaleString('en')} packets from ${checks.sources.toLocaleString('en')} addresses): ${checks.perPacketNs} ns a packet, about ${checks.perCallUs} µs for the ~${PACKETS_PER_CALL} packets of a call, against the gateway's CPU per call above (the open-transaction count adds two Map updates per server transaction).`,
       'Run on the shared 2-core machine while other engineers also used it, with a reduced ladder; the two targets run one after the other, so load from other work can fall on either.',
     ],
     targets: { 'gateway-nolimits': off, gateway: on },
@@ -1000,7 +1025,7 @@ function writeLimitsResult(results: Record<Target, TargetResult | undefined>, ru
     '',
     `${new Date().toISOString()}, \`${result.command}\` (${run.durationSeconds} s); load average before the run ${run.loadAverageAtStart.join(' ')}.`,
     '',
-    `Highest calls/s with no failed call: limits off ${cell(maxOff)}, on ${cell(maxOn)}. Gateway CPU per call, limits on over off: ${cpuCost === null ? '–' : `${cpuCost >= 0 ? '+' : ''}${cpuCost} %`}.`,
+    `Highest calls/s with no failed call: limits off ${cell(maxOff)}, on ${cell(maxOn)}. Gateway CPU per call, limits on over off: ${cpuCost === null ? '–' : `${cpuCost >= 0 ? '+' : ''}${cpuCost} %`}. The per-packet check alone: ${checks.perPacketNs} ns (about ${checks.perCallUs} µs a call).`,
     '',
     '| calls/s | CPU ms per call, off | on | on / off | post-dial delay p50 ms, off / on | p99 ms, off / on |',
     '| --- | --- | --- | --- | --- | --- |',

@@ -17,6 +17,13 @@
  *
  * Every SIPp run is bounded by a call count and a timeout, and killed by id if it outlives them.
  * BENCH_CALLS_TARGETS (default gateway,kamailio,direct) and BENCH_CALLS_RATES narrow a run.
+ *
+ * The per-source SIP limits (SIP_RATE_LIMIT_PER_SECOND and friends) cost: the target
+ * `gateway-nolimits` is the same gateway with every limit off. All the bench's SIP comes from
+ * 127.0.0.1, so `gateway` keeps the checks on with the per-address limits raised out of reach (the
+ * honest measure is what the checks cost, not a bench refused by them). A run with both
+ * (BENCH_CALLS_TARGETS=gateway-nolimits,gateway) writes the same-run comparison to
+ * bench/results/calls-limits.{json,md} instead of calls.{json,md}.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -25,9 +32,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { resultsDir } from './results-dir';
+import { SourceGuard } from '../src/sip/transport/source-guard';
 import { ADMIN_KEY, Gateway, freshDatabase, machine, startGateway, writeResult } from './harness';
 
-type Target = 'gateway' | 'kamailio' | 'direct';
+type Target = 'gateway' | 'gateway-nolimits' | 'kamailio' | 'direct';
 
 const TARGETS = (process.env.BENCH_CALLS_TARGETS ?? 'gateway,kamailio,direct').split(',').map((t) => t.trim()) as Target[];
 const RATES = (process.env.BENCH_CALLS_RATES ?? '25,50,100,150,200,300,400,600,800,1200,1600').split(',').map(Number);
@@ -468,6 +476,20 @@ const GATEWAY_ENV = {
   LOG_LEVEL: 'warn',
   CALL_DRAIN_SECONDS: '5',
   ROLES: 'api,sip,media,worker',
+  // Every call comes from 127.0.0.1: the per-address limits are raised out of reach, the checks still run.
+  SIP_RATE_LIMIT_PER_SECOND: '1000000',
+  SIP_MAX_TRANSACTIONS_PER_SOURCE: '1000000',
+};
+
+/** The same gateway with every per-source limit off: the baseline the limits' cost is measured against. */
+const GATEWAY_NOLIMITS_ENV = {
+  ...GATEWAY_ENV,
+  SIP_RATE_LIMIT_PER_SECOND: '0',
+  SIP_TRUNK_RATE_LIMIT_PER_SECOND: '0',
+  SIP_MAX_TRANSACTIONS_PER_SOURCE: '0',
+  SIP_MAX_TRANSACTIONS: '0',
+  SIP_TCP_MAX_CONNECTIONS_PER_IP: '0',
+  SIP_TCP_IDLE_SECONDS: '0',
 };
 
 async function api<T = Record<string, unknown>>(gw: Gateway, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
@@ -753,7 +775,7 @@ export async function run(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'gw-bench-calls-'));
   const numbers = numbersFile(work);
   const trunkPort = await freeUdpPort();
-  const results: Record<Target, TargetResult | undefined> = { gateway: undefined, kamailio: undefined, direct: undefined };
+  const results: Record<Target, TargetResult | undefined> = { gateway: undefined, 'gateway-nolimits': undefined, kamailio: undefined, direct: undefined };
   const notes: string[] = [];
 
   // --- gateway: ladder, then the post-dial delay at half its highest rate, then concurrency.
@@ -775,15 +797,16 @@ export async function run(): Promise<void> {
     return { ...run, failedTotal: run.failed + own };
   };
 
-  if (TARGETS.includes('gateway')) {
+  /** One gateway target: ladder, post-dial delay at half its highest rate, and (unless `ladderOnly`) concurrency. */
+  const gatewayRun = async (target: 'gateway' | 'gateway-nolimits', env: Record<string, string>, withConcurrency: boolean) => {
     const db = await freshDatabase('calls');
     const pg = new Client({ connectionString: db.url });
     await pg.connect();
-    let gw = await startGateway(db.url, GATEWAY_ENV);
+    let gw = await startGateway(db.url, env);
     try {
       await provision(gw, trunkPort);
       const h: TargetHandle = {
-        target: 'gateway',
+        target,
         port: () => gw.sipPort,
         pid: () => gw.proc.pid!,
         check: async (run, tag) => {
@@ -793,22 +816,33 @@ export async function run(): Promise<void> {
         },
         restart: async () => {
           await gw.stop();
-          gw = await startGateway(db.url, GATEWAY_ENV);
+          gw = await startGateway(db.url, env);
         },
         callsInProgress: () => gatewayCallsInProgress(gw),
       };
       const l = await ladder(h, numbers, trunkPort);
-      results.gateway = { what: 'this gateway (node dist/src/main.js, ROLES api,sip,media,worker in one process), PostgreSQL and Redis on the same machine', ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
+      const what =
+        target === 'gateway'
+          ? 'this gateway (node dist/src/main.js, ROLES api,sip,media,worker in one process), PostgreSQL and Redis on the same machine'
+          : 'the same gateway with every per-source SIP limit off (SIP_RATE_LIMIT_PER_SECOND=0 and the rest)';
+      const r: TargetResult = { what, ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
+      results[target] = r;
       if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
-      results.gateway.pdd = await pddRun(h);
-      concurrencyPlan = planConcurrency(pddRate);
-      results.gateway.concurrency = await concurrency(h, numbers, trunkPort, concurrencyPlan.rate, concurrencyPlan.calls, concurrencyPlan.holdMs);
+      r.pdd = await pddRun(h);
+      if (withConcurrency) {
+        concurrencyPlan = planConcurrency(pddRate);
+        r.concurrency = await concurrency(h, numbers, trunkPort, concurrencyPlan.rate, concurrencyPlan.calls, concurrencyPlan.holdMs);
+      }
     } finally {
       await gw.stop();
       await pg.end();
       await db.drop();
     }
-  }
+  };
+  const comparingLimits = TARGETS.includes('gateway-nolimits');
+  // Without limits first: the post-dial delay rate it sets is then used for both.
+  if (comparingLimits) await gatewayRun('gateway-nolimits', GATEWAY_NOLIMITS_ENV, false);
+  if (TARGETS.includes('gateway')) await gatewayRun('gateway', GATEWAY_ENV, !comparingLimits);
 
   // --- Kamailio: the same ladder, post-dial delay rate and concurrency run.
   if (TARGETS.includes('kamailio')) {
@@ -901,6 +935,11 @@ export async function run(): Promise<void> {
     targets: results,
     notes,
   };
+  if (comparingLimits) {
+    writeLimitsResult(results, { durationSeconds: result.durationSeconds, loadAverageAtStart, pddRate });
+    rmSync(work, { recursive: true, force: true });
+    return;
+  }
   console.log(JSON.stringify(result.summary, null, 2));
   const json = writeResult('calls', result);
   const md = resolve(resultsDir(), 'calls.md');
@@ -908,6 +947,99 @@ export async function run(): Promise<void> {
   console.log(`written to ${json} and ${md}`);
   rmSync(work, { recursive: true, force: true });
   if (existsSync(work)) log(`could not remove ${work}`);
+}
+
+/** SIP packets the gateway receives per bench call: INVITE, ACK, INVITE, ACK, BYE from the user; 100, 180, 200, 200 from the trunk. */
+const PACKETS_PER_CALL = 9;
+
+/** The source guard's check per packet, timed alone: a steady mix of known sources, requests and responses. */
+function checkCost(): { packets: number; sources: number; perPacketNs: number; perCallUs: number } {
+  const guard = new SourceGuard({ ratePerSecond: 1_000_000, trustedRatePerSecond: 0 });
+  guard.setTrusted(['192.0.2.0/24']);
+  const sources = 1000;
+  const addresses = Array.from({ length: sources }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+  const packets = 2_000_000;
+  for (let i = 0; i < 100_000; i++) guard.request(addresses[i % sources]);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < packets; i++) {
+    const a = addresses[i % sources];
+    if (i % 2 === 0) guard.request(a);
+    else guard.other(a);
+  }
+  const perPacketNs = Number(process.hrtime.bigint() - t0) / packets;
+  return { packets, sources, perPacketNs: +perPacketNs.toFixed(1), perCallUs: +((perPacketNs * PACKETS_PER_CALL) / 1000).toFixed(2) };
+}
+
+/**
+ * The per-source limits' cost, from a run of gateway-nolimits and gateway: the ladder's highest
+ * rate for each, and at each rate both completed the target's CPU time per call, whose ratio is
+ * the finer measure (the gateway is CPU-bound here, so calls/s scale as its inverse).
+ */
+function writeLimitsResult(results: Record<Target, TargetResult | undefined>, run: { durationSeconds: number; loadAverageAtStart: number[]; pddRate: number }): void {
+  const off = results['gateway-nolimits'];
+  const on = results.gateway;
+  const stepsOf = (r?: TargetResult) => new Map((r?.ladder?.steps ?? []).filter((s) => s.failedTotal === 0).map((s) => [s.targetRate, s]));
+  const offSteps = stepsOf(off);
+  const onSteps = stepsOf(on);
+  const perRate = [...offSteps.keys()]
+    .filter((rate) => onSteps.has(rate))
+    .map((rate) => {
+      const a = offSteps.get(rate)!;
+      const b = onSteps.get(rate)!;
+      const ratio = a.targetCpuMsPerCall && b.targetCpuMsPerCall ? round(b.targetCpuMsPerCall / a.targetCpuMsPerCall, 3) : null;
+      return { rate, cpuMsPerCallOff: a.targetCpuMsPerCall ?? null, cpuMsPerCallOn: b.targetCpuMsPerCall ?? null, cpuRatioOnOverOff: ratio, pddP50MsOff: a.pddP50Ms, pddP50MsOn: b.pddP50Ms, pddP99MsOff: a.pddP99Ms, pddP99MsOn: b.pddP99Ms };
+    });
+  const cpuOff = perRate.reduce((t, r) => t + (r.cpuMsPerCallOff ?? 0), 0);
+  const cpuOn = perRate.reduce((t, r) => t + (r.cpuMsPerCallOn ?? 0), 0);
+  const cpuCost = cpuOff > 0 ? round((cpuOn / cpuOff - 1) * 100, 2) : null;
+  const maxOff = off?.maxCallsPerSecond ?? null;
+  const checks = checkCost();
+  const maxOn = on?.maxCallsPerSecond ?? null;
+  const result = {
+    command: `BENCH_CALLS_TARGETS=${TARGETS.join(',')} BENCH_CALLS_RATES=${RATES.join(',')} BENCH_CALLS_STEP_SECONDS=${STEP_SECONDS} npm run bench:calls`,
+    durationSeconds: run.durationSeconds,
+    loadAverageAtStart: run.loadAverageAtStart,
+    summary: {
+      maxCallsPerSecond: { limitsOff: maxOff, limitsOn: maxOn, costPercent: maxOff && maxOn ? round((1 - maxOn / maxOff) * 100, 2) : null },
+      cpuPerCallCostPercent: cpuCost,
+      checksMicroseconds: checks,
+      postDialDelayMs: {
+        rate: run.pddRate,
+        limitsOff: off?.pdd ? { p50: off.pdd.pddP50Ms, p99: off.pdd.pddP99Ms, failed: off.pdd.failedTotal } : null,
+        limitsOn: on?.pdd ? { p50: on.pdd.pddP50Ms, p99: on.pdd.pddP99Ms, failed: on.pdd.failedTotal } : null,
+      },
+    },
+    perRate,
+    notes: [
+      'gateway-nolimits: every per-source limit off (SIP_RATE_LIMIT_PER_SECOND=0, SIP_TRUNK_RATE_LIMIT_PER_SECOND=0, SIP_MAX_TRANSACTIONS_PER_SOURCE=0, SIP_MAX_TRANSACTIONS=0, TCP caps 0). gateway: the checks on, with the per-address rate and open-transaction limits raised to 1,000,000 because every bench call comes from 127.0.0.1 (nothing is refused; what is measured is what the checks cost). The total transaction cap is at its default (100,000).',
+      'cpuPerCallCostPercent: the gateway process\'s CPU time per call summed over the rates both targets completed without a failed call, limits on over off, minus 1. The ladder\'s highest rate is coarse (its steps are 50 calls/s apart), so the CPU per call is the finer figure.',
+      `checksMicroseconds: the source guard's per-packet check timed alone in this process (${checks.packets.toLocaleString('en')} packets from ${checks.sources.toLocaleString('en')} addresses): ${checks.perPacketNs} ns a packet, about ${checks.perCallUs} µs for the ~${PACKETS_PER_CALL} packets of a call, against the gateway's CPU per call above (the open-transaction count adds two Map updates per server transaction).`,
+      'Run on the shared 2-core machine while other engineers also used it, with a reduced ladder; the two targets run one after the other, so load from other work can fall on either.',
+    ],
+    targets: { 'gateway-nolimits': off, gateway: on },
+  };
+  console.log(JSON.stringify(result.summary, null, 2));
+  const json = writeResult('calls-limits', result);
+  const cell = (v: unknown) => (v === undefined || v === null ? '–' : String(v));
+  const md = [
+    '# Calls benchmark: cost of the per-source SIP limits',
+    '',
+    `${new Date().toISOString()}, \`${result.command}\` (${run.durationSeconds} s); load average before the run ${run.loadAverageAtStart.join(' ')}.`,
+    '',
+    `Highest calls/s with no failed call: limits off ${cell(maxOff)}, on ${cell(maxOn)}. Gateway CPU per call, limits on over off: ${cpuCost === null ? '–' : `${cpuCost >= 0 ? '+' : ''}${cpuCost} %`}. The per-packet check alone: ${checks.perPacketNs} ns (about ${checks.perCallUs} µs a call).`,
+    '',
+    '| calls/s | CPU ms per call, off | on | on / off | post-dial delay p50 ms, off / on | p99 ms, off / on |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...perRate.map((r) => `| ${r.rate} | ${cell(r.cpuMsPerCallOff)} | ${cell(r.cpuMsPerCallOn)} | ${cell(r.cpuRatioOnOverOff)} | ${cell(r.pddP50MsOff)} / ${cell(r.pddP50MsOn)} | ${cell(r.pddP99MsOff)} / ${cell(r.pddP99MsOn)} |`),
+    '',
+    `Post-dial delay run at ${run.pddRate}/s: off ${cell(result.summary.postDialDelayMs.limitsOff?.p50)} / ${cell(result.summary.postDialDelayMs.limitsOff?.p99)} ms, on ${cell(result.summary.postDialDelayMs.limitsOn?.p50)} / ${cell(result.summary.postDialDelayMs.limitsOn?.p99)} ms (p50 / p99).`,
+    '',
+    ...result.notes.map((n) => `- ${n}`),
+    '',
+  ].join('\n');
+  const mdPath = resolve(resultsDir(), 'calls-limits.md');
+  writeFileSync(mdPath, md);
+  console.log(`written to ${json} and ${mdPath}`);
 }
 
 if (require.main === module) {

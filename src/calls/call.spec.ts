@@ -42,6 +42,7 @@ import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget 
 import { CallMetrics } from './call-metrics';
 import { failsOver } from './call-policy';
 import type { LegSip } from './leg';
+import { stampedTarget } from '../sip/transport/nat';
 import type { UacLeg } from './uac-leg';
 import { UasLeg } from './uas-leg';
 
@@ -110,7 +111,8 @@ class Harness {
     newVia: (transport) => createVia({ transport, host: GW.host, port: GW.port, params: new Map<string, string | null>([['branch', newBranch()], ['rport', null]]) }),
     contact: () => `<sip:gw@${GW.host}:${GW.port}>`,
     retransmitAnswer: (response, reliable, onGiveUp) => {
-      const r = new AnswerRetransmission(this.transport, response, DEFAULT_TIMERS, systemClock, onGiveUp);
+      const target = this.layer.replyTargetFor(response) ?? stampedTarget(response.via[0]);
+      const r = new AnswerRetransmission(this.transport, response, DEFAULT_TIMERS, systemClock, onGiveUp, target);
       r.start(reliable);
       return r;
     },

@@ -55,6 +55,14 @@ const schema = z
     SIP_AUTH_FAIL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
     SIP_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
     SIP_T1_MS: z.coerce.number().int().min(10).max(10000).default(500),
+    // Per-source protection at the SIP edge (src/sip/transport/source-guard.ts); 0 disables a limit.
+    SIP_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(50),
+    SIP_TRUNK_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(2000),
+    SIP_MAX_TRANSACTIONS_PER_SOURCE: z.coerce.number().int().min(0).max(1_000_000).default(200),
+    SIP_MAX_TRANSACTIONS: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+    SIP_TCP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(100_000).default(32),
+    SIP_TCP_IDLE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+    SIP_AUTH_FAIL_USER_LIMIT: z.coerce.number().int().min(1).max(100000).default(20),
     RTP_PORT_MIN: port.default(20000),
     RTP_PORT_MAX: port.default(30000),
     /** Media to and from 127.0.0.0/8 (SDP and latching); only for tests and benchmarks on one host. */
@@ -134,6 +142,17 @@ export interface AppConfig {
     authFailWindowSeconds: number;
     authBlockSeconds: number;
     t1Ms: number;
+    /** Per-source limits; 0 disables the one it names. */
+    limits: {
+      ratePerSecond: number;
+      trunkRatePerSecond: number;
+      maxTransactionsPerSource: number;
+      maxTransactions: number;
+      tcpMaxConnectionsPerIp: number;
+      tcpIdleSeconds: number;
+      /** Failed digest checks for one username (from any address) within SIP_AUTH_FAIL_WINDOW_SECONDS. */
+      authFailUserLimit: number;
+    };
   };
   rtpPortMin: number;
   rtpPortMax: number;
@@ -229,6 +248,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       authFailWindowSeconds: c.SIP_AUTH_FAIL_WINDOW_SECONDS,
       authBlockSeconds: c.SIP_AUTH_BLOCK_SECONDS,
       t1Ms: c.SIP_T1_MS,
+      limits: {
+        ratePerSecond: c.SIP_RATE_LIMIT_PER_SECOND,
+        trunkRatePerSecond: c.SIP_TRUNK_RATE_LIMIT_PER_SECOND,
+        maxTransactionsPerSource: c.SIP_MAX_TRANSACTIONS_PER_SOURCE,
+        maxTransactions: c.SIP_MAX_TRANSACTIONS,
+        tcpMaxConnectionsPerIp: c.SIP_TCP_MAX_CONNECTIONS_PER_IP,
+        tcpIdleSeconds: c.SIP_TCP_IDLE_SECONDS,
+        authFailUserLimit: c.SIP_AUTH_FAIL_USER_LIMIT,
+      },
     },
     rtpPortMin: c.RTP_PORT_MIN,
     rtpPortMax: c.RTP_PORT_MAX,

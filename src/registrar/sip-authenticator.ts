@@ -2,11 +2,16 @@
  * Digest authentication of SIP requests against the users' stored HA1 hashes, for the registrar
  * (401) and, later, calls (407). An unknown user and a wrong password get the same answer, computed
  * the same way (against a random HA1), so usernames cannot be enumerated. Nonce counts live in
- * Redis, so a captured request cannot be replayed on another node. Repeated failures from one
- * source address are slowed, then refused for a while, and logged.
+ * Redis, so a captured request cannot be replayed on another node, and the digest uri must name
+ * the Request-URI, so it cannot be replayed for another either. Repeated failures from one source
+ * address are slowed, then refused for a while, and logged. Failures are also counted per username,
+ * whatever the address, so guessing spread over many addresses is slowed too: past
+ * SIP_AUTH_FAIL_USER_LIMIT failures in the window, that username's credentials are not even checked
+ * (403) until the window ends, except from an address it authenticated from in the last day, so the
+ * real user is not locked out by the guesser. Unknown usernames are counted the same way.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { REDIS } from '../platform/redis';
@@ -36,6 +41,9 @@ class RedisNonceCountStore implements NonceCountStore {
   }
 }
 
+/** How long an address that authenticated as a user stays exempt from that username's failure limit. */
+const KNOWN_ADDRESS_SECONDS = 86_400;
+
 @Injectable()
 export class SipAuthenticator {
   private readonly logger = new Logger('sip-auth');
@@ -63,31 +71,61 @@ export class SipAuthenticator {
     const challengeHeader = kind === 'www' ? 'WWW-Authenticate' : 'Proxy-Authenticate';
     const challenge = (stale = false) => this.verifier.challenge({ stale }).map((value) => ({ name: challengeHeader, value }));
     const prefix = this.config.redisPrefix;
-    if (await this.redis.exists(`${prefix}:authblock:${source.address}`)) {
-      return { ok: false, status: 403, reason: 'Too Many Failed Authentications', headers: [] };
-    }
+    const refused = { ok: false as const, status: 403 as const, reason: 'Too Many Failed Authentications', headers: [] };
     const credentials = this.verifier.credentialsIn(request, kind === 'www' ? 'Authorization' : 'Proxy-Authorization');
-    if (!credentials) return { ok: false, status, reason: kind === 'www' ? 'Unauthorized' : 'Proxy Authentication Required', headers: challenge() };
+    if (!credentials) {
+      if (await this.redis.exists(`${prefix}:authblock:${source.address}`)) return refused;
+      return { ok: false, status, reason: kind === 'www' ? 'Unauthorized' : 'Proxy Authentication Required', headers: challenge() };
+    }
+    const userKey = this.userKey(credentials.username);
+    const [[, blocked], [, userFailures], [, knownAddress]] = (await this.redis
+      .multi()
+      .exists(`${prefix}:authblock:${source.address}`)
+      .get(`${userKey}:fail`)
+      .exists(`${userKey}:ok:${source.address}`)
+      .exec()) as [[null, number], [null, string | null], [null, number]];
+    if (blocked) return refused;
+    if (Number(userFailures ?? 0) >= this.config.sip.limits.authFailUserLimit && !knownAddress) {
+      this.logger.warn({ source: source.address, username: credentials.username, failures: Number(userFailures) }, 'SIP authentication refused: too many failures for this username');
+      return refused;
+    }
 
     const user = await this.users.findCredentials(credentials.username);
     const sha = credentials.algorithm.startsWith('SHA-256');
     const ha1 = user && user.realm === this.config.sipRealm ? (sha ? user.ha1Sha256 : user.ha1Md5) : sha ? this.decoy.sha256 : this.decoy.md5;
-    const verdict = await this.verifier.verify(credentials, { method: request.method, ha1 });
+    const verdict = await this.verifier.verify(credentials, { method: request.method, ha1, requestUri: request.uri });
     if (verdict.ok && user) {
       if (!user.active) return { ok: false, status: 403, reason: 'User Disabled', headers: [] };
+      // This address now knows the password: a guesser elsewhere cannot lock it out (see above).
+      await this.redis.set(`${userKey}:ok:${source.address}`, '1', 'EX', KNOWN_ADDRESS_SECONDS);
       return { ok: true, user };
     }
     if (!verdict.ok && verdict.stale) return { ok: false, status, reason: 'Stale Nonce', headers: challenge(true) };
-    await this.recordFailure(source.address, verdict.ok ? 'unknown-user' : verdict.reason, credentials.username);
+    await this.recordFailure(source.address, verdict.ok ? 'unknown-user' : verdict.reason, credentials.username, userKey);
     return { ok: false, status, reason: kind === 'www' ? 'Unauthorized' : 'Proxy Authentication Required', headers: challenge() };
   }
 
-  /** Counts a failure for the source; past half the limit each answer waits longer; at the limit, the source is refused. */
-  private async recordFailure(address: string, reason: string, username: string): Promise<void> {
+  /** Redis key prefix for one username's counters (hashed: usernames are caller-chosen text). */
+  private userKey(username: string): string {
+    return `${this.config.redisPrefix}:authuser:${createHash('sha256').update(username).digest('base64url').slice(0, 22)}`;
+  }
+
+  /**
+   * Counts a failure for the source and for the username; past half the source limit each answer
+   * waits longer; at the limit, the source is refused. The username's count is checked before the
+   * next attempt (authenticate).
+   */
+  private async recordFailure(address: string, reason: string, username: string, userKey: string): Promise<void> {
     const { authFailLimit, authFailWindowSeconds, authBlockSeconds } = this.config.sip;
     const key = `${this.config.redisPrefix}:authfail:${address}`;
-    const [[, count]] = (await this.redis.multi().incr(key).expire(key, authFailWindowSeconds, 'NX').exec()) as [[null, number], unknown];
-    this.logger.warn({ source: address, username, reason, failures: count }, 'SIP authentication failed');
+    const [[, count], , [, userCount]] = (await this.redis
+      .multi()
+      .incr(key)
+      .expire(key, authFailWindowSeconds, 'NX')
+      .incr(`${userKey}:fail`)
+      .expire(`${userKey}:fail`, authFailWindowSeconds, 'NX')
+      .exec()) as [[null, number], unknown, [null, number], unknown];
+    this.logger.warn({ source: address, username, reason, failures: count, usernameFailures: userCount }, 'SIP authentication failed');
     if (count >= authFailLimit) {
       await this.redis.set(`${this.config.redisPrefix}:authblock:${address}`, '1', 'EX', authBlockSeconds);
       this.logger.warn({ source: address, failures: count, blockSeconds: authBlockSeconds }, 'SIP source refused after repeated authentication failures');

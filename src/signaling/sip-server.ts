@@ -5,6 +5,10 @@
  * register INVITE, BYE and CANCEL). What no handler owns is answered here: OPTIONS (200),
  * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
  *
+ * It also applies the per-source limits of SIP_RATE_LIMIT_PER_SECOND and friends (see
+ * src/sip/transport/source-guard.ts): the addresses that get the trunk limits are set from the
+ * domain side with setTrustedSources(), since this module knows nothing of trunks.
+ *
  * It owns no domain rule; domain modules import it, never the reverse.
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
@@ -16,6 +20,8 @@ import { type Via, createVia } from '../sip/via';
 import type { SipMessage, SipRequest, SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { TransactionLayer } from '../sip/transaction/transaction-layer';
+import { stampedTarget } from '../sip/transport/nat';
+import { SourceGuard } from '../sip/transport/source-guard';
 import { TransportLayer } from '../sip/transport/transport-layer';
 import type { Inbound, Listening } from '../sip/transport/transport-layer';
 import type { Target, TransportName } from '../sip/transport/types';
@@ -37,12 +43,26 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   private readonly strayListeners: ((inbound: Inbound) => void)[] = [];
   private transport?: TransportLayer;
   private transactions?: TransactionLayer;
+  private readonly guard: SourceGuard;
+  /** Per kind of refusal: how many since its last log line, and when that was (one line per 10 s at most). */
+  private readonly refusals = new Map<string, { count: number; lastLog: number }>();
 
   /** Computed once: every message the gateway builds names it. */
   private readonly host: string;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.host = advertisedHost(config);
+    const limits = config.sip.limits;
+    this.guard = new SourceGuard({ ratePerSecond: limits.ratePerSecond, trustedRatePerSecond: limits.trunkRatePerSecond });
+  }
+
+  /**
+   * The addresses (IPs or CIDRs) that get the trunk limits instead of the per-source ones: the
+   * domain side calls this with every trunk's inbound addresses, and again when they change.
+   * Throws on an entry that is not an address or CIDR, leaving the previous list in force.
+   */
+  setTrustedSources(cidrs: readonly string[]): void {
+    this.guard.setTrusted(cidrs);
   }
 
   /** Registers the handler for a method; call it from a module's constructor or onModuleInit. */
@@ -96,7 +116,10 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   retransmitAnswer(response: SipResponse, reliable: boolean, onGiveUp: () => void): AnswerRetransmission {
     if (!this.transport) throw new Error('SIP is not listening in this process');
     const t1 = this.config.sip.t1Ms;
-    const r = new AnswerRetransmission(this.transport, response, { ...DEFAULT_TIMERS, t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) }, systemClock, onGiveUp);
+    // The INVITE's server transaction knows where its responses go; without it (an RFC 2543 peer),
+    // the Via as we stamped it on arrival (received/rport, never maddr) is all there is.
+    const target = this.transactions?.replyTargetFor(response) ?? stampedTarget(response.via[0]);
+    const r = new AnswerRetransmission(this.transport, response, { ...DEFAULT_TIMERS, t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) }, systemClock, onGiveUp, target);
     r.start(reliable);
     return r;
   }
@@ -112,15 +135,36 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.roles.includes('sip')) return;
     const { host, port } = this.config.sipListen;
-    this.transport = new TransportLayer({ listen: [{ address: host, port, transports: ['UDP', 'TCP'] }] });
+    const limits = this.config.sip.limits;
+    this.transport = new TransportLayer({
+      listen: [{ address: host, port, transports: ['UDP', 'TCP'] }],
+      guard: this.guard,
+      tcp: { maxConnectionsPerIp: limits.tcpMaxConnectionsPerIp, idleMs: limits.tcpIdleSeconds * 1000 },
+    });
     this.transport.onReport((r) => {
       const source = r.source ? `${r.source.transport} ${r.source.address}:${r.source.port}` : undefined;
       if (r.kind === 'malformed' || r.kind === 'oversize') this.logger.warn({ kind: r.kind, reason: r.reason, source, answered: r.answered }, 'bad SIP input');
+      // The source guard summarises floods itself (no source); per-connection refusals are rate-limited here.
+      else if (r.kind === 'refused' && !r.source) this.logger.warn({ reason: r.reason }, 'SIP source limited');
+      else if (r.kind === 'refused') this.warnLimited(r.reason, { reason: r.reason, last: source }, 'SIP source limited');
+      // A peer can cause these at its rate (a TCP request, then closing before the answer).
+      else if (r.kind === 'send-error') this.warnLimited('send-error', { kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
       else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
     });
     await this.transport.start();
     const t1 = this.config.sip.t1Ms;
-    this.transactions = new TransactionLayer(this.transport, { timers: { t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) } });
+    this.transactions = new TransactionLayer(this.transport, {
+      timers: { t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) },
+      maxServerTransactions: limits.maxTransactions,
+      maxServerTransactionsPerSource: limits.maxTransactionsPerSource,
+      isTrusted: (address) => this.guard.isTrusted(address),
+      onRefused: (request, source, cap) =>
+        this.warnLimited(
+          `transactions-${cap}`,
+          { cap, last: `${request.method} from ${source.address}`, maxPerSource: limits.maxTransactionsPerSource, maxTotal: limits.maxTransactions },
+          'SIP requests refused 503: too many open transactions',
+        ),
+    });
     this.transactions.onRequest((incoming) => void this.dispatch(incoming));
     this.transactions.onAck((inbound) => {
       for (const l of this.ackListeners) l(inbound);
@@ -134,6 +178,18 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   async onApplicationShutdown(): Promise<void> {
     this.transactions?.close();
     await this.transport?.stop();
+  }
+
+  /** A warn line for the first event of a kind after a quiet period, then at most one per 10 s with the count since the last. */
+  private warnLimited(kind: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const r = this.refusals.get(kind) ?? { count: 0, lastLog: -Infinity };
+    r.count++;
+    this.refusals.set(kind, r);
+    if (now - r.lastLog < 10_000) return;
+    this.logger.warn({ ...fields, refused: r.count }, msg);
+    r.count = 0;
+    r.lastLog = now;
   }
 
   private async dispatch(incoming: IncomingRequest): Promise<void> {

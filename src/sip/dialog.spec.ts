@@ -74,12 +74,12 @@ describe('dialogs', () => {
     const ok = createResponse(invite(), 200, { toTag: 't' });
     const timers = { t1: 500, t2: 4000, t4: 5000, timerD: 32000 };
     const sender = { send: async () => undefined, sendResponse: async () => void sent.push(clock.now) };
-    new AnswerRetransmission(sender, ok, timers, clock, () => (gaveUp = true)).start(false);
+    new AnswerRetransmission(sender, ok, timers, clock, () => (gaveUp = true), { host: '127.0.0.1', port: 5999, transport: 'UDP' }).start(false);
     clock.advance(40000);
     expect(sent).toEqual([500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
     expect(gaveUp).toBe(true);
     const stopped: number[] = [];
-    const quiet = new AnswerRetransmission({ ...sender, sendResponse: async () => void stopped.push(clock.now) }, ok, timers, clock, () => undefined);
+    const quiet = new AnswerRetransmission({ ...sender, sendResponse: async () => void stopped.push(clock.now) }, ok, timers, clock, () => undefined, { host: '127.0.0.1', port: 5999, transport: 'UDP' });
     quiet.start(false);
     clock.advance(600);
     quiet.stop();

@@ -43,7 +43,7 @@ describe('a tiny UAS built on the library, driven by SIPp on 127.0.0.1', () => {
         const ok = createResponse(request, 200, { toTag: tag, headers: [contact, { name: 'Content-Type', value: 'application/sdp' }], body });
         transaction.respond(ok);
         // The UAS core, not the transaction, keeps the 2xx alive until the ACK (RFC 3261 §13.3.1.4).
-        const retransmission = new AnswerRetransmission(transport, ok, { ...DEFAULT_TIMERS, t1: 100 }, systemClock, () => undefined);
+        const retransmission = new AnswerRetransmission(transport, ok, { ...DEFAULT_TIMERS, t1: 100 }, systemClock, () => undefined, transaction.replyTo);
         answering.set(request.callId, retransmission);
         retransmission.start(false);
       } else {

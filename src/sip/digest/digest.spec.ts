@@ -3,7 +3,7 @@ import { answerChallenge, challengeIn, parseChallenge } from './client';
 import { computeHa1, computeResponse } from './hash';
 import { InMemoryNonceCountStore } from './nonce-count-store';
 import { NonceIssuer } from './nonce';
-import { DigestVerifier } from './verifier';
+import { DigestVerifier, sameResource } from './verifier';
 
 describe('digest arithmetic against published vectors', () => {
   it('matches the RFC 2617 §3.5 MD5 example', () => {
@@ -96,7 +96,7 @@ describe('DigestVerifier', () => {
     await expect(verifier.verify({ ...good, realm: 'elsewhere' }, input)).resolves.toMatchObject({ reason: 'wrong-realm' });
     await expect(verifier.verify(good, { ...input, method: 'INVITE' })).resolves.toMatchObject({ reason: 'wrong-response' });
     await expect(verifier.verify({ ...good, qop: undefined }, input)).resolves.toMatchObject({ reason: 'qop-required' });
-    await expect(verifier.verify(good, { ...input, requestUri: 'sip:other@127.0.0.1' })).resolves.toMatchObject({ reason: 'uri-mismatch' });
+    await expect(verifier.verify(good, { ...input, requestUri: 'sip:other@127.0.0.2' })).resolves.toMatchObject({ reason: 'uri-mismatch' });
   });
 
   it('finds credentials for its realm in a request', () => {
@@ -115,5 +115,27 @@ describe('DigestVerifier', () => {
     const credentials = verifier.parseCredentials(value);
     if (!credentials.ok) throw new Error(credentials.error.reason);
     await expect(verifier.verify(credentials.value, { method: 'REGISTER', ha1: ha1('SHA-256') })).resolves.toMatchObject({ ok: true });
+  });
+
+  it('compares the digest uri with the Request-URI as SIP URIs (RFC 3261 §22.4, RFC 2617 §3.2.2.5)', () => {
+    expect(sameResource('sip:127.0.0.1', 'sip:127.0.0.1')).toBe(true);
+    expect(sameResource('sip:alice@GATEWAY.test', 'sip:alice@gateway.test:5060')).toBe(true);
+    expect(sameResource('sip:%61lice@gateway.test;transport=udp', 'sip:alice@gateway.test')).toBe(true);
+    expect(sameResource('sips:gateway.test', 'sips:gateway.test:5061')).toBe(true);
+    expect(sameResource('sip:Alice@gateway.test', 'sip:alice@gateway.test')).toBe(false);
+    expect(sameResource('sip:gateway.test', 'sips:gateway.test')).toBe(false);
+    expect(sameResource('sip:gateway.test:5070', 'sip:gateway.test')).toBe(false);
+    expect(sameResource('sip:+15550100@127.0.0.1', 'sip:+15550199@127.0.0.1')).toBe(false);
+    // The server's own address without a user (SIPp's default digest uri) names this server.
+    expect(sameResource('sip:127.0.0.1:5070', 'sip:+15550100@127.0.0.1:5070')).toBe(true);
+    expect(sameResource('sip:127.0.0.2:5070', 'sip:+15550100@127.0.0.1:5070')).toBe(false);
+    expect(sameResource('tel:+15550100', 'TEL:+15550100')).toBe(true);
+    expect(sameResource('not a uri', 'sip:127.0.0.1')).toBe(false);
+  });
+
+  it('refuses credentials replayed for another Request-URI and accepts an equivalent one', async () => {
+    const good = authorize('MD5', 'secret-pw');
+    await expect(verifier.verify(good, { method: 'REGISTER', ha1: ha1('MD5'), requestUri: 'sip:127.0.0.1:5070' })).resolves.toMatchObject({ ok: false, reason: 'uri-mismatch' });
+    await expect(verifier.verify(good, { method: 'REGISTER', ha1: ha1('MD5'), requestUri: 'sip:127.0.0.1:5060;transport=udp' })).resolves.toMatchObject({ ok: true });
   });
 });

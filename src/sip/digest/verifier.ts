@@ -7,6 +7,36 @@ import { CHALLENGE_BARE, formatDigestParams, parseDigestParams } from './digest-
 import { type DigestAlgorithm, computeResponse, parseAlgorithm, sameDigest } from './hash';
 import { InMemoryNonceCountStore, type NonceCountStore } from './nonce-count-store';
 import { NonceIssuer } from './nonce';
+import { type Uri, formatUri, isSipUri, parseUri } from '../uri';
+
+const defaultPort = (scheme: string) => (scheme === 'sips' ? 5061 : 5060);
+
+/**
+ * True when a digest-uri names the same resource as the Request-URI. SIP URIs compare as RFC 3261
+ * §19.1.4 has it for the parts that name the resource: scheme, user (case-sensitive, escapes
+ * decoded), password and host (case-insensitive). More tolerant than §19.1.4, because user agents
+ * differ in how they write it: a missing port equals the scheme's default; URI parameters and
+ * headers are not compared (they do not change the resource a REGISTER or INVITE is for); and a
+ * digest-uri without a user part that names the same host and port is accepted (SIPp, and some
+ * user agents, put the server's address there rather than the Request-URI), while one with a user
+ * part must name the Request-URI's user. Other URIs compare as formatted, case-insensitively.
+ */
+export function sameResource(digestUri: string, requestUri: Uri | string): boolean {
+  const a = parseUri(digestUri);
+  const b = typeof requestUri === 'string' ? parseUri(requestUri) : { ok: true as const, value: requestUri };
+  if (!a.ok || !b.ok) return digestUri === (typeof requestUri === 'string' ? requestUri : formatUri(requestUri));
+  const x = a.value;
+  const y = b.value;
+  if (isSipUri(x) && isSipUri(y)) {
+    return (
+      x.scheme === y.scheme &&
+      (x.user === undefined || (x.user === y.user && x.password === y.password)) &&
+      x.host.toLowerCase() === y.host.toLowerCase() &&
+      (x.port ?? defaultPort(x.scheme)) === (y.port ?? defaultPort(y.scheme))
+    );
+  }
+  return formatUri(x).toLowerCase() === formatUri(y).toLowerCase();
+}
 
 export interface DigestCredentials {
   readonly username: string;
@@ -48,8 +78,12 @@ export interface VerifyInput {
   readonly method: string;
   /** HA1 for credentials.username in credentials.algorithm (without -sess: H(username:realm:password)). */
   readonly ha1: string;
-  /** When given, the digest-uri must equal it (RFC 3261 §22.4 lets servers check it against the Request-URI). */
-  readonly requestUri?: string;
+  /**
+   * The request's Request-URI. When given, the digest-uri must name the same resource (RFC 2617
+   * §3.2.2.5, RFC 3261 §22.4), compared as sameResource() says; otherwise a captured Authorization
+   * could be replayed for another Request-URI.
+   */
+  readonly requestUri?: Uri | string;
   readonly body?: Buffer;
 }
 
@@ -125,7 +159,7 @@ export class DigestVerifier {
     if ((credentials.qop !== 'auth' && credentials.qop !== 'auth-int') || !credentials.nc || !credentials.cnonce || !/^[0-9a-fA-F]{8}$/.test(credentials.nc)) {
       return no('qop-required');
     }
-    if (input.requestUri !== undefined && input.requestUri !== credentials.uri) return no('uri-mismatch');
+    if (input.requestUri !== undefined && !sameResource(credentials.uri, input.requestUri)) return no('uri-mismatch');
     const nonce = this.nonces.check(credentials.nonce);
     if (nonce === 'invalid') return no('invalid-nonce');
     const expected = computeResponse({ ...credentials, method: input.method, ha1: input.ha1, body: input.body });

@@ -2,6 +2,7 @@
 // the INVITE server transaction hands 2xx reliability to the TU, and this does that job for it.
 // Must not import anything outside src/sip.
 import type { SipResponse } from '../message';
+import type { Target } from '../transport/types';
 import type { Clock, TimerConfig, TimerHandle } from './timers';
 import type { MessageSender } from './transaction';
 
@@ -17,6 +18,8 @@ export class AnswerRetransmission {
     private readonly clock: Clock,
     /** Called when 64*T1 pass without an ACK: the TU should then send BYE (§13.3.1.4). */
     private readonly onGiveUp: () => void,
+    /** Where the INVITE's responses go (its server transaction's replyTo). */
+    private readonly target: Target,
   ) {}
 
   /** Starts retransmitting over UDP; over TCP the transport is reliable and nothing is repeated. */
@@ -32,7 +35,8 @@ export class AnswerRetransmission {
   private schedule(interval: number): void {
     this.timer = this.clock.setTimeout(() => {
       if (this.done) return;
-      this.sender.sendResponse(this.response).catch(() => undefined);
+      // A failed send is reported by the transport; the next retransmission or the deadline follows anyway.
+      this.sender.sendResponse(this.response, this.target).catch((err: unknown) => void err);
       this.schedule(Math.min(interval * 2, this.timers.t2));
     }, interval);
   }

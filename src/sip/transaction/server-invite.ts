@@ -3,6 +3,7 @@
 // UDP (Timer G) until the ACK arrives or Timer H gives up, then waits Timer I for stray ACKs.
 // Must not import anything outside src/sip.
 import type { SipRequest, SipResponse } from '../message';
+import type { Target } from '../transport/types';
 import { type TransactionContext, Transaction } from './transaction';
 
 export type ServerInviteState = 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
@@ -17,7 +18,14 @@ export class ServerInviteTransaction extends Transaction<ServerInviteState> {
   private lastResponse?: SipResponse;
   events: ServerInviteEvents = {};
 
-  constructor(id: string, request: SipRequest, reliable: boolean, context: TransactionContext) {
+  constructor(
+    id: string,
+    request: SipRequest,
+    reliable: boolean,
+    context: TransactionContext,
+    /** Where responses go: computed once from the request's source (nat.ts responseTarget). */
+    readonly replyTo: Target,
+  ) {
     super(id, request, reliable, context, 'proceeding');
   }
 
@@ -54,7 +62,7 @@ export class ServerInviteTransaction extends Transaction<ServerInviteState> {
   }
 
   private transmit(response: SipResponse): void {
-    this.context.sender.sendResponse(response).catch((err: unknown) => {
+    this.context.sender.sendResponse(response, this.replyTo).catch((err: unknown) => {
       if (this.state === 'terminated') return;
       this.events.transportError?.(err instanceof Error ? err : new Error(String(err)));
       this.terminate();

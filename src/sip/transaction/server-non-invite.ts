@@ -2,6 +2,7 @@
 // the last response, and Timer J keeps the final response around for them over UDP.
 // Must not import anything outside src/sip.
 import type { SipRequest, SipResponse } from '../message';
+import type { Target } from '../transport/types';
 import { type TransactionContext, Transaction } from './transaction';
 
 export type ServerNonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
@@ -10,7 +11,14 @@ export class ServerNonInviteTransaction extends Transaction<ServerNonInviteState
   private lastResponse?: SipResponse;
   transportError?: (error: Error) => void;
 
-  constructor(id: string, request: SipRequest, reliable: boolean, context: TransactionContext) {
+  constructor(
+    id: string,
+    request: SipRequest,
+    reliable: boolean,
+    context: TransactionContext,
+    /** Where responses go: computed once from the request's source (nat.ts responseTarget). */
+    readonly replyTo: Target,
+  ) {
     super(id, request, reliable, context, 'trying');
   }
 
@@ -32,7 +40,7 @@ export class ServerNonInviteTransaction extends Transaction<ServerNonInviteState
   }
 
   private transmit(response: SipResponse): void {
-    this.context.sender.sendResponse(response).catch((err: unknown) => {
+    this.context.sender.sendResponse(response, this.replyTo).catch((err: unknown) => {
       if (this.state === 'terminated') return;
       this.transportError?.(err instanceof Error ? err : new Error(String(err)));
       this.terminate();

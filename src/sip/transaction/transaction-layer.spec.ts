@@ -232,3 +232,42 @@ async function waitForMethod(peer: UdpPeer, method: string): Promise<SipRequest>
     if (msg.kind === 'request' && msg.method === method) return msg;
   }
 }
+
+describe('TransactionLayer caps on open server transactions', () => {
+  it('answers 503 with Retry-After past the per-source cap (open = not finally answered) and past the total, and never tells the TU', async () => {
+    const transport = new TransportLayer({ listen: [{ address: '127.0.0.1', port: 0, transports: ['UDP'] }] });
+    await transport.start();
+    const port = transport.listening()[0].port;
+    const refused: string[] = [];
+    // T1 1 s: Timer J (64 s) must not end the answered transactions before the total cap is tested.
+    const layer = new TransactionLayer(transport, { timers: { ...timers, t1: 1000 }, maxServerTransactionsPerSource: 2, maxServerTransactions: 4, onRefused: (_r, _s, cap) => refused.push(cap) });
+    const incoming: IncomingRequest[] = [];
+    layer.onRequest((r) => incoming.push(r));
+    const peer = await udpPeer();
+    try {
+      const send = (n: number) => peer.send(request({ method: 'OPTIONS', branch: `z9hG4bK-cap-${n}`, callId: `cap-${n}@127.0.0.1`, rport: true }), port);
+      await send(1);
+      await send(2);
+      await send(3);
+      await until(() => peer.received.length === 1);
+      expect(incoming).toHaveLength(2);
+      expect(parse(peer.received[0])).toMatchObject({ status: 503, reason: 'Too Many Transactions', callId: 'cap-3@127.0.0.1' });
+      expect(peer.received[0].toString()).toContain('Retry-After: 5\r\n');
+      // Answered transactions are no longer open for the source, though they live on (Timer J) for the total.
+      incoming[0].transaction.respond(createResponse(incoming[0].request, 200, { toTag: 'a' }));
+      incoming[1].transaction.respond(createResponse(incoming[1].request, 200, { toTag: 'b' }));
+      await send(4);
+      await send(5);
+      await until(() => incoming.length === 4);
+      await send(6);
+      await until(() => peer.received.length === 4);
+      expect(parse(peer.received[3])).toMatchObject({ status: 503, callId: 'cap-6@127.0.0.1' });
+      expect(refused).toEqual(['per-source', 'total']);
+      expect(incoming).toHaveLength(4);
+    } finally {
+      layer.close();
+      await peer.close();
+      await transport.stop();
+    }
+  });
+});

@@ -1,14 +1,18 @@
 // Owns matching messages to transactions: it creates server transactions for new requests, feeds
 // retransmissions, ACKs and responses to the right state machine, links CANCEL to its INVITE, and
-// hands the TU only what is new. Must not import anything outside src/sip.
+// hands the TU only what is new. It also caps open server transactions, per source and in total:
+// a request over a cap is answered 503 with Retry-After, statelessly, and never reaches the TU.
+// Must not import anything outside src/sip.
 import { createResponse } from '../builders';
+import { newTag } from '../identifiers';
 import type { SipRequest, SipResponse } from '../message';
+import { responseTarget } from '../transport/nat';
 import type { Inbound } from '../transport/transport-layer';
 import type { Source, Target } from '../transport/types';
 import type { ClientTransactionEvents } from './client-transaction';
 import { ClientInviteTransaction } from './client-invite';
 import { ClientNonInviteTransaction } from './client-non-invite';
-import { clientKey, hasTransactionBranch, serverKey } from './keys';
+import { clientKey, hasTransactionBranch, serverKey, serverKeyOfResponse } from './keys';
 import { ServerInviteTransaction } from './server-invite';
 import { ServerNonInviteTransaction } from './server-non-invite';
 import { type Clock, DEFAULT_TIMERS, type TimerConfig, systemClock } from './timers';
@@ -23,6 +27,19 @@ export interface TransactionLayerOptions {
   readonly clock?: Clock;
   /** Send 100 Trying as soon as an INVITE arrives (default true): the B2BUA always takes longer than 200 ms. */
   readonly sendTrying?: boolean;
+  /** Live server transactions at most (0: unlimited): bounds the memory a flood from many sources can take. */
+  readonly maxServerTransactions?: number;
+  /**
+   * Server transactions one source IP may have open (0: unlimited): requests not yet finally answered,
+   * i.e. work the TU is doing for it (lookups, ringing calls). Answered ones only wait out their timers.
+   */
+  readonly maxServerTransactionsPerSource?: number;
+  /** Sources exempt from the per-source cap (trunks); the total cap still applies. */
+  readonly isTrusted?: (address: string) => boolean;
+  /** Retry-After (seconds) in the 503 for a request over a cap (default 5). */
+  readonly retryAfterSeconds?: number;
+  /** Told about each request refused by a cap (for a rate-limited log line). */
+  readonly onRefused?: (request: SipRequest, source: Source, cap: 'total' | 'per-source') => void;
 }
 
 export type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;
@@ -38,6 +55,8 @@ type Listener<T> = (value: T) => void;
 
 export class TransactionLayer {
   private readonly servers = new Map<string, ServerTransaction>();
+  /** Open (not finally answered) server transactions per source IP. */
+  private readonly openBySource = new Map<string, number>();
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly requestListeners = new Set<Listener<IncomingRequest>>();
   private readonly ackListeners = new Set<Listener<Inbound>>();
@@ -93,6 +112,12 @@ export class TransactionLayer {
     return tx instanceof ServerInviteTransaction ? tx : undefined;
   }
 
+  /** Where the responses of the server transaction this response belongs to go, when it is still known. */
+  replyTargetFor(response: SipResponse): Target | undefined {
+    const key = serverKeyOfResponse(response);
+    return key === undefined ? undefined : this.servers.get(key)?.replyTo;
+  }
+
   /** Live transactions, for metrics and tests. */
   count(): { server: number; client: number } {
     return { server: this.servers.size, client: this.clients.size };
@@ -119,14 +144,59 @@ export class TransactionLayer {
       existing.receiveRetransmission();
       return;
     }
-    const reliable = inbound.source.transport !== 'UDP';
-    const tx = message.method === 'INVITE' ? new ServerInviteTransaction(key, message, reliable, this.context) : new ServerNonInviteTransaction(key, message, reliable, this.context);
+    const { source } = inbound;
+    const replyTo = responseTarget(message.via[0], source);
+    const cap = this.overCap(source.address);
+    if (cap) {
+      this.refuse(message, replyTo);
+      this.options.onRefused?.(message, source, cap);
+      return;
+    }
+    const reliable = source.transport !== 'UDP';
+    const tx =
+      message.method === 'INVITE'
+        ? new ServerInviteTransaction(key, message, reliable, this.context, replyTo)
+        : new ServerNonInviteTransaction(key, message, reliable, this.context, replyTo);
     this.servers.set(key, tx);
+    this.countOpen(tx, source.address);
     tx.onTerminated(() => {
       if (this.servers.get(key) === tx) this.servers.delete(key);
     });
     if (tx instanceof ServerInviteTransaction && this.options.sendTrying !== false) tx.respond(createResponse(message, 100));
     for (const listener of this.requestListeners) listener({ request: message, source: inbound.source, transaction: tx });
+  }
+
+  private overCap(address: string): 'total' | 'per-source' | undefined {
+    const total = this.options.maxServerTransactions ?? 0;
+    if (total > 0 && this.servers.size >= total) return 'total';
+    const perSource = this.options.maxServerTransactionsPerSource ?? 0;
+    if (perSource > 0 && (this.openBySource.get(address) ?? 0) >= perSource && !(this.options.isTrusted?.(address) ?? false)) return 'per-source';
+    return undefined;
+  }
+
+  /** Counts the transaction as open for its source until its final response or its end. */
+  private countOpen(tx: ServerTransaction, address: string): void {
+    if (!this.options.maxServerTransactionsPerSource) return;
+    this.openBySource.set(address, (this.openBySource.get(address) ?? 0) + 1);
+    let open = true;
+    const settle = (state: string) => {
+      if (!open || state === 'trying' || state === 'proceeding') return;
+      open = false;
+      const left = (this.openBySource.get(address) ?? 1) - 1;
+      if (left <= 0) this.openBySource.delete(address);
+      else this.openBySource.set(address, left);
+    };
+    tx.onStateChange(settle);
+  }
+
+  private refuse(request: SipRequest, replyTo: Target): void {
+    const response = createResponse(request, 503, {
+      reason: 'Too Many Transactions',
+      toTag: newTag(),
+      headers: [{ name: 'Retry-After', value: String(this.options.retryAfterSeconds ?? 5) }],
+    });
+    // The transport reports a failed send; a stateless refusal has nothing to retry.
+    this.context.sender.sendResponse(response, replyTo).catch((err: unknown) => void err);
   }
 
   private receiveAck(ack: SipRequest, inbound: Inbound): void {

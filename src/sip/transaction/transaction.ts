@@ -7,7 +7,8 @@ import type { Clock, TimerConfig, TimerHandle } from './timers';
 /** What the transaction layer needs from the transport layer. */
 export interface MessageSender {
   send(message: SipMessage, target: Target): Promise<void>;
-  sendResponse(response: SipResponse): Promise<void>;
+  /** A response goes to the target computed from its request's source, never to one its Via names. */
+  sendResponse(response: SipResponse, to: Target): Promise<void>;
 }
 
 export interface TransactionContext {
@@ -21,6 +22,7 @@ export type TimerName = 'A' | 'B' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J' | 'K
 export abstract class Transaction<State extends string> {
   private readonly running = new Map<TimerName, TimerHandle>();
   private readonly terminatedListeners: Array<() => void> = [];
+  private readonly stateListeners: Array<(state: State | 'terminated') => void> = [];
 
   protected constructor(
     readonly id: string,
@@ -39,8 +41,14 @@ export abstract class Transaction<State extends string> {
     this.terminatedListeners.push(listener);
   }
 
+  /** Every state change, termination included. */
+  onStateChange(listener: (state: State | 'terminated') => void): void {
+    this.stateListeners.push(listener);
+  }
+
   protected moveTo(state: State): void {
     this.current = state;
+    for (const listener of this.stateListeners) listener(state);
   }
 
   protected arm(name: TimerName, ms: number, fire: () => void): void {
@@ -74,6 +82,7 @@ export abstract class Transaction<State extends string> {
     if (this.current === 'terminated') return;
     for (const name of [...this.running.keys()]) this.disarm(name);
     this.current = 'terminated' as State;
+    for (const listener of this.stateListeners) listener('terminated');
     for (const listener of this.terminatedListeners) listener();
   }
 }

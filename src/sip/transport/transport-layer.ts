@@ -1,12 +1,18 @@
-// Owns picking a transport: it binds the configured listeners, parses what they receive, answers
-// malformed requests, applies the NAT rules, and sends a message to a target over the matching
-// transport. It knows nothing of transactions. Must not import anything outside src/sip.
+// Owns picking a transport: it binds the configured listeners, asks the source guard about each
+// packet (dropping floods unparsed, answering sources over their rate with a stateless 503),
+// parses what they receive, answers malformed requests, applies the NAT rules, and sends a message
+// to a target over the matching transport. It knows nothing of transactions.
+// Must not import anything outside src/sip.
+import { createResponse } from '../builders';
+import { newTag } from '../identifiers';
 import { responseForMalformed } from '../malformed';
-import type { SipMessage, SipResponse } from '../message';
+import type { SipMessage, SipRequest, SipResponse } from '../message';
 import { parseMessage } from '../parser';
 import { serialize } from '../serializer';
 import { createVia, type Via } from '../via';
+import { ConnectionGuard } from './connection-guard';
 import { responseTarget, stampReceived } from './nat';
+import type { SourceGuard } from './source-guard';
 import { TcpTransport } from './tcp';
 import { type Endpoint, type Source, type Target, type Transport, type TransportName, type TransportReport, DEFAULT_MAX_MESSAGE_SIZE } from './types';
 import { UdpTransport } from './udp';
@@ -20,7 +26,16 @@ export interface ListenSpec {
 export interface TransportLayerOptions {
   readonly listen: readonly ListenSpec[];
   readonly maxMessageSize?: number;
+  /** Per-source request limits; none when absent. */
+  readonly guard?: SourceGuard;
+  /** TCP connections per IP (0: unlimited) and idle timeout (0: none); both off when absent. */
+  readonly tcp?: { readonly maxConnectionsPerIp: number; readonly idleMs: number };
+  /** Retry-After (seconds) in the 503 sent to a source over its rate (default 5). */
+  readonly retryAfterSeconds?: number;
 }
+
+/** Seconds between the log summaries of refused and dropped packets while a flood lasts. */
+const SUMMARY_FLUSH_MS = 10_000;
 
 export interface Inbound {
   readonly message: SipMessage;
@@ -38,9 +53,19 @@ export class TransportLayer {
   private readonly messageListeners = new Set<Listener<Inbound>>();
   private readonly reportListeners = new Set<Listener<TransportReport>>();
   private readonly maxMessageSize: number;
+  private readonly connections: ConnectionGuard;
+  private readonly retryAfter: string;
+  private flush?: NodeJS.Timeout;
 
   constructor(private readonly options: TransportLayerOptions) {
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    const guard = options.guard;
+    this.connections = new ConnectionGuard({
+      maxPerIp: options.tcp?.maxConnectionsPerIp ?? 0,
+      idleMs: options.tcp?.idleMs ?? 0,
+      isTrusted: guard ? (address) => guard.isTrusted(address) : undefined,
+    });
+    this.retryAfter = String(options.retryAfterSeconds ?? 5);
   }
 
   onMessage(listener: Listener<Inbound>): () => void {
@@ -58,14 +83,20 @@ export class TransportLayer {
       for (const name of spec.transports) {
         const sink = { frame: (data: Buffer, source: Source) => this.receive(data, source), report: (r: TransportReport) => this.report(r) };
         const bind = { address: spec.address, port: spec.port };
-        const transport = name === 'UDP' ? new UdpTransport(bind, sink) : new TcpTransport(bind, sink, this.maxMessageSize);
+        const transport = name === 'UDP' ? new UdpTransport(bind, sink) : new TcpTransport(bind, sink, this.maxMessageSize, this.connections);
         await transport.listen();
         this.transports.push(transport);
       }
     }
+    if (this.options.guard) {
+      // The tail of a flood is logged even when no further packet comes to trigger the summary.
+      this.flush = setInterval(() => this.reportRefusals(), SUMMARY_FLUSH_MS);
+      this.flush.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.flush) clearInterval(this.flush);
     await Promise.all(this.transports.splice(0).map((t) => t.close()));
   }
 
@@ -84,14 +115,18 @@ export class TransportLayer {
     await this.sendBytes(serialize(message), target);
   }
 
-  /** Sends a response where RFC 3261 §18.2.2 and RFC 3581 say it goes (TCP: the connection the request came on). */
-  async sendResponse(response: SipResponse): Promise<void> {
-    await this.send(response, responseTarget(response.via[0]));
+  /**
+   * Sends a response to the target computed from its request's source (nat.ts responseTarget). Over
+   * TCP only the request's own connection is used: when it is gone the response is dropped, reported,
+   * and the promise rejects; no connection is ever opened for a response.
+   */
+  async sendResponse(response: SipResponse, target: Target): Promise<void> {
+    await this.sendBytes(serialize(response), target, false);
   }
 
-  private async sendBytes(data: Buffer, target: Target): Promise<void> {
+  private async sendBytes(data: Buffer, target: Target, connect = true): Promise<void> {
     try {
-      await this.pick(target.transport).send(data, { address: target.host, port: target.port });
+      await this.pick(target.transport).send(data, { address: target.host, port: target.port }, { connect });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       this.report({ kind: 'send-error', reason: `${target.transport} ${target.host}:${target.port}: ${reason}` });
@@ -106,11 +141,27 @@ export class TransportLayer {
   }
 
   private receive(data: Buffer, source: Source): void {
+    const guard = this.options.guard;
+    let refuse = false;
+    if (guard) {
+      // Decided on the first bytes, before parsing: a flood costs no parse. Responses ("SIP/2.0 ...")
+      // and ACKs are not new work and cannot be refused, only dropped with the rest of a flood.
+      const other = data[0] === 0x53 || (data[0] === 0x41 && data[1] === 0x43 && data[2] === 0x4b && data[3] === 0x20);
+      const verdict = other ? guard.other(source.address) : guard.request(source.address);
+      if (verdict !== 'admit') this.reportRefusals();
+      if (verdict === 'drop') return;
+      refuse = verdict === 'refuse';
+    }
     const parsed = parseMessage(data, { maxSize: this.maxMessageSize });
     if (!parsed.ok) {
       const reply = responseForMalformed(data, parsed.error);
-      if (reply) this.sendBytes(reply.data, { host: source.address, port: source.port, transport: source.transport }).catch(() => undefined);
+      // Where it came from, and over TCP only on its own connection (never a new one).
+      if (reply) this.sendQuietly(reply.data, { host: source.address, port: source.port, transport: source.transport }, false);
       this.report({ kind: 'malformed', reason: `${parsed.error.code}: ${parsed.error.reason}`, source, answered: reply?.status });
+      return;
+    }
+    if (refuse) {
+      if (parsed.value.kind === 'request') this.refuse(stampReceived(parsed.value, source), source);
       return;
     }
     const message = parsed.value.kind === 'request' ? stampReceived(parsed.value, source) : parsed.value;
@@ -122,6 +173,35 @@ export class TransportLayer {
         this.report({ kind: 'socket-error', reason: `message listener failed: ${err instanceof Error ? err.message : String(err)}`, source });
       }
     }
+  }
+
+  /** The stateless 503 for a source over its rate: no transaction, no TU, answered where it came from. */
+  private refuse(request: SipRequest, source: Source): void {
+    if (request.method === 'ACK') return;
+    const response = createResponse(request, 503, {
+      reason: 'Rate Limit Exceeded',
+      toTag: newTag(),
+      headers: [{ name: 'Retry-After', value: this.retryAfter }],
+    });
+    this.sendQuietly(serialize(response), responseTarget(request.via[0], source), false);
+  }
+
+  /** A send whose failure is already reported by sendBytes and needs nothing more. */
+  private sendQuietly(data: Buffer, target: Target, connect = true): void {
+    this.sendBytes(data, target, connect).catch((err: unknown) => {
+      // sendBytes has reported it; a reply that could not go out changes nothing else.
+      void err;
+    });
+  }
+
+  /** Logs (through the report listeners) what the source guard turned away, at most once per 10 s. */
+  private reportRefusals(): void {
+    const s = this.options.guard?.summary();
+    if (!s) return;
+    this.report({
+      kind: 'refused',
+      reason: `over the per-source rate limit: ${s.refused} requests answered 503 and ${s.dropped} packets dropped in ${s.seconds} s; most from ${s.top.address} (${s.top.count})`,
+    });
   }
 
   private report(report: TransportReport): void {

@@ -23,7 +23,7 @@ export interface Source extends Endpoint {
 
 /** Something the application should log; the stack itself carries on. */
 export interface TransportReport {
-  readonly kind: 'malformed' | 'oversize' | 'socket-error' | 'send-error';
+  readonly kind: 'malformed' | 'oversize' | 'socket-error' | 'send-error' | 'refused';
   readonly reason: string;
   readonly source?: Source;
   /** For malformed input: the status sent back (400/505), or undefined when the bytes were dropped. */
@@ -36,14 +36,22 @@ export interface FrameSink {
   report(report: TransportReport): void;
 }
 
+export interface SendOptions {
+  /** Open a connection when none to that peer exists (TCP; default true). */
+  readonly connect?: boolean;
+}
+
 /** One transport bound to one local address. */
 export interface Transport {
   readonly name: TransportName;
   /** The bound address; the port is the real one after listening on port 0. */
   local(): Endpoint;
   listen(): Promise<void>;
-  /** Sends bytes; TCP reuses a connection to that peer (inbound or outbound) or opens one. */
-  send(data: Buffer, to: Endpoint): Promise<void>;
+  /**
+   * Sends bytes; TCP reuses a connection to that peer (inbound or outbound) and opens one only when
+   * `connect` is not false. Responses pass `connect: false`: they go on the request's own connection or nowhere.
+   */
+  send(data: Buffer, to: Endpoint, options?: SendOptions): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -40,6 +40,7 @@ export class UdpTransport implements Transport {
   }
 
   send(data: Buffer, to: Endpoint): Promise<void> {
+    // UDP has no connection to reuse or open: SendOptions.connect does not apply.
     const socket = this.socket;
     if (!socket) return Promise.reject(new Error('UDP transport is not listening'));
     return new Promise((resolve, reject) => socket.send(data, to.port, to.address, (err) => (err ? reject(err) : resolve())));

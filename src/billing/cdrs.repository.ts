@@ -96,6 +96,16 @@ export const cdrView = (r: CdrRow): CdrView => {
 export type NewCdrRow = Omit<CdrRow, 'billable_seconds' | 'cost' | 'currency' | 'status' | 'failure_reason' | 'rated_at'>;
 
 /** A CDR locked for rating, with the account that pays (acc_*: null when it does not exist). */
+/** The rate a CDR is charged at, as markRated writes it (all null when the CDR has none). */
+export interface AppliedRate {
+  prefix: string | null;
+  destination: string | null;
+  ratePerMinute: string | null;
+  connectionFee: string | null;
+  firstIncrement: number | null;
+  nextIncrement: number | null;
+}
+
 export type LockedCdrRow = CdrRow & { acc_id: string | null; acc_currency: string | null; acc_rate_deck_id: string | null };
 
 /** What the CDR list and export filter on (all optional, ANDed). */
@@ -175,7 +185,7 @@ export class CdrsRepository extends SqlRepository {
   }
 
   /** Marks the CDRs rated with their cost, billable seconds, the account's currency and the rate they were rated at. */
-  async markRated(tx: Tx, rated: { c: LockedCdrRow; cost: string; billable: number }[]): Promise<void> {
+  async markRated(tx: Tx, rated: { c: LockedCdrRow; cost: string; billable: number; rate: AppliedRate }[]): Promise<void> {
     const col = <T>(f: (x: (typeof rated)[number]) => T) => rated.map(f);
     await tx.query(
       `UPDATE cdrs SET status = 'rated', cost = u.cost, billable_seconds = u.billable, currency = u.currency, rate_prefix = u.prefix,
@@ -185,9 +195,9 @@ export class CdrsRepository extends SqlRepository {
          AS u(id, cost, billable, currency, prefix, destination, rate, fee, first, next)
        WHERE cdrs.id = u.id`,
       [
-        col((x) => x.c.id), col((x) => x.cost), col((x) => x.billable), col((x) => x.c.acc_currency), col((x) => x.c.rate_prefix),
-        col((x) => x.c.rate_destination), col((x) => x.c.rate_per_minute), col((x) => x.c.connection_fee), col((x) => x.c.first_increment),
-        col((x) => x.c.next_increment),
+        col((x) => x.c.id), col((x) => x.cost), col((x) => x.billable), col((x) => x.c.acc_currency), col((x) => x.rate.prefix),
+        col((x) => x.rate.destination), col((x) => x.rate.ratePerMinute), col((x) => x.rate.connectionFee), col((x) => x.rate.firstIncrement),
+        col((x) => x.rate.nextIncrement),
       ],
     );
   }

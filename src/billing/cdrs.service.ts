@@ -18,7 +18,7 @@ import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { CDR_QUEUE_PORT, CdrQueuePort } from './cdr-queue.port';
-import { CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow } from './cdrs.repository';
+import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow } from './cdrs.repository';
 import { CreditControlService, Reservation } from './credit-control.service';
 import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
@@ -102,27 +102,37 @@ type LockedCdr = LockedCdrRow & { found?: Rate | null };
 
 const isAnswered = (c: CdrRow) => c.disposition === 'answered' && c.answered_at !== null;
 
-/** The rating decision for one locked CDR (fills in its rate fields when it was looked up). */
-function rateOne(c: LockedCdr): { cost: string; billable: number } | RatingError {
+/** The rating decision for one locked CDR: its cost and the rate applied (the one it carries, or the one looked up). Leaves `c` as it is. */
+function rateOne(c: LockedCdr): { cost: string; billable: number; rate: AppliedRate } | RatingError {
   const destination = chargedDestination(c);
   const answered = isAnswered(c);
-  if (!c.account_id || !destination) return { cost: '0.000000', billable: answered ? c.duration_seconds : 0 };
+  let rate: AppliedRate = {
+    prefix: c.rate_prefix,
+    destination: c.rate_destination,
+    ratePerMinute: c.rate_per_minute,
+    connectionFee: c.connection_fee,
+    firstIncrement: c.first_increment,
+    nextIncrement: c.next_increment,
+  };
+  if (!c.account_id || !destination) return { cost: '0.000000', billable: answered ? c.duration_seconds : 0, rate };
   if (!c.acc_id) return new RatingError(`account ${c.account_id} does not exist`);
-  if (answered && c.rate_per_minute === null) {
+  if (answered && rate.ratePerMinute === null) {
     const found = c.found;
     if (!found) return new RatingError(`no rate for ${destination} at ${c.started_at.toISOString()} in the account's rate deck`);
     if (found.currency !== c.acc_currency) return new RatingError(`the rate deck is in ${found.currency}, the account in ${c.acc_currency}`);
-    c.rate_prefix = found.prefix;
-    c.rate_destination = found.destination;
-    c.rate_per_minute = found.ratePerMinute;
-    c.connection_fee = found.connectionFee;
-    c.first_increment = found.firstIncrement;
-    c.next_increment = found.nextIncrement;
+    rate = {
+      prefix: found.prefix,
+      destination: found.destination,
+      ratePerMinute: found.ratePerMinute,
+      connectionFee: found.connectionFee,
+      firstIncrement: found.firstIncrement,
+      nextIncrement: found.nextIncrement,
+    };
   }
-  if (c.rate_per_minute === null) return { cost: '0.000000', billable: 0 };
-  const tariff: Tariff = { ratePerMinute: c.rate_per_minute, connectionFee: c.connection_fee ?? '0', firstIncrement: c.first_increment ?? 1, nextIncrement: c.next_increment ?? 1 };
+  if (rate.ratePerMinute === null) return { cost: '0.000000', billable: 0, rate };
+  const tariff: Tariff = { ratePerMinute: rate.ratePerMinute, connectionFee: rate.connectionFee ?? '0', firstIncrement: rate.firstIncrement ?? 1, nextIncrement: rate.nextIncrement ?? 1 };
   const r = rateCall(tariff, c.duration_seconds, answered);
-  return { cost: r.cost, billable: r.billableSeconds };
+  return { cost: r.cost, billable: r.billableSeconds, rate };
 }
 
 @Injectable()
@@ -230,7 +240,7 @@ export class CdrsService {
       );
       needRate.forEach((c, i) => (c.found = found[i]));
 
-      const rated: { c: LockedCdr; cost: string; billable: number }[] = [];
+      const rated: { c: LockedCdr; cost: string; billable: number; rate: AppliedRate }[] = [];
       for (const c of todo) {
         const r = rateOne(c);
         if (r instanceof RatingError) out.set(c.id, r);

@@ -1,8 +1,8 @@
 /**
  * The gateway's SIP endpoint inside the Nest application: binds SIP_LISTEN (UDP and TCP) in
  * processes with the `sip` role, runs the transaction layer, and hands each new request to the
- * handler its method is registered for (the registrar registers REGISTER; the calls module will
- * register INVITE, BYE and CANCEL). What no handler owns is answered here: OPTIONS (200),
+ * handler its method is registered for (the registrar registers REGISTER; the calls module registers
+ * INVITE, CANCEL and the in-dialog methods). What no handler owns is answered here: OPTIONS (200),
  * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
  *
  * It also applies the per-source limits of SIP_RATE_LIMIT_PER_SECOND and friends (see
@@ -199,14 +199,14 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       response = this.precheck(request) ?? (await this.route(incoming));
     } catch (err) {
       this.logger.error({ err, method: request.method, callId: request.callId }, 'SIP handler failed');
-      response = this.reply(request, 500, { reason: 'Internal Server Error' });
+      response = this.reply(request, 500);
     }
     if (response) transaction.respond(response);
   }
 
   private precheck(request: SipRequest): SipResponse | undefined {
-    if (request.maxForwards === 0) return this.reply(request, 483, { reason: 'Too Many Hops' });
-    if (this.isLoop(request)) return this.reply(request, 482, { reason: 'Loop Detected' });
+    if (request.maxForwards === 0) return this.reply(request, 483);
+    if (this.isLoop(request)) return this.reply(request, 482);
     return undefined;
   }
 
@@ -224,8 +224,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
         ],
       });
     }
-    if (KNOWN_METHODS.has(request.method)) return this.reply(request, 405, { reason: 'Method Not Allowed' });
-    return this.reply(request, 501, { reason: 'Not Implemented' });
+    if (KNOWN_METHODS.has(request.method)) return this.reply(request, 405);
+    return this.reply(request, 501);
   }
 
   /** A request that already went through one of our own client transactions has come back. */
@@ -235,7 +235,7 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     return request.via.some((v) => mine.has(`${v.host}:${v.port ?? 5060}`) && (v.params.get('branch') ?? '').startsWith('z9hG4bK'));
   }
 
-  /** A response of ours: To tag for final responses, Allow and Server headers always. */
+  /** A response of ours: the reason phrase from sip/reasons.ts unless given, To tag for final responses, Allow and Server headers always. */
   reply(request: SipRequest, status: number, options: { reason?: string; headers?: { name: string; value: string }[] } = {}): SipResponse {
     const headers = [{ name: 'Allow', value: this.allowed().join(', ') }, SIP_SERVER_HEADER, ...(options.headers ?? []).filter((h) => h.value !== '')];
     return createResponse(request, status, { reason: options.reason, toTag: status >= 200 ? newTag() : undefined, headers });

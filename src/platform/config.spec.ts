@@ -1,4 +1,60 @@
-import { ConfigError, loadConfig, PRIVATE_NETWORKS } from './config';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, PRIVATE_NETWORKS } from './config';
+
+/** Every variable set, each away from its default (and the RTP/expiry pairs valid with either half at its default). */
+const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
+  NODE_ENV: 'production',
+  DATABASE_URL: 'postgresql://gw@127.0.0.1:5432/gw',
+  DATA_DIR: '/var/lib/gw',
+  EMBEDDED_PG_PORT: '54400',
+  DB_MIGRATE_ON_START: 'false',
+  DB_POOL_SIZE: '7',
+  REDIS_URL: 'rediss://127.0.0.1:6380',
+  REDIS_PREFIX: 'gw2',
+  HTTP_PORT: '3100',
+  HTTP_HOST: '127.0.0.1',
+  SIP_LISTEN: '[::1]:5070',
+  SIP_PUBLIC_ADDRESS: '127.0.0.2',
+  SIP_REALM: 'pstn.example',
+  SIP_DIGEST_ALGORITHMS: 'SHA-256, MD5',
+  SIP_MIN_EXPIRES: '30',
+  SIP_MAX_EXPIRES: '7200',
+  SIP_NONCE_TTL_SECONDS: '120',
+  SIP_AUTH_FAIL_LIMIT: '5',
+  SIP_AUTH_FAIL_WINDOW_SECONDS: '90',
+  SIP_AUTH_BLOCK_SECONDS: '600',
+  SIP_T1_MS: '250',
+  SIP_RATE_LIMIT_PER_SECOND: '0',
+  SIP_TRUNK_RATE_LIMIT_PER_SECOND: '3000',
+  SIP_MAX_TRANSACTIONS_PER_SOURCE: '150',
+  SIP_MAX_TRANSACTIONS: '50000',
+  SIP_TCP_MAX_CONNECTIONS_PER_IP: '16',
+  SIP_TCP_IDLE_SECONDS: '120',
+  SIP_AUTH_FAIL_USER_LIMIT: '40',
+  RTP_PORT_MIN: '20100',
+  RTP_PORT_MAX: '29998',
+  MEDIA_ALLOW_LOOPBACK: 'yes',
+  DEFAULT_COUNTRY: 'JP',
+  ADMIN_API_KEY: 'k'.repeat(40),
+  SECRETS_KEY: 'ab'.repeat(32),
+  NUMBER_QUARANTINE_DAYS: '0',
+  LOG_LEVEL: 'warn',
+  METRICS_ALLOW: '10.0.0.0/8',
+  METRICS_BEARER_TOKEN: 't'.repeat(32),
+  DOCS_ENABLED: '0',
+  DOCS_ALLOW: 'any',
+  ROLES: 'sip,media',
+  CALL_RING_TIMEOUT_SECONDS: '30',
+  TRUNK_SETUP_TIMEOUT_MS: '2000',
+  CALL_DRAIN_SECONDS: '10',
+  MEDIA_INACTIVITY_SECONDS: '0',
+  BLOCKED_DESTINATIONS: '+1900, 882',
+  BLOCK_PREMIUM_RATE: 'no',
+  DEFAULT_MAX_CONCURRENT_CALLS: 'none',
+  EMERGENCY_NUMBERS: '110, 119',
+};
+
 
 describe('loadConfig', () => {
   it('applies the documented defaults for a single machine', () => {
@@ -50,5 +106,78 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ METRICS_ALLOW: '10.0.0.0/33' })).toThrow(/METRICS_ALLOW: expected any, or comma-separated CIDRs/);
     expect(() => loadConfig({ DOCS_ALLOW: 'localhost' })).toThrow(/DOCS_ALLOW/);
     expect(() => loadConfig({ METRICS_BEARER_TOKEN: 'too-short-token' })).toThrow(/METRICS_BEARER_TOKEN: expected at least 32 characters without spaces \(got "<hidden>"\)/);
+  });
+
+  it('carries every variable of a full environment into the nested shape', () => {
+    expect(loadConfig(FULL_ENV)).toStrictEqual({
+      env: 'production',
+      databaseUrl: 'postgresql://gw@127.0.0.1:5432/gw',
+      dataDir: '/var/lib/gw',
+      embeddedPgPort: 54400,
+      migrateOnStart: false,
+      dbPoolSize: 7,
+      redisUrl: 'rediss://127.0.0.1:6380',
+      redisPrefix: 'gw2',
+      httpPort: 3100,
+      httpHost: '127.0.0.1',
+      sipListen: { host: '::1', port: 5070 },
+      sipPublicAddress: '127.0.0.2',
+      sipRealm: 'pstn.example',
+      sip: {
+        digestAlgorithms: ['SHA-256', 'MD5'],
+        minExpires: 30,
+        maxExpires: 7200,
+        nonceTtlSeconds: 120,
+        authFailLimit: 5,
+        authFailWindowSeconds: 90,
+        authBlockSeconds: 600,
+        t1Ms: 250,
+        limits: { ratePerSecond: 0, trunkRatePerSecond: 3000, maxTransactionsPerSource: 150, maxTransactions: 50000, tcpMaxConnectionsPerIp: 16, tcpIdleSeconds: 120, authFailUserLimit: 40 },
+      },
+      rtpPortMin: 20100,
+      rtpPortMax: 29998,
+      mediaAllowLoopback: true,
+      defaultCountry: 'JP',
+      adminApiKey: 'k'.repeat(40),
+      secretsKey: Buffer.alloc(32, 0xab),
+      numberQuarantineDays: 0,
+      logLevel: 'warn',
+      endpoints: { metricsAllow: ['10.0.0.0/8'], metricsBearerToken: 't'.repeat(32), docsEnabled: false, docsAllow: 'any' },
+      roles: ['sip', 'media'],
+      calls: {
+        ringTimeoutSeconds: 30,
+        trunkSetupTimeoutMs: 2000,
+        drainSeconds: 10,
+        mediaInactivitySeconds: 0,
+        blockedDestinations: ['1900', '882'],
+        blockPremiumRate: false,
+        defaultMaxConcurrentCalls: null,
+        emergencyNumbers: ['110', '119'],
+      },
+    });
+    expect(loadConfig({ SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }).secretsKey).toStrictEqual(Buffer.alloc(32, 7));
+  });
+
+  it('reads no variable in vain: leaving out any one of a full environment changes the result', () => {
+    const full = loadConfig(FULL_ENV);
+    const unchanged = CONFIG_VARIABLES.filter((name) => {
+      const { [name]: _left, ...rest } = FULL_ENV;
+      return JSON.stringify(loadConfig(rest)) === JSON.stringify(full);
+    });
+    expect(unchanged).toEqual([]);
+  });
+
+  it('ignores a variable it does not read, so a deployment that still sets SHUTDOWN_GRACE_SECONDS starts', () => {
+    expect(CONFIG_VARIABLES).not.toContain('SHUTDOWN_GRACE_SECONDS');
+    expect(loadConfig({ SHUTDOWN_GRACE_SECONDS: 'not a number' })).toStrictEqual(loadConfig({}));
+  });
+
+  it("README's configuration table lists exactly the variables read", () => {
+    const readme = readFileSync(resolve(__dirname, '../../README.md'), 'utf8');
+    const documented = readme
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .flatMap((line) => [...line.split('|')[1].matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+    expect([...documented].sort()).toEqual([...CONFIG_VARIABLES].sort());
   });
 });

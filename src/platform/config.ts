@@ -1,7 +1,8 @@
 /**
  * Configuration: every environment variable the gateway reads, validated once at start-up.
  *
- * Owns the schema, defaults and the one-line error an operator sees for a bad value.
+ * Owns the schema, defaults and the one-line error an operator sees for a bad value. The schema
+ * is the one definition: its transform builds the nested AppConfig, whose type is derived from it.
  * Imports nothing from the rest of src/, so the SIP, media and bench entry points can use it too.
  */
 import ipaddr from 'ipaddr.js';
@@ -14,6 +15,21 @@ const bool = z
 const roleNames = ['api', 'sip', 'media', 'worker'] as const;
 export type Role = (typeof roleNames)[number];
 
+function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+}
+
+/** 32 bytes from 64 hex digits or base64 (SECRETS_KEY, and the key file main.ts writes). */
+export function decodeKey(value: string): Buffer {
+  return /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+}
+
+/** `a, b,,c` -> ['a', 'b', 'c']. */
+const splitList = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+/** 'none' -> []; otherwise the comma-separated items, trimmed. */
+const noneOrList = (s: string) => (s === 'none' ? [] : s.split(',').map((x) => x.trim()));
+
 /** Loopback and the private ranges: the default audience of /metrics and /docs. */
 export const PRIVATE_NETWORKS = '127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7';
 /** `any`, or comma-separated CIDRs or addresses. */
@@ -21,194 +37,199 @@ const allowList = (fallback: string) =>
   z
     .string()
     .default(fallback)
-    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .transform(splitList)
     .refine((l) => (l.length === 1 && l[0] === 'any') || (l.length > 0 && l.every((x) => ipaddr.isValidCIDR(x) || ipaddr.isValid(x))), 'expected any, or comma-separated CIDRs such as 127.0.0.1/32,10.0.0.0/8')
     .transform((l): string[] | 'any' => (l[0] === 'any' ? 'any' : l));
 
 /** host:port where host may be an IPv4 address, a [bracketed] IPv6 address or a name. */
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5060');
 
-const schema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-    DATA_DIR: z.string().min(1).default('./.data'),
-    EMBEDDED_PG_PORT: port.default(54329),
-    DB_MIGRATE_ON_START: bool.default(true),
-    DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
-    REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
-    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('gw'),
-    HTTP_PORT: port.default(3000),
-    HTTP_HOST: z.string().min(1).default('0.0.0.0'),
-    SIP_LISTEN: hostPort.default('0.0.0.0:5060'),
-    SIP_PUBLIC_ADDRESS: z.string().min(1).optional(),
-    SIP_REALM: z.string().min(1).default('gateway'),
-    SIP_DIGEST_ALGORITHMS: z
-      .string()
-      .default('MD5')
-      .transform((s) => s.split(',').map((a) => a.trim()).filter(Boolean))
-      .pipe(z.array(z.enum(['MD5', 'SHA-256'])).min(1, 'expected a comma-separated list of MD5 and SHA-256, first preferred')),
-    SIP_MIN_EXPIRES: z.coerce.number().int().min(1).max(86400).default(60),
-    SIP_MAX_EXPIRES: z.coerce.number().int().min(1).max(604800).default(3600),
-    SIP_NONCE_TTL_SECONDS: z.coerce.number().int().min(5).max(86400).default(300),
-    SIP_AUTH_FAIL_LIMIT: z.coerce.number().int().min(1).max(100000).default(10),
-    SIP_AUTH_FAIL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
-    SIP_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
-    SIP_T1_MS: z.coerce.number().int().min(10).max(10000).default(500),
-    // Per-source protection at the SIP edge (src/sip/transport/source-guard.ts); 0 disables a limit.
-    SIP_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(50),
-    SIP_TRUNK_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(2000),
-    SIP_MAX_TRANSACTIONS_PER_SOURCE: z.coerce.number().int().min(0).max(1_000_000).default(200),
-    SIP_MAX_TRANSACTIONS: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
-    SIP_TCP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(100_000).default(32),
-    SIP_TCP_IDLE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
-    SIP_AUTH_FAIL_USER_LIMIT: z.coerce.number().int().min(1).max(100000).default(20),
-    RTP_PORT_MIN: port.default(20000),
-    RTP_PORT_MAX: port.default(30000),
-    /** Media to and from 127.0.0.0/8 (SDP and latching); only for tests and benchmarks on one host. */
-    MEDIA_ALLOW_LOOPBACK: bool.default(false),
-    DEFAULT_COUNTRY: z
-      .string()
-      .regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as US or JP')
-      .default('US'),
-    ADMIN_API_KEY: z.string().min(32, 'expected at least 32 characters').optional(),
-    SECRETS_KEY: z
-      .string()
-      .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'expected 32 bytes as 64 hex digits or base64')
-      .optional(),
-    NUMBER_QUARANTINE_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    // -- operator endpoints (issue 11: /metrics and /docs behind an allow list and a token)
-    METRICS_ALLOW: allowList(PRIVATE_NETWORKS),
-    METRICS_BEARER_TOKEN: z.string().regex(/^\S{32,}$/, 'expected at least 32 characters without spaces').optional(),
-    DOCS_ENABLED: bool.default(true),
-    DOCS_ALLOW: allowList(PRIVATE_NETWORKS),
-    // -- end operator endpoints
-    ROLES: z
-      .string()
-      .default('api,sip,media,worker')
-      .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
-      .pipe(z.array(z.enum(roleNames)).min(1, 'expected a comma-separated subset of api,sip,media,worker')),
-    SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86400).default(30),
-    CALL_RING_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
-    TRUNK_SETUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(64000).default(4000),
-    CALL_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
-    MEDIA_INACTIVITY_SECONDS: z.coerce.number().int().min(0).max(86400).default(60),
-    /** Comma-separated E.164 prefixes ('+' optional); 'none' for an empty list. */
-    BLOCKED_DESTINATIONS: z
-      .string()
-      .regex(/^(none|\+?\d{1,15}(\s*,\s*\+?\d{1,15})*)$/, 'expected comma-separated E.164 prefixes such as +1900,+882, or none')
-      .optional(),
-    BLOCK_PREMIUM_RATE: bool.default(true),
-    /** Concurrent calls of an account whose maxConcurrentCalls is null; 'none' for no limit. */
-    DEFAULT_MAX_CONCURRENT_CALLS: z
-      .string()
-      .regex(/^(none|[1-9]\d{0,6})$/, 'expected a whole number of calls from 1 to 9999999, or none')
-      .default('10'),
-    /** Comma-separated dialled digits that are emergency calls; 'none' for none. Default: those of DEFAULT_COUNTRY. */
-    EMERGENCY_NUMBERS: z
-      .string()
-      .regex(/^(none|\d{2,6}(\s*,\s*\d{2,6})*)$/, 'expected comma-separated short numbers such as 911,933, or none')
-      .optional(),
-  })
+/**
+ * The environment variables as the operator writes them, one entry each with its default and the
+ * message an operator sees for a bad value. A variable not listed here is ignored, so a deployment
+ * that still sets a retired one (SHUTDOWN_GRACE_SECONDS: calls drain for CALL_DRAIN_SECONDS) starts.
+ */
+const variables = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  EMBEDDED_PG_PORT: port.default(54329),
+  DB_MIGRATE_ON_START: bool.default(true),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('gw'),
+  HTTP_PORT: port.default(3000),
+  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  SIP_LISTEN: hostPort.default('0.0.0.0:5060').transform(splitHostPort),
+  SIP_PUBLIC_ADDRESS: z.string().min(1).optional(),
+  SIP_REALM: z.string().min(1).default('gateway'),
+  SIP_DIGEST_ALGORITHMS: z
+    .string()
+    .default('MD5')
+    .transform(splitList)
+    .pipe(z.array(z.enum(['MD5', 'SHA-256'])).min(1, 'expected a comma-separated list of MD5 and SHA-256, first preferred')),
+  SIP_MIN_EXPIRES: z.coerce.number().int().min(1).max(86400).default(60),
+  SIP_MAX_EXPIRES: z.coerce.number().int().min(1).max(604800).default(3600),
+  SIP_NONCE_TTL_SECONDS: z.coerce.number().int().min(5).max(86400).default(300),
+  SIP_AUTH_FAIL_LIMIT: z.coerce.number().int().min(1).max(100000).default(10),
+  SIP_AUTH_FAIL_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
+  SIP_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
+  SIP_T1_MS: z.coerce.number().int().min(10).max(10000).default(500),
+  // Per-source protection at the SIP edge (src/sip/transport/source-guard.ts); 0 disables a limit.
+  SIP_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(50),
+  SIP_TRUNK_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(2000),
+  SIP_MAX_TRANSACTIONS_PER_SOURCE: z.coerce.number().int().min(0).max(1_000_000).default(200),
+  SIP_MAX_TRANSACTIONS: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+  SIP_TCP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(100_000).default(32),
+  SIP_TCP_IDLE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+  SIP_AUTH_FAIL_USER_LIMIT: z.coerce.number().int().min(1).max(100000).default(20),
+  RTP_PORT_MIN: port.default(20000),
+  RTP_PORT_MAX: port.default(30000),
+  MEDIA_ALLOW_LOOPBACK: bool.default(false),
+  DEFAULT_COUNTRY: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as US or JP')
+    .default('US'),
+  ADMIN_API_KEY: z.string().min(32, 'expected at least 32 characters').optional(),
+  SECRETS_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'expected 32 bytes as 64 hex digits or base64')
+    .transform(decodeKey)
+    .optional(),
+  NUMBER_QUARANTINE_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // -- operator endpoints (issue 11: /metrics and /docs behind an allow list and a token)
+  METRICS_ALLOW: allowList(PRIVATE_NETWORKS),
+  METRICS_BEARER_TOKEN: z.string().regex(/^\S{32,}$/, 'expected at least 32 characters without spaces').optional(),
+  DOCS_ENABLED: bool.default(true),
+  DOCS_ALLOW: allowList(PRIVATE_NETWORKS),
+  // -- end operator endpoints
+  ROLES: z
+    .string()
+    .default('api,sip,media,worker')
+    .transform(splitList)
+    .pipe(z.array(z.enum(roleNames)).min(1, 'expected a comma-separated subset of api,sip,media,worker')),
+  CALL_RING_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+  TRUNK_SETUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(64000).default(4000),
+  CALL_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
+  MEDIA_INACTIVITY_SECONDS: z.coerce.number().int().min(0).max(86400).default(60),
+  /** Comma-separated E.164 prefixes ('+' optional); 'none' for an empty list. Read as digits without '+'. */
+  BLOCKED_DESTINATIONS: z
+    .string()
+    .regex(/^(none|\+?\d{1,15}(\s*,\s*\+?\d{1,15})*)$/, 'expected comma-separated E.164 prefixes such as +1900,+882, or none')
+    .transform((s) => noneOrList(s).map((p) => p.replace(/^\+/, '')))
+    .optional(),
+  BLOCK_PREMIUM_RATE: bool.default(true),
+  /** Concurrent calls of an account whose maxConcurrentCalls is null; 'none' (read as null) for no limit. */
+  DEFAULT_MAX_CONCURRENT_CALLS: z
+    .string()
+    .regex(/^(none|[1-9]\d{0,6})$/, 'expected a whole number of calls from 1 to 9999999, or none')
+    .default('10')
+    .transform((s) => (s === 'none' ? null : Number(s))),
+  /** Comma-separated dialled digits that are emergency calls; 'none' for none. Default: those of DEFAULT_COUNTRY. */
+  EMERGENCY_NUMBERS: z
+    .string()
+    .regex(/^(none|\d{2,6}(\s*,\s*\d{2,6})*)$/, 'expected comma-separated short numbers such as 911,933, or none')
+    .transform(noneOrList)
+    .optional(),
+});
+
+/** Every variable the gateway reads (config.spec.ts checks each reaches AppConfig and the README). */
+export const CONFIG_VARIABLES = Object.keys(variables.shape) as readonly (keyof typeof variables.shape)[];
+
+/** The variables checked together, then arranged in the nested shape the code reads (`config.sip.limits.ratePerSecond`). */
+const schema = variables
   .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, { path: ['RTP_PORT_MAX'], message: 'expected RTP_PORT_MAX above RTP_PORT_MIN' })
   .refine((c) => c.SIP_MIN_EXPIRES <= c.SIP_MAX_EXPIRES, { path: ['SIP_MAX_EXPIRES'], message: 'expected SIP_MAX_EXPIRES at least SIP_MIN_EXPIRES' })
-  .refine((c) => c.RTP_PORT_MIN % 2 === 0, { path: ['RTP_PORT_MIN'], message: 'expected an even port (RTP uses even ports)' });
+  .refine((c) => c.RTP_PORT_MIN % 2 === 0, { path: ['RTP_PORT_MIN'], message: 'expected an even port (RTP uses even ports)' })
+  .transform((c) => ({
+    env: c.NODE_ENV,
+    /** Absent until the embedded PostgreSQL has started (main.ts assigns it). */
+    databaseUrl: c.DATABASE_URL,
+    dataDir: c.DATA_DIR,
+    embeddedPgPort: c.EMBEDDED_PG_PORT,
+    migrateOnStart: c.DB_MIGRATE_ON_START,
+    dbPoolSize: c.DB_POOL_SIZE,
+    redisUrl: c.REDIS_URL,
+    redisPrefix: c.REDIS_PREFIX,
+    httpPort: c.HTTP_PORT,
+    httpHost: c.HTTP_HOST,
+    sipListen: c.SIP_LISTEN,
+    sipPublicAddress: c.SIP_PUBLIC_ADDRESS,
+    sipRealm: c.SIP_REALM,
+    sip: {
+      /** Offered in this order in 401/407 challenges. MD5 alone by default: some user agents (libre/baresip 1.0) fail on a challenge whose algorithm they lack. */
+      digestAlgorithms: c.SIP_DIGEST_ALGORITHMS,
+      minExpires: c.SIP_MIN_EXPIRES,
+      maxExpires: c.SIP_MAX_EXPIRES,
+      nonceTtlSeconds: c.SIP_NONCE_TTL_SECONDS,
+      authFailLimit: c.SIP_AUTH_FAIL_LIMIT,
+      authFailWindowSeconds: c.SIP_AUTH_FAIL_WINDOW_SECONDS,
+      authBlockSeconds: c.SIP_AUTH_BLOCK_SECONDS,
+      t1Ms: c.SIP_T1_MS,
+      /** Per-source limits; 0 disables the one it names. */
+      limits: {
+        ratePerSecond: c.SIP_RATE_LIMIT_PER_SECOND,
+        trunkRatePerSecond: c.SIP_TRUNK_RATE_LIMIT_PER_SECOND,
+        maxTransactionsPerSource: c.SIP_MAX_TRANSACTIONS_PER_SOURCE,
+        maxTransactions: c.SIP_MAX_TRANSACTIONS,
+        tcpMaxConnectionsPerIp: c.SIP_TCP_MAX_CONNECTIONS_PER_IP,
+        tcpIdleSeconds: c.SIP_TCP_IDLE_SECONDS,
+        /** Failed digest checks for one username (from any address) within SIP_AUTH_FAIL_WINDOW_SECONDS. */
+        authFailUserLimit: c.SIP_AUTH_FAIL_USER_LIMIT,
+      },
+    },
+    rtpPortMin: c.RTP_PORT_MIN,
+    rtpPortMax: c.RTP_PORT_MAX,
+    /** MEDIA_ALLOW_LOOPBACK: the relay may send to and latch from loopback addresses (src/media/media-address.ts); only for tests and benchmarks on one host. */
+    mediaAllowLoopback: c.MEDIA_ALLOW_LOOPBACK,
+    defaultCountry: c.DEFAULT_COUNTRY,
+    /** Absent: main.ts creates one under DATA_DIR on first start. */
+    adminApiKey: c.ADMIN_API_KEY,
+    /** 32 bytes; absent: main.ts creates one under DATA_DIR on first start. */
+    secretsKey: c.SECRETS_KEY,
+    numberQuarantineDays: c.NUMBER_QUARANTINE_DAYS,
+    logLevel: c.LOG_LEVEL,
+    /** Who may read /metrics and /docs (src/platform/endpoint-access.ts). */
+    endpoints: {
+      /** Source CIDRs allowed to read /metrics, or 'any'. Default: loopback and private networks. */
+      metricsAllow: c.METRICS_ALLOW,
+      /** When set, /metrics also needs `Authorization: Bearer <token>`. */
+      metricsBearerToken: c.METRICS_BEARER_TOKEN,
+      /** false: no /docs, /docs-json or /docs-yaml at all (404). */
+      docsEnabled: c.DOCS_ENABLED,
+      docsAllow: c.DOCS_ALLOW,
+    },
+    roles: c.ROLES,
+    calls: {
+      /** Ringing without an answer for this long ends the attempt (408, noAnswer). */
+      ringTimeoutSeconds: c.CALL_RING_TIMEOUT_SECONDS,
+      /** A trunk that sends no response at all within this time is skipped for the next one. */
+      trunkSetupTimeoutMs: c.TRUNK_SETUP_TIMEOUT_MS,
+      /** On SIGTERM, calls in progress may run this long before the gateway hangs them up. */
+      drainSeconds: c.CALL_DRAIN_SECONDS,
+      /** No RTP either way for this long ends the call; 0 disables. */
+      mediaInactivitySeconds: c.MEDIA_INACTIVITY_SECONDS,
+      /** Digits without '+'; undefined: the built-in list (DEFAULT_BLOCKED_PREFIXES in src/calls/call-policy.ts). */
+      blockedDestinations: c.BLOCKED_DESTINATIONS,
+      blockPremiumRate: c.BLOCK_PREMIUM_RATE,
+      /** Concurrent calls of an account whose own limit is null; null: unlimited. */
+      defaultMaxConcurrentCalls: c.DEFAULT_MAX_CONCURRENT_CALLS,
+      /** Dialled digits routed as emergency calls; undefined: the defaults of DEFAULT_COUNTRY (src/calls/emergency.ts). */
+      emergencyNumbers: c.EMERGENCY_NUMBERS,
+    },
+  }));
 
-export type RawConfig = z.infer<typeof schema>;
-
-export interface AppConfig {
-  env: RawConfig['NODE_ENV'];
-  /** Absent until the embedded PostgreSQL has started (see main.ts). */
-  databaseUrl?: string;
-  dataDir: string;
-  embeddedPgPort: number;
-  migrateOnStart: boolean;
-  dbPoolSize: number;
-  redisUrl: string;
-  redisPrefix: string;
-  httpPort: number;
-  httpHost: string;
-  sipListen: { host: string; port: number };
-  sipPublicAddress?: string;
-  sipRealm: string;
-  sip: {
-    /** Offered in this order in 401/407 challenges. MD5 alone by default: some user agents (libre/baresip 1.0) fail on a challenge whose algorithm they lack. */
-    digestAlgorithms: ('MD5' | 'SHA-256')[];
-    minExpires: number;
-    maxExpires: number;
-    nonceTtlSeconds: number;
-    authFailLimit: number;
-    authFailWindowSeconds: number;
-    authBlockSeconds: number;
-    t1Ms: number;
-    /** Per-source limits; 0 disables the one it names. */
-    limits: {
-      ratePerSecond: number;
-      trunkRatePerSecond: number;
-      maxTransactionsPerSource: number;
-      maxTransactions: number;
-      tcpMaxConnectionsPerIp: number;
-      tcpIdleSeconds: number;
-      /** Failed digest checks for one username (from any address) within SIP_AUTH_FAIL_WINDOW_SECONDS. */
-      authFailUserLimit: number;
-    };
-  };
-  rtpPortMin: number;
-  rtpPortMax: number;
-  /** MEDIA_ALLOW_LOOPBACK: the relay may send to and latch from loopback addresses (src/media/media-address.ts). */
-  mediaAllowLoopback: boolean;
-  defaultCountry: string;
-  /** Absent: main.ts creates one under DATA_DIR on first start. */
-  adminApiKey?: string;
-  /** 32 bytes; absent: main.ts creates one under DATA_DIR on first start. */
-  secretsKey?: Buffer;
-  numberQuarantineDays: number;
-  logLevel: RawConfig['LOG_LEVEL'];
-  /** Who may read /metrics and /docs (src/platform/endpoint-access.ts). */
-  endpoints: {
-    /** Source CIDRs allowed to read /metrics, or 'any'. Default: loopback and private networks. */
-    metricsAllow: string[] | 'any';
-    /** When set, /metrics also needs `Authorization: Bearer <token>`. */
-    metricsBearerToken?: string;
-    /** false: no /docs, /docs-json or /docs-yaml at all (404). */
-    docsEnabled: boolean;
-    docsAllow: string[] | 'any';
-  };
-  roles: Role[];
-  shutdownGraceSeconds: number;
-  calls: {
-    /** Ringing without an answer for this long ends the attempt (408, noAnswer). */
-    ringTimeoutSeconds: number;
-    /** A trunk that sends no response at all within this time is skipped for the next one. */
-    trunkSetupTimeoutMs: number;
-    /** On SIGTERM, calls in progress may run this long before the gateway hangs them up. */
-    drainSeconds: number;
-    /** No RTP either way for this long ends the call; 0 disables. */
-    mediaInactivitySeconds: number;
-    /** Digits without '+'; undefined: the built-in list (src/calls/destination-policy.ts). */
-    blockedDestinations?: string[];
-    blockPremiumRate: boolean;
-    /** Concurrent calls of an account whose own limit is null; null: unlimited. */
-    defaultMaxConcurrentCalls: number | null;
-    /** Dialled digits routed as emergency calls; undefined: the defaults of DEFAULT_COUNTRY (src/calls/emergency.ts). */
-    emergencyNumbers?: string[];
-  };
-}
+/**
+ * The validated configuration, derived from the schema above (its one definition). main.ts fills
+ * databaseUrl, adminApiKey and secretsKey when the environment leaves them unset.
+ */
+export type AppConfig = z.output<typeof schema>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(problems.join('; '));
   }
-}
-
-function splitHostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
-}
-
-export function decodeKey(value: string): Buffer {
-  return /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
 }
 
 /** Validates `env`; throws ConfigError whose problems each name one variable and what is expected. */
@@ -224,64 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       }),
     );
   }
-  const c = parsed.data;
-  return {
-    env: c.NODE_ENV,
-    databaseUrl: c.DATABASE_URL,
-    dataDir: c.DATA_DIR,
-    embeddedPgPort: c.EMBEDDED_PG_PORT,
-    migrateOnStart: c.DB_MIGRATE_ON_START,
-    dbPoolSize: c.DB_POOL_SIZE,
-    redisUrl: c.REDIS_URL,
-    redisPrefix: c.REDIS_PREFIX,
-    httpPort: c.HTTP_PORT,
-    httpHost: c.HTTP_HOST,
-    sipListen: splitHostPort(c.SIP_LISTEN),
-    sipPublicAddress: c.SIP_PUBLIC_ADDRESS,
-    sipRealm: c.SIP_REALM,
-    sip: {
-      digestAlgorithms: c.SIP_DIGEST_ALGORITHMS,
-      minExpires: c.SIP_MIN_EXPIRES,
-      maxExpires: c.SIP_MAX_EXPIRES,
-      nonceTtlSeconds: c.SIP_NONCE_TTL_SECONDS,
-      authFailLimit: c.SIP_AUTH_FAIL_LIMIT,
-      authFailWindowSeconds: c.SIP_AUTH_FAIL_WINDOW_SECONDS,
-      authBlockSeconds: c.SIP_AUTH_BLOCK_SECONDS,
-      t1Ms: c.SIP_T1_MS,
-      limits: {
-        ratePerSecond: c.SIP_RATE_LIMIT_PER_SECOND,
-        trunkRatePerSecond: c.SIP_TRUNK_RATE_LIMIT_PER_SECOND,
-        maxTransactionsPerSource: c.SIP_MAX_TRANSACTIONS_PER_SOURCE,
-        maxTransactions: c.SIP_MAX_TRANSACTIONS,
-        tcpMaxConnectionsPerIp: c.SIP_TCP_MAX_CONNECTIONS_PER_IP,
-        tcpIdleSeconds: c.SIP_TCP_IDLE_SECONDS,
-        authFailUserLimit: c.SIP_AUTH_FAIL_USER_LIMIT,
-      },
-    },
-    rtpPortMin: c.RTP_PORT_MIN,
-    rtpPortMax: c.RTP_PORT_MAX,
-    mediaAllowLoopback: c.MEDIA_ALLOW_LOOPBACK,
-    defaultCountry: c.DEFAULT_COUNTRY,
-    adminApiKey: c.ADMIN_API_KEY,
-    secretsKey: c.SECRETS_KEY ? decodeKey(c.SECRETS_KEY) : undefined,
-    numberQuarantineDays: c.NUMBER_QUARANTINE_DAYS,
-    logLevel: c.LOG_LEVEL,
-    endpoints: { metricsAllow: c.METRICS_ALLOW, metricsBearerToken: c.METRICS_BEARER_TOKEN, docsEnabled: c.DOCS_ENABLED, docsAllow: c.DOCS_ALLOW },
-    roles: c.ROLES,
-    shutdownGraceSeconds: c.SHUTDOWN_GRACE_SECONDS,
-    calls: {
-      ringTimeoutSeconds: c.CALL_RING_TIMEOUT_SECONDS,
-      trunkSetupTimeoutMs: c.TRUNK_SETUP_TIMEOUT_MS,
-      drainSeconds: c.CALL_DRAIN_SECONDS,
-      mediaInactivitySeconds: c.MEDIA_INACTIVITY_SECONDS,
-      blockedDestinations:
-        c.BLOCKED_DESTINATIONS === undefined ? undefined : c.BLOCKED_DESTINATIONS === 'none' ? [] : c.BLOCKED_DESTINATIONS.split(',').map((p) => p.trim().replace(/^\+/, '')),
-      blockPremiumRate: c.BLOCK_PREMIUM_RATE,
-      defaultMaxConcurrentCalls: c.DEFAULT_MAX_CONCURRENT_CALLS === 'none' ? null : Number(c.DEFAULT_MAX_CONCURRENT_CALLS),
-      emergencyNumbers:
-        c.EMERGENCY_NUMBERS === undefined ? undefined : c.EMERGENCY_NUMBERS === 'none' ? [] : c.EMERGENCY_NUMBERS.split(',').map((n) => n.trim()),
-    },
-  };
+  return parsed.data;
 }
 
 /** Nest injection token for the validated AppConfig. */

@@ -6,7 +6,11 @@
  * the call against the account's balance and rate deck, routes it to the only trunk (a SIPp UAS,
  * bench/calls/uas.xml), relays its media ports, and writes a CDR that the worker rates. Measured:
  *  - the highest call rate of a ladder (calls per second) at which no call failed, a call
- *    failing also when its CDR is missing or unrated (a failed step is tried once more);
+ *    failing also unless it has exactly one answered CDR, rated, at the cost the bench's deck
+ *    gives for its duration (checked per Call-ID; a failed step is tried once more);
+ *  - and, stricter (SIPp waits 10 s for a response, so a saturated gateway still "completes"
+ *    calls), the highest rate at which that step and every one below it had no failed call and a
+ *    post-dial delay p99 under 1 s;
  *  - the post-dial delay (authenticated INVITE sent to 180 received, at the SIPp user) at half
  *    that rate, p50/p99, and what the gateway adds to it over SIPp calling the trunk directly;
  *  - calls held at once with a long hold, and the memory that costs per 1,000 calls.
@@ -151,6 +155,8 @@ async function startTrunk(port: number, calls: number, timeoutS: number): Promis
 interface SippRun {
   calls: number;
   targetRate: number;
+  /** How long each call was held between the ACK and the BYE (SIPp -d). */
+  holdMs: number;
   successful: number;
   /** calls - successful: SIPp's failures and calls it never completed. */
   failed: number;
@@ -170,6 +176,11 @@ interface SippRun {
   errors?: Record<string, number>;
   /** The first error entry in full. */
   firstError?: string;
+  /**
+   * The Call-IDs of the calls SIPp completed (the scenario logs "done <Call-ID>" at the BYE's 200).
+   * Not enumerable: a spread copy and the results JSON leave the (thousands of) ids out.
+   */
+  readonly completedCallIds: string[];
   /** Set by the caller: gateway CDR check. */
   cdr?: CdrCheck;
   /** UDP datagrams dropped on a full receive buffer during the run (machine-wide). */
@@ -261,8 +272,14 @@ async function runUac(o: UacOptions): Promise<SippRun> {
   const logFile = readdirSync(dir).find((f) => f.endsWith('_logs.log'));
   const sent: number[] = [];
   const pdd: number[] = [];
+  const completedCallIds: string[] = [];
   if (logFile) {
     for (const line of readFileSync(join(dir, logFile), 'utf8').split('\n')) {
+      const done = /^done (\S+)/.exec(line);
+      if (done) {
+        completedCallIds.push(done[1]);
+        continue;
+      }
       const m = /^pdd ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(line);
       if (!m) continue;
       const [s0, u0, s1, u1] = m.slice(1).map(Number);
@@ -282,9 +299,10 @@ async function runUac(o: UacOptions): Promise<SippRun> {
     ({ counts: errors, first: firstError } = summariseErrors(text, scenarioSteps(scenario)));
   }
   rmSync(dir, { recursive: true, force: true });
-  return {
+  const result = {
     calls: o.calls,
     targetRate: o.rate,
+    holdMs: o.holdMs,
     successful,
     failed,
     failures,
@@ -298,6 +316,7 @@ async function runUac(o: UacOptions): Promise<SippRun> {
     pddMaxMs: round(pdd[pdd.length - 1] ?? NaN, 3),
     ...(errors ? { errors, firstError } : {}),
   };
+  return Object.defineProperty(result, 'completedCallIds', { value: completedCallIds, enumerable: false }) as SippRun;
 }
 
 /** What each message index of a scenario is ("send INVITE", "recv 180", ...), for SIPp's error log. */
@@ -503,10 +522,29 @@ async function api<T = Record<string, unknown>>(gw: Gateway, method: string, pat
   return (text ? JSON.parse(text) : {}) as T;
 }
 
+/**
+ * The bench deck's one rate (prefix 1, every dialled number), in integer micro-units: the CDR check
+ * prices each call from it without the gateway's rating code.
+ */
+const BENCH_TARIFF = { prefix: '1', perMinuteMicros: 10_000n, feeMicros: 0n, firstIncrement: 1, nextIncrement: 1 };
+
+/** Integer micro-units → the 6-decimal string the money columns hold. */
+const money = (micros: bigint) => `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
+
+/** Billable seconds and cost of an answered call of `seconds`, exactly as API.md's rate deck rules price it (cost rounded up once). */
+function expectedCharge(seconds: number): { billable: number; cost: string } {
+  const { firstIncrement: first, nextIncrement: next } = BENCH_TARIFF;
+  const billable = seconds === 0 ? 0 : seconds <= first ? first : first + Math.ceil((seconds - first) / next) * next;
+  const perMinute = BENCH_TARIFF.perMinuteMicros * BigInt(billable);
+  return { billable, cost: money(BENCH_TARIFF.feeMicros + (perMinute + 59n) / 60n) };
+}
+
 /** Rate deck, account with a balance, the calling user, the trunk (the SIPp UAS) and a catch-all route. */
 async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: string; trunkId: string }> {
   const deck = await api<{ id: string }>(gw, 'POST', '/v1/rate-decks', { name: 'bench-calls', currency: 'USD' });
-  await api(gw, 'POST', `/v1/rate-decks/${deck.id}/rates`, 'prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n1,USA,0.010000,0,1,1,\n', 'text/csv');
+  const t = BENCH_TARIFF;
+  const rates = `prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n${t.prefix},USA,${money(t.perMinuteMicros)},${money(t.feeMicros)},${t.firstIncrement},${t.nextIncrement},\n`;
+  await api(gw, 'POST', `/v1/rate-decks/${deck.id}/rates`, rates, 'text/csv');
   // One account places every call: an explicit limit far above the load (null now means DEFAULT_MAX_CONCURRENT_CALLS, 10).
   const account = await api<{ id: string }>(gw, 'POST', '/v1/accounts', { name: 'bench-calls', currency: 'USD', rateDeckId: deck.id, creditLimit: '0', maxConcurrentCalls: 1_000_000 });
   await api(gw, 'POST', `/v1/accounts/${account.id}/topups`, { amount: '100000.00', reference: 'bench-calls' });
@@ -517,33 +555,107 @@ async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: s
 }
 
 interface CdrCheck {
-  /** CDRs whose callId is one of this run's calls. */
+  /** Calls SIPp completed (their Call-IDs from its log). */
+  completed: number;
+  /** CDRs whose Call-ID carries the run's tag, answered or not, for completed calls or failed ones. */
   written: number;
-  answered: number;
-  rated: number;
-  /** Completed SIPp calls without an answered CDR, and answered CDRs not rated within the wait. */
+  /** Completed calls with exactly one answered CDR, rated, at the expected cost: the ones that pass. */
+  ok: number;
+  /** Completed calls without an answered CDR within the wait. */
   missing: number;
+  /** Completed calls with more than one answered CDR, and the answered CDRs beyond one. */
+  duplicated: number;
+  duplicateCdrs: number;
+  /** Completed calls whose one answered CDR was not rated within the wait (pending, or failed by the worker). */
   unrated: number;
+  /** Completed calls whose one answered, rated CDR has a duration outside what the hold allows, or billable seconds or a cost that the deck does not give for it. */
+  misCosted: number;
+  /** The first mis-costed CDR in full: call id, duration, billable seconds, cost and what was expected. */
+  firstMisCosted?: string;
+  /** Answered CDRs of completed calls by billed duration (seconds → CDRs). */
+  durations: Record<string, number>;
+  /** CDRs of completed calls that are not answered (none expected: one route, one attempt); reported, not failed. */
+  otherCdrsOfCompletedCalls: number;
+  /** CDRs of calls SIPp did not complete (already failed calls); reported, not counted again. */
+  cdrsOfFailedCalls: number;
   waitedSeconds: number;
+  /** Completed calls failing the check: missing + duplicated + unrated + misCosted. */
+  failed: number;
 }
 
-/** Waits (bounded) for every completed call of the run tagged `tag` to have an answered, rated CDR. */
-async function checkCdrs(db: Client, tag: string, successful: number): Promise<CdrCheck> {
+interface CdrRecord {
+  call_id: string;
+  disposition: string;
+  status: string;
+  duration_seconds: number;
+  billable_seconds: number | null;
+  cost: string | null;
+}
+
+/**
+ * Waits (bounded) for every call SIPp completed in the run tagged `tag` to have an answered, rated
+ * CDR, then checks each completed call by its Call-ID: exactly one answered CDR, rated, with a
+ * duration the hold allows and the billable seconds and cost BENCH_TARIFF gives for that duration.
+ */
+async function checkCdrs(db: Client, tag: string, completedCallIds: readonly string[], holdMs: number): Promise<CdrCheck> {
   const t0 = Date.now();
   for (;;) {
     const r = await db.query(
-      `SELECT count(*)::int AS written, count(*) FILTER (WHERE disposition = 'answered')::int AS answered,
-              count(*) FILTER (WHERE disposition = 'answered' AND status = 'rated')::int AS rated
-       FROM cdrs WHERE call_id LIKE $1`,
-      [`${tag}-%`],
+      `SELECT count(DISTINCT call_id)::int AS n FROM cdrs WHERE call_id = ANY($1::text[]) AND disposition = 'answered' AND status = 'rated'`,
+      [completedCallIds],
     );
-    const { written, answered, rated } = r.rows[0] as { written: number; answered: number; rated: number };
-    const done = answered >= successful && rated >= answered;
-    if (done || Date.now() - t0 > CDR_WAIT_MS) {
-      return { written, answered, rated, missing: Math.max(0, successful - answered), unrated: answered - rated, waitedSeconds: round((Date.now() - t0) / 1000, 1)! };
-    }
+    if ((r.rows[0] as { n: number }).n >= completedCallIds.length || Date.now() - t0 > CDR_WAIT_MS) break;
     await sleep(500);
   }
+  const waitedSeconds = round((Date.now() - t0) / 1000, 1)!;
+  const rows = (
+    await db.query(
+      `SELECT call_id, disposition, status, duration_seconds, billable_seconds, cost::text AS cost FROM cdrs WHERE call_id LIKE $1`,
+      [`${tag}-%`],
+    )
+  ).rows as CdrRecord[];
+  const byCall = new Map<string, CdrRecord[]>();
+  for (const row of rows) byCall.set(row.call_id, [...(byCall.get(row.call_id) ?? []), row]);
+  // The gateway's duration is answer to BYE, in whole seconds rounded up. It is at least the hold
+  // (less 100 ms for SIPp's millisecond timer and the clocks' rounding), and at most the hold plus
+  // two SIPp receive timeouts (the 200 reaching the user, the BYE reaching the gateway), plus a second.
+  const minSeconds = Math.max(0, Math.ceil((holdMs - 100) / 1000));
+  const maxSeconds = Math.ceil((holdMs + 2 * RECV_TIMEOUT_MS) / 1000) + 1;
+  const c: CdrCheck = {
+    completed: completedCallIds.length, written: rows.length, ok: 0, missing: 0, duplicated: 0, duplicateCdrs: 0, unrated: 0, misCosted: 0,
+    durations: {}, otherCdrsOfCompletedCalls: 0, cdrsOfFailedCalls: 0, waitedSeconds, failed: 0,
+  };
+  const completed = new Set(completedCallIds);
+  for (const [callId, cdrs] of byCall) if (!completed.has(callId)) c.cdrsOfFailedCalls += cdrs.length;
+  for (const callId of completed) {
+    const cdrs = byCall.get(callId) ?? [];
+    const answered = cdrs.filter((x) => x.disposition === 'answered');
+    c.otherCdrsOfCompletedCalls += cdrs.length - answered.length;
+    if (answered.length === 0) {
+      c.missing++;
+      continue;
+    }
+    if (answered.length > 1) {
+      c.duplicated++;
+      c.duplicateCdrs += answered.length - 1;
+      continue;
+    }
+    const [cdr] = answered;
+    c.durations[cdr.duration_seconds] = (c.durations[cdr.duration_seconds] ?? 0) + 1;
+    if (cdr.status !== 'rated') {
+      c.unrated++;
+      continue;
+    }
+    const want = expectedCharge(cdr.duration_seconds);
+    if (cdr.duration_seconds < minSeconds || cdr.duration_seconds > maxSeconds || cdr.billable_seconds !== want.billable || cdr.cost !== want.cost) {
+      c.misCosted++;
+      c.firstMisCosted ??= `${callId}: duration ${cdr.duration_seconds} s (allowed ${minSeconds}-${maxSeconds}), billable ${cdr.billable_seconds} s, cost ${cdr.cost}; expected billable ${want.billable} s, cost ${want.cost}`;
+      continue;
+    }
+    c.ok++;
+  }
+  c.failed = c.missing + c.duplicated + c.unrated + c.misCosted;
+  return c;
 }
 
 /** Calls the gateway lists in progress (GET /v1/calls, every page); null if the endpoint does not answer. */
@@ -571,7 +683,7 @@ interface TargetHandle {
   target: Target;
   /** Where the SIPp user sends. */
   port: () => number;
-  /** After a run: a failure count of the target's own (gateway: missing or unrated CDRs). */
+  /** After a run: a failure count of the target's own (gateway: completed calls failing the CDR check). */
   check?: (run: SippRun, tag: string) => Promise<number>;
   /** Pid whose process tree is the target (not for direct). */
   pid?: () => number;
@@ -585,7 +697,10 @@ type LadderStep = SippRun & { failedTotal: number; attempts: number; failedInEar
 interface Ladder {
   steps: LadderStep[];
   maxCallsPerSecond: number;
-  /** The highest passing step whose post-dial delay p99 was also under PDD_BOUND_MS. */
+  /**
+   * The highest rate at which that step and every step below it passed with a post-dial delay p99
+   * under PDD_BOUND_MS (0 if the first did not): the capacity a caller would not notice.
+   */
   maxCallsPerSecondPddP99UnderBound: number;
   stoppedBecause: string;
 }
@@ -607,7 +722,7 @@ async function ladder(h: TargetHandle, numbers: string, trunkPort: number, rates
       const run = await callRun({ target: h.target, port: h.port(), rate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
       const own = h.check ? await h.check(run, tag) : 0;
       step = { ...run, failedTotal: run.failed + own, attempts: attempt, failedInEarlierAttempts: [...failedInEarlierAttempts] };
-      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms`);
+      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms${run.cdr ? `, CDRs right for ${run.cdr.ok} of ${run.cdr.completed} completed calls (durations ${JSON.stringify(run.cdr.durations)})` : ''}`);
       if (step.failedTotal === 0) break;
       failedInEarlierAttempts.push(step.failedTotal);
     }
@@ -618,8 +733,12 @@ async function ladder(h: TargetHandle, numbers: string, trunkPort: number, rates
     }
     max = rate;
   }
-  const bounded = steps.filter((s) => s.failedTotal === 0 && s.pddP99Ms !== null && s.pddP99Ms < PDD_BOUND_MS).map((s) => s.targetRate);
-  return { steps, maxCallsPerSecond: max, maxCallsPerSecondPddP99UnderBound: bounded.length ? Math.max(...bounded) : 0, stoppedBecause };
+  let bounded = 0;
+  for (const s of steps) {
+    if (s.failedTotal > 0 || s.pddP99Ms === null || s.pddP99Ms >= PDD_BOUND_MS) break;
+    bounded = s.targetRate;
+  }
+  return { steps, maxCallsPerSecond: max, maxCallsPerSecondPddP99UnderBound: bounded, stoppedBecause };
 }
 
 interface Concurrency {
@@ -709,6 +828,17 @@ interface TargetResult {
   concurrency?: Concurrency;
 }
 
+/** The two capacity figures of each laddered target, in one sentence (calls.md's headline). */
+function headline(r: Record<Target, TargetResult | undefined>): string {
+  const laddered = (['gateway', 'gateway-nolimits', 'kamailio'] as Target[]).filter((t) => r[t]?.ladder);
+  const each = (f: (l: Ladder) => string) => laddered.map((t) => `${t} ${f(r[t]!.ladder!)}`).join(', ');
+  const top = (l: Ladder) => (l.stoppedBecause.startsWith('every step') ? `≥ ${l.maxCallsPerSecond}` : String(l.maxCallsPerSecond));
+  return (
+    `Highest calls/s with no failed call: ${each(top)}. Stricter, with no failed call and a post-dial delay p99 under ${PDD_BOUND_MS / 1000} s at that rate and every rate below: ${each((l) => String(l.maxCallsPerSecondPddP99UnderBound))} ` +
+    `(SIPp waits ${RECV_TIMEOUT_MS / 1000} s for each response, so the first figure counts calls that waited seconds to ring).`
+  );
+}
+
 function markdown(result: Record<string, unknown>, r: Record<Target, TargetResult | undefined>, pddRate: number, added: Record<string, { p50Ms: number | null; p99Ms: number | null } | undefined>): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '–' : String(v));
   const m = machine();
@@ -718,9 +848,11 @@ function markdown(result: Record<string, unknown>, r: Record<Target, TargetResul
     `${String(result.date ?? new Date().toISOString())}, \`npm run bench:calls\` (${String(result.durationSeconds)} s), ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average before the run ${(result.loadAverageAtStart as number[]).join(' ')}.`,
     '',
     'SIPp user → target → SIPp trunk on 127.0.0.1, UDP. Each call: INVITE, 407, ACK, INVITE with digest credentials, 180, 200, ACK, hold, BYE, 200 ' +
-      '(direct: no 407). Gateway: authentication, credit control, routing, media relay ports and a rated CDR per call (a missing or unrated CDR counts as a failed call). ' +
+      '(direct: no 407). Gateway: authentication, credit control, routing, media relay ports and a rated CDR per call (a call without exactly one answered, rated CDR at the expected cost counts as failed). ' +
       `Kamailio 5.6 (Debian): stateful proxy, ${KAMAILIO_CHILDREN} UDP workers, proxy digest authentication, record-route, dialog tracking. ` +
       'The 2-core machine is shared by SIPp (user and trunk), the target, PostgreSQL and Redis.',
+    '',
+    headline(r),
     '',
     `| target | highest calls/s with no failed call | … and post-dial delay p99 < ${PDD_BOUND_MS} ms | post-dial delay p50 / p99 ms at ${pddRate}/s | added over direct p50 / p99 ms | concurrent calls held | memory per 1,000 calls MiB (PSS) |`,
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -740,7 +872,9 @@ function markdown(result: Record<string, unknown>, r: Record<Target, TargetResul
       const causes = [
         ...Object.entries(s.failures).filter(([k]) => k !== 'FailedCall').map(([k, v]) => `${k} ${v}`),
         ...(s.cdr && s.cdr.missing ? [`missing CDR ${s.cdr.missing}`] : []),
+        ...(s.cdr && s.cdr.duplicated ? [`duplicate CDRs ${s.cdr.duplicated} (${s.cdr.duplicateCdrs} extra)`] : []),
         ...(s.cdr && s.cdr.unrated ? [`unrated CDR ${s.cdr.unrated}`] : []),
+        ...(s.cdr && s.cdr.misCosted ? [`mis-costed CDR ${s.cdr.misCosted}`] : []),
       ].join(', ');
       lines.push(`| ${t} | ${s.targetRate} | ${s.attempts}${s.failedInEarlierAttempts.length ? ` (${s.failedInEarlierAttempts.join(', ')})` : ''} | ${s.calls} | ${s.successful} | ${s.failedTotal} | ${cell(s.offeredRate)} | ${cell(s.pddP50Ms)} / ${cell(s.pddP99Ms)} | ${s.peakSippCalls} | ${s.retransmissions} | ${cell(s.udpReceiveBufferErrors)} / ${cell(s.targetSocketDrops)} | ${cell(s.targetCpuMsPerCall)} | ${causes} |`);
     }
@@ -810,9 +944,10 @@ export async function run(): Promise<void> {
         port: () => gw.sipPort,
         pid: () => gw.proc.pid!,
         check: async (run, tag) => {
-          const cdr = await checkCdrs(pg, tag, run.successful);
+          const cdr = await checkCdrs(pg, tag, run.completedCallIds, run.holdMs);
           run.cdr = cdr;
-          return cdr.missing + cdr.unrated;
+          if (cdr.failed) log(`${target}: CDR check failed for ${cdr.failed} of ${cdr.completed} completed calls: ${JSON.stringify({ ...cdr, durations: undefined })}`);
+          return cdr.failed;
         },
         restart: async () => {
           await gw.stop();
@@ -895,7 +1030,8 @@ export async function run(): Promise<void> {
   const k = results.kamailio;
   notes.push(
     'Post-dial delay: from the authenticated INVITE sent to the 180 received, timed by the SIPp user (gettimeofday actions, microseconds); "added" is the target\'s percentile minus the direct one at the same rate, so it includes the extra network hop.',
-    'A step passes when every call completed in SIPp (INVITE to the BYE\'s 200) and, for the gateway, every completed call has an answered CDR rated by the worker within 60 s. A step that fails runs once more on a fresh target process; climbing stops when both attempts fail.',
+    `A step passes when every call completed in SIPp (INVITE to the BYE's 200) and, for the gateway, every completed call (by its Call-ID) has exactly one answered CDR, rated by the worker within ${CDR_WAIT_MS / 1000} s, whose billable seconds and cost are what the bench's deck (${money(BENCH_TARIFF.perMinuteMicros)}/min, connection fee ${money(BENCH_TARIFF.feeMicros)}, ${BENCH_TARIFF.firstIncrement}/${BENCH_TARIFF.nextIncrement} s increments, cost rounded up to the micro-unit) gives for its duration, a duration the ${HOLD_MS / 1000} s hold allows. A step that fails runs once more on a fresh target process; climbing stops when both attempts fail.`,
+    `Two capacity figures: the highest rate with no failed call, and the stricter one where that step and every step below also had a post-dial delay p99 under ${PDD_BOUND_MS} ms. SIPp waits ${RECV_TIMEOUT_MS / 1000} s for each response, so a saturated target whose callers wait seconds for ringing still passes the first.`,
     'Kamailio\'s memory is the sum over its processes: PSS shares its shared memory (tm transactions, dialogs) out once; summed RSS counts it once per worker. The gateway is one process.',
     'Gateway calls held are counted by GET /v1/calls when it answers, else by the calls the SIPp user has open; Kamailio\'s by the SIPp user. The post-dial delay and concurrency runs each start a fresh target process (nothing left from an overloaded ladder step) and warm it with 100 calls first.',
     'Target CPU ms per call: user + system time of the target\'s processes over the run, divided by its calls; PostgreSQL and Redis (the gateway\'s) are not counted. UDP receive-buffer drops: the kernel\'s RcvbufErrors over the run, machine-wide, and the drops counted on the target\'s SIP socket (/proc/net/udp); a 180 dropped there is never retransmitted, so the caller then gets the 200 without a 180, which SIPp counts as a failed call.',

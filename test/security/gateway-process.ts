@@ -11,8 +11,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { resolve } from 'node:path';
-import request from 'supertest';
-import type { TestApp } from '../support/app';
+import { authorised, type TestApp } from '../support/app';
 import { ADMIN_KEY, REDIS_URL, SECRETS_KEY } from '../support/env';
 import { freePort } from '../support/net';
 import { type CallsGateway, TARIFF } from '../calls/support';
@@ -47,17 +46,6 @@ export interface GatewayProcessOptions {
   rtpMin: number;
   rtpMax: number;
   env?: Record<string, string>;
-}
-
-function http(port: number, key: string | null) {
-  const agent = request(`http://127.0.0.1:${port}`);
-  const wrap =
-    (method: 'get' | 'post' | 'put' | 'patch' | 'delete') =>
-    (path: string): request.Test => {
-      const t = agent[method](path);
-      return key === null ? t : t.set('Authorization', `Bearer ${key}`);
-    };
-  return { get: wrap('get'), post: wrap('post'), put: wrap('put'), patch: wrap('patch'), delete: wrap('delete') };
 }
 
 /** Sends OPTIONS from a fresh 127.0.0.1 socket; resolves with the status line's code, or undefined on silence. */
@@ -159,7 +147,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  const t = { http: (key: string | null = ADMIN_KEY) => http(httpPort, key) } as Pick<TestApp, 'http'>;
+  const t = { http: (key: string | null = ADMIN_KEY) => authorised(`http://127.0.0.1:${httpPort}`, key) } as Pick<TestApp, 'http'>;
   const deckId = await createDeck(t as TestApp, [
     `1,United States,${TARIFF.us.ratePerMinute},0.010000,1,1,`,
     `1212,New York,${TARIFF.nyc.ratePerMinute},0.020000,1,1,`,

@@ -16,8 +16,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-function authorised(app: INestApplication, key: string | null) {
-  const agent = request(app.getHttpServer());
+/** supertest against an in-process app's server or a URL, with `key` as bearer (none when null). */
+export function authorised(target: INestApplication | string, key: string | null) {
+  const agent = request(typeof target === 'string' ? target : target.getHttpServer());
   const wrap =
     (method: 'get' | 'post' | 'put' | 'patch' | 'delete') =>
     (path: string): request.Test => {

@@ -7,8 +7,8 @@
  * The in-process gateway against the real PostgreSQL and Redis, SIPp as phones, devices and
  * trunks (over TCP where the test says so), UDP sockets of the test as RTP endpoints.
  * Ports: the gateways' relay ranges are 48800–48899 and 48900–48903 (two pairs: exactly one
- * call); the test's own RTP/RTCP sockets are fixed pairs in 49000–49099; the NAT test's Contact
- * port is 49190 on 127.0.0.9. Trunks that send calls in use TRUNK_IN_IP, on no other file's list.
+ * call); the test's own RTP sockets take ports the kernel gives, or (for an RTP/RTCP pair) a free
+ * even/odd pair in 49100–49899; the NAT test's Contact port is 49190 on 127.0.0.9. Trunks that send calls in use TRUNK_IN_IP, on no other file's list.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -111,10 +111,20 @@ async function register(gw: CallsGateway, user: User, localPort: number, transpo
 // ---------------------------------------------------------------- RTP/RTCP pairs
 
 /** A test endpoint with its RTP socket on `port` and its RTCP socket on port + 1 (both 127.0.0.1). */
-async function rtpPair(port: number): Promise<{ rtp: UdpPeer; rtcp: UdpPeer; close(): Promise<void> }> {
-  const rtp = await UdpPeer.open(port);
-  const rtcp = await UdpPeer.open(port + 1);
-  return { rtp, rtcp, close: async () => void (await Promise.all([rtp.close(), rtcp.close()])) };
+/**
+ * An RTP socket on an even port and its RTCP socket on the next, both free. The ports are in the
+ * kernel's ephemeral range, where another program's socket may sit at any time (a benchmark beside
+ * the suite holds thousands): try other pairs rather than fail on one taken port.
+ */
+async function rtpPair(): Promise<{ rtp: UdpPeer; rtcp: UdpPeer; close(): Promise<void> }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 49100 + 2 * Math.floor(Math.random() * 400);
+    const rtp = await UdpPeer.open(port).catch((e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' && attempt < 50 ? undefined : Promise.reject(e)));
+    if (!rtp) continue;
+    const rtcp = await UdpPeer.open(port + 1).catch((e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' && attempt < 50 ? undefined : Promise.reject(e)));
+    if (rtcp) return { rtp, rtcp, close: async () => void (await Promise.all([rtp.close(), rtcp.close()])) };
+    await rtp.close();
+  }
 }
 
 /** A receiver report with no report blocks (RFC 3550 §6.4.2): 8 bytes, the sender's SSRC. */
@@ -174,7 +184,7 @@ describe('call edges: TCP, NAT contact, RTCP from another host, rate change betw
     const bindings = await registrations(gw, user.id);
     expect(bindings).toEqual([expect.objectContaining({ sourceAddress: '127.0.0.1', sourcePort: devicePort, transport: 'tcp' })]);
 
-    const [trunkRtp, deviceRtp] = await Promise.all([UdpPeer.open(49010), UdpPeer.open(49012)]);
+    const [trunkRtp, deviceRtp] = await Promise.all([UdpPeer.open(), UdpPeer.open()]);
     try {
       // Inbound: the trunk's INVITE over TCP; the gateway reaches the device over TCP at its source.
       const device = await sippTcpServer({ scenario: 'uas-answer.xml', port: devicePort, vars: { rtp: deviceRtp.port }, pauseMs: 200 });
@@ -231,7 +241,7 @@ describe('call edges: TCP, NAT contact, RTCP from another host, rate change betw
     ]);
 
     const contactHost = await silentPeer(49190, '127.0.0.9');
-    const [trunkRtp, deviceRtp] = await Promise.all([UdpPeer.open(49020), UdpPeer.open(49022)]);
+    const [trunkRtp, deviceRtp] = await Promise.all([UdpPeer.open(), UdpPeer.open()]);
     try {
       const device = await sippServer({ scenario: 'uas-answer.xml', port: sourcePort, vars: { rtp: deviceRtp.port }, pauseMs: 200 });
       const trunk = sippClient(gw, { scenario: 'trunk-uac.xml', ip: TRUNK_IN_IP, dialled: did, from: CALLER, rtp: trunkRtp.port, pauseMs: 1000 });
@@ -259,9 +269,9 @@ describe('call edges: TCP, NAT contact, RTCP from another host, rate change betw
     trunks.push(trunkId);
     await newRoute(gw, dest, trunkId);
     await trunksSettled();
-    const phoneEnd = await rtpPair(49030);
-    const trunkEnd = await rtpPair(49032);
-    const other = await bind('127.0.0.9', 49034);
+    const phoneEnd = await rtpPair();
+    const trunkEnd = await rtpPair();
+    const other = await bind('127.0.0.9', 0);
     try {
       const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkEnd.rtp.port }, pauseMs: 100, timeoutSeconds: 30 });
       const phone = sippClient(gw, { scenario: 'uac-until-bye.xml', dialled: dest, from: user.username, user, rtp: phoneEnd.rtp.port, timeoutSeconds: 30 });
@@ -374,7 +384,7 @@ describe('media port exhaustion during a call (a relay range of two pairs: one c
     trunks.push(trunkId);
     await newRoute(gw, dest, trunkId);
     await trunksSettled();
-    const [phoneRtp, trunkRtp] = await Promise.all([UdpPeer.open(49050), UdpPeer.open(49052)]);
+    const [phoneRtp, trunkRtp] = await Promise.all([UdpPeer.open(), UdpPeer.open()]);
     try {
       const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkRtp.port }, pauseMs: 100, timeoutSeconds: 30 });
       const first = sippClient(gw, { scenario: 'uac-until-bye.xml', dialled: dest, from: user.username, user, rtp: phoneRtp.port, timeoutSeconds: 30 });

@@ -17,11 +17,16 @@ import { deleteKeysWithPrefix } from '../src/platform/redis';
 import { BillingModule } from '../src/billing/billing.module';
 import { BillingWorkers, RATING_CONCURRENCY } from '../src/billing/billing-queues';
 import { CdrsService } from '../src/billing/cdrs.service';
+import { CreditControlService } from '../src/billing/credit-control.service';
 import { LedgerService } from '../src/billing/ledger.service';
 import { RateDecksService } from '../src/billing/rate-decks.service';
 import { AppConfig, loadConfig } from '../src/platform/config';
 import { PlatformModule } from '../src/platform/platform.module';
-import { ADMIN_KEY, freshDatabase, REDIS_URL, startGateway, writeResult } from './harness';
+import { ADMIN_KEY, freshDatabase, machine, REDIS_URL, startGateway, writeResult } from './harness';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { resolve } from 'node:path';
+import { resultsDir } from './results-dir';
 
 const CDRS = Number(process.env.BENCH_CDRS ?? 100_000);
 const EXPORT_CDRS = Number(process.env.BENCH_EXPORT_CDRS ?? 1_000_000);
@@ -29,6 +34,13 @@ const PRODUCERS = 64;
 const WORKER_CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? RATING_CONCURRENCY);
 const ACCOUNTS = 100;
 const DEADLINE = Date.now() + 14 * 60_000;
+/** Which parts run: `pipeline`, `export`, `hot` (comma-separated); all by default. */
+const PARTS = new Set((process.env.BENCH_BILLING_PARTS ?? 'pipeline,export,hot').split(','));
+/** Calls per hot-account phase, and how many are placed at once. */
+const HOT_CALLS = Number(process.env.BENCH_HOT_CALLS ?? 4000);
+const HOT_PARALLEL = Number(process.env.BENCH_HOT_PARALLEL ?? 64);
+/** `before` or `after`: which side of the hot-account comparison this run records (the other is kept). */
+const HOT_LABEL = process.env.BENCH_HOT_LABEL ?? 'after';
 
 @Module({})
 class BenchModule {
@@ -128,6 +140,209 @@ async function pipeline(ctx: INestApplicationContext, pg: Client): Promise<Recor
   };
 }
 
+/** Counts PostgreSQL queries (each one round trip on its connection) and Redis commands, process-wide. */
+const trips = { pg: 0, redis: 0 };
+function countRoundTrips(): void {
+  const pgProto = Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const pgQuery = pgProto.query;
+  pgProto.query = function (this: unknown, ...a: unknown[]) {
+    trips.pg++;
+    return pgQuery.apply(this, a);
+  };
+  const redisProto = IORedis.prototype as unknown as { sendCommand: (...a: unknown[]) => unknown };
+  const send = redisProto.sendCommand;
+  redisProto.sendCommand = function (this: unknown, ...a: unknown[]) {
+    trips.redis++;
+    return send.apply(this, a);
+  };
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/**
+ * The hot-account comparison: the same calls (authorize, then record the answered call with its
+ * reservation; the in-process worker rates and settles) placed by one account, then spread over
+ * 100 accounts, in the same run. Then the round trips per call, counted sequentially, and the
+ * exactness check: every balance equals its top-ups minus its rated CDRs, to the micro-unit.
+ */
+async function hotAccount(ctx: INestApplicationContext, pg: Client): Promise<Record<string, unknown>> {
+  const decks = ctx.get(RateDecksService);
+  const ledger = ctx.get(LedgerService);
+  const credit = ctx.get(CreditControlService);
+  const cdrs = ctx.get(CdrsService);
+  const deck = await decks.create({ name: 'hot', currency: 'USD' });
+  // Per-second billing at 0.6/min: every second costs exactly 0.01.
+  await pg.query(
+    `INSERT INTO rates (id, rate_deck_id, prefix, destination, rate_per_minute, connection_fee, first_increment, next_increment, effective_from)
+     VALUES (gen_random_uuid(), $1, '1', 'USA', 0.600000, 0.001000, 1, 1, '2020-01-01')`,
+    [deck.id],
+  );
+  const newAccount = async (name: string) => {
+    const id = crypto.randomUUID();
+    await pg.query(`INSERT INTO accounts (id, name, currency, rate_deck_id, max_concurrent_calls) VALUES ($1, $2, 'USD', $3, 1000000)`, [id, name, deck.id]);
+    await ledger.topUp(id, { amount: '1000000' });
+    return id;
+  };
+  const hot = await newAccount('hot');
+  const spread: string[] = [];
+  for (let i = 0; i < 100; i++) spread.push(await newAccount(`spread ${i}`));
+  const counted = await newAccount('counted');
+  const dest = '+12025550123';
+  const call = (accountId: string, i: number, reservation: Awaited<ReturnType<CreditControlService['authorize']>>) => {
+    const seconds = 1 + (i % 59);
+    const endedAt = new Date();
+    const answeredAt = new Date(endedAt.getTime() - seconds * 1000);
+    return cdrs.record({
+      callId: `hot-${i}`,
+      direction: 'outbound',
+      accountId,
+      caller: '+12025550100',
+      callee: dest,
+      dialed: dest,
+      startedAt: new Date(answeredAt.getTime() - 1000),
+      answeredAt,
+      endedAt,
+      durationSeconds: seconds,
+      disposition: 'answered',
+      sipCode: 200,
+      reservation: reservation.allowed ? reservation : null,
+    });
+  };
+
+  // Round trips per call, one call at a time, the worker not started yet.
+  const perCall: Record<string, { pg: number; redis: number }> = {};
+  const count = async (what: string, n: number, task: (i: number) => Promise<unknown>) => {
+    const before = { ...trips };
+    for (let i = 0; i < n; i++) await task(i);
+    perCall[what] = { pg: +((trips.pg - before.pg) / n).toFixed(2), redis: +((trips.redis - before.redis) / n).toFixed(2) };
+  };
+  const granted: Awaited<ReturnType<CreditControlService['authorize']>>[] = [];
+  const COUNTED = 200;
+  const warm = await credit.authorize(counted, dest, { maxSeconds: 600 });
+  if (warm.allowed) await credit.release(warm); // first-use work out of the count
+  await count('authorize', COUNTED, async () => granted.push(await credit.authorize(counted, dest, { maxSeconds: 600 })));
+  await count('record', COUNTED, (i) => call(counted, i, granted[i]));
+  const workers = ctx.get(BillingWorkers);
+  const beforeRating = { ...trips };
+  await workers.start({ sweep: false, concurrency: WORKER_CONCURRENCY });
+  let polls = 0;
+  const pending = async () => {
+    polls++;
+    return (await pg.query(`SELECT count(*)::int AS n FROM cdrs WHERE status = 'pending'`)).rows[0].n as number;
+  };
+  await waitFor(async () => (await pending()) === 0, 'rating the counted calls');
+  await new Promise((r) => setTimeout(r, 500)); // settlements run after each commit
+  // The polling queries of this wait are not the worker's: take them out.
+  perCall.rating = { pg: +((trips.pg - beforeRating.pg - polls) / COUNTED).toFixed(2), redis: +((trips.redis - beforeRating.redis) / COUNTED).toFixed(2) };
+
+  const phase = async (accounts: string[]) => {
+    const latencies: number[] = [];
+    let refused = 0;
+    const t0 = performance.now();
+    await pool(HOT_CALLS, HOT_PARALLEL, async (i) => {
+      if (i % 500 === 0) checkDeadline('hot-account calls');
+      const accountId = accounts[i % accounts.length];
+      const s = performance.now();
+      const auth = await credit.authorize(accountId, dest, { maxSeconds: 600 });
+      latencies.push(performance.now() - s);
+      if (!auth.allowed) refused++;
+      await call(accountId, i, auth);
+    });
+    const placedSeconds = (performance.now() - t0) / 1000;
+    await waitFor(async () => (await pending()) === 0, 'rating the hot-account calls');
+    const seconds = (performance.now() - t0) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      accounts: accounts.length,
+      calls: HOT_CALLS,
+      parallel: HOT_PARALLEL,
+      refused,
+      authorizeAndRecordPerSecond: Math.round(HOT_CALLS / placedSeconds),
+      untilAllRatedPerSecond: Math.round(HOT_CALLS / seconds),
+      authorizeMs: { p50: +pct(latencies, 50).toFixed(2), p99: +pct(latencies, 99).toFixed(2), max: +latencies[latencies.length - 1].toFixed(2) },
+    };
+  };
+  const oneAccount = await phase([hot]);
+  console.log(JSON.stringify({ oneAccount }));
+  const hundredAccounts = await phase(spread);
+  console.log(JSON.stringify({ hundredAccounts }));
+
+  await new Promise((r) => setTimeout(r, 1000)); // the last settlements
+  const all = [hot, ...spread, counted];
+  const exact = (
+    await pg.query(
+      `SELECT count(*)::int AS accounts,
+              count(*) FILTER (WHERE a.balance <> t.topups - t.rated)::int AS mismatches,
+              sum(t.rated)::numeric(20,6)::text AS rated_total,
+              sum(t.topups - a.balance)::numeric(20,6)::text AS debited_total
+       FROM accounts a CROSS JOIN LATERAL (
+         SELECT (SELECT coalesce(sum(amount), 0) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind = 'topup') AS topups,
+                (SELECT coalesce(sum(cost), 0) FROM cdrs c WHERE c.account_id = a.id AND c.status = 'rated') AS rated) t
+       WHERE a.id = ANY($1::uuid[])`,
+      [all],
+    )
+  ).rows[0];
+  const openHolds = (await Promise.all(all.map((id) => credit.activeCalls(id)))).reduce((a, b) => a + b, 0);
+  console.log(`balance check: ${exact.mismatches} of ${exact.accounts} accounts differ from top-ups − rated CDRs (rated ${exact.rated_total}, debited ${exact.debited_total}); live holds left: ${openHolds}`);
+  return {
+    oneAccount,
+    hundredAccounts,
+    ratio: {
+      oneOverHundredAuthorizeAndRecord: +(oneAccount.authorizeAndRecordPerSecond / hundredAccounts.authorizeAndRecordPerSecond).toFixed(2),
+      oneOverHundredUntilRated: +(oneAccount.untilAllRatedPerSecond / hundredAccounts.untilAllRatedPerSecond).toFixed(2),
+    },
+    roundTripsPerCall: perCall,
+    exactness: { ...exact, liveHoldsLeft: openHolds },
+  };
+}
+
+/** Writes bench/results/billing-hot-account.{json,md}, keeping the other label's figures. */
+function writeHotResult(run: Record<string, unknown>): void {
+  const jsonPath = resolve(resultsDir(), 'billing-hot-account.json');
+  let prior: Record<string, unknown> = {};
+  try {
+    prior = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // first run
+  }
+  const out = { ...prior, [HOT_LABEL]: run };
+  writeFileSync(jsonPath, JSON.stringify(out, null, 2) + '\n');
+  const row = (label: string) => {
+    const r = out[label] as { date: string; commit: string; loadAverage: number[]; result: Record<string, any> } | undefined;
+    if (!r) return `| ${label} | (not run) | | | | | | |`;
+    const x = r.result;
+    return `| ${label} (${r.commit}, ${r.date}, load ${r.loadAverage.join(' ')}) | ${x.oneAccount.authorizeAndRecordPerSecond} | ${x.hundredAccounts.authorizeAndRecordPerSecond} | ${x.ratio.oneOverHundredAuthorizeAndRecord} | ${x.oneAccount.authorizeMs.p50} / ${x.oneAccount.authorizeMs.p99} | ${x.hundredAccounts.authorizeMs.p50} / ${x.hundredAccounts.authorizeMs.p99} | ${x.oneAccount.untilAllRatedPerSecond} / ${x.hundredAccounts.untilAllRatedPerSecond} | ${x.exactness.mismatches} |`;
+  };
+  const trip = (label: string) => {
+    const r = out[label] as { result: Record<string, any> } | undefined;
+    if (!r) return `| ${label} | | | |`;
+    const t = r.result.roundTripsPerCall;
+    return `| ${label} | ${t.authorize.pg} / ${t.authorize.redis} | ${t.record.pg} / ${t.record.redis} | ${t.rating.pg} / ${t.rating.redis} |`;
+  };
+  const md = [
+    '# bench:billing — hot account',
+    '',
+    `Command: \`BENCH_BILLING_PARTS=hot BENCH_HOT_LABEL=<before|after> npm run bench:billing\`. Machine: ${JSON.stringify(machine())}.`,
+    `${HOT_CALLS} calls per phase, ${HOT_PARALLEL} at once, each: \`authorize\` then \`record\` of the answered call with its reservation; the rating worker runs in the same process and settles each call. One account places all calls, then the same calls spread over 100 accounts, in the same run.`,
+    '',
+    '| run | 1 account: calls/s | 100 accounts: calls/s | ratio 1/100 | 1 account authorize ms p50 / p99 | 100 accounts authorize ms p50 / p99 | until all rated, calls/s (1 / 100) | balance mismatches |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    row('before'),
+    row('after'),
+    '',
+    'Round trips per call (PostgreSQL queries / Redis commands, counted in-process one call at a time; rating counted over 200 calls rated in batches, BullMQ\'s own commands included):',
+    '',
+    '| run | authorize | record | rating + settlement |',
+    '| --- | --- | --- | --- |',
+    trip('before'),
+    trip('after'),
+    '',
+    '`before` was measured on the commit named in its row, in the same session, with this same bench file; `after` on the commit named in its row.',
+    '',
+  ].join('\n');
+  writeFileSync(resolve(resultsDir(), 'billing-hot-account.md'), md);
+}
+
 /** The same number of no-op jobs through the same Redis, same producer and worker concurrency. */
 async function baseline(prefix: string): Promise<Record<string, unknown>> {
   const connection = new IORedis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -216,6 +431,21 @@ async function main(): Promise<void> {
       ROLES: 'api',
       DB_POOL_SIZE: '30',
     });
+    if (PARTS.has('hot')) {
+      countRoundTrips();
+      ctx = await NestFactory.createApplicationContext(BenchModule.register(config), { logger: ['error', 'warn'] });
+      await ctx.init();
+      console.log(`hot account: ${HOT_CALLS} calls on 1 account, then on 100…`);
+      const load = os.loadavg().map((x) => +x.toFixed(2));
+      const result = await hotAccount(ctx, pg);
+      await ctx.close();
+      ctx = undefined;
+      const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+      writeHotResult({ date: new Date().toISOString(), machine: machine(), command: `BENCH_BILLING_PARTS=${[...PARTS].join(',')} BENCH_HOT_LABEL=${HOT_LABEL} npm run bench:billing`, commit, loadAverage: load, result });
+      console.log(JSON.stringify(result, null, 2));
+      if (!PARTS.has('pipeline') && !PARTS.has('export')) return;
+      await pg.query('TRUNCATE cdrs, ledger_entries, topups, accounts, rates, rate_decks CASCADE');
+    }
     ctx = await NestFactory.createApplicationContext(BenchModule.register(config), { logger: ['error', 'warn'] });
     await ctx.init();
     console.log(`billing pipeline: ${CDRS} CDRs…`);

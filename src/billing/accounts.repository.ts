@@ -9,24 +9,28 @@ import { DataSource, FindOptionsWhere, MoreThan, Repository } from 'typeorm';
 import { Account, AccountStatus } from './account.entity';
 import { SqlRepository, Tx } from './sql.repository';
 
-/** What credit control checks before it takes the account lock. */
-export interface CallProfile {
-  rateDeckId: string | null;
-  currency: string;
-  status: string;
-  allowedCountries: string[] | null;
-  maxRatePerMinute: string | null;
-}
-
-/** What credit control reads under the account row lock. */
-export interface LockedFunds {
+/**
+ * What credit control keeps of an account in Redis (credit-control.service.ts), read in one
+ * statement so balance, ledger_seq, settings_version and today's spending are one consistent view.
+ */
+export interface FundsSnapshotRow {
+  id: string;
   balance: string;
-  creditLimit: string;
+  credit_limit: string;
   /** bigint, as PostgreSQL's text. */
-  ledgerSeq: string;
+  ledger_seq: string;
+  settings_version: string;
   status: string;
-  maxConcurrentCalls: number | null;
-  dailySpendLimit: string | null;
+  max_concurrent_calls: number | null;
+  daily_spend_limit: string | null;
+  rate_deck_id: string | null;
+  currency: string;
+  allowed_countries: string[] | null;
+  max_rate_per_minute: string | null;
+  /** Σ cost of the account's rated CDRs that started since the day start ('0' without a daily limit). */
+  spent: string;
+  /** With `withPending`: the account's pending CDRs that had a reservation, to price their holds. */
+  pending: { id: string; rate: string | null; fee: string | null; first: number | null; next: number | null; seconds: number; answered: boolean }[] | null;
 }
 
 export type AccountFields = Omit<Account, 'balance' | 'createdAt' | 'updatedAt'>;
@@ -56,8 +60,20 @@ export class AccountsRepository extends SqlRepository {
     return this.accounts.findOneBy({ id });
   }
 
-  async update(id: string, patch: Partial<Omit<AccountFields, 'id' | 'currency'>>): Promise<void> {
-    await this.accounts.update({ id }, { ...patch, updatedAt: new Date() });
+  /**
+   * Applies the patch and bumps settings_version in one transaction; returns the new version
+   * (credit control's cached snapshots older than it are not used again).
+   */
+  async update(id: string, patch: Partial<Omit<AccountFields, 'id' | 'currency'>>): Promise<string> {
+    return this.db.transaction(async (tx) => {
+      await tx.getRepository(Account).update({ id }, { ...patch, updatedAt: new Date() });
+      // TypeORM answers an UPDATE with [rows, affected]; a CTE keeps the answer plain rows.
+      const [row] = (await tx.query(
+        'WITH v AS (UPDATE accounts SET settings_version = settings_version + 1 WHERE id = $1 RETURNING settings_version) SELECT settings_version::text AS v FROM v',
+        [id],
+      )) as { v: string }[];
+      return row?.v ?? '0';
+    });
   }
 
   async delete(id: string): Promise<void> {
@@ -81,28 +97,24 @@ export class AccountsRepository extends SqlRepository {
     return row ?? null;
   }
 
-  /** What credit control checks without the lock (null: no such account). */
-  async callProfile(id: string): Promise<CallProfile | null> {
-    const [row] = (await this.db.query(
-      `SELECT rate_deck_id AS "rateDeckId", currency, status, allowed_countries AS "allowedCountries", max_rate_per_minute AS "maxRatePerMinute"
-       FROM accounts WHERE id = $1`,
-      [id],
-    )) as CallProfile[];
-    return row ?? null;
-  }
-
   /**
-   * Takes the account row lock (FOR NO KEY UPDATE: it must not block the FK checks of CDR inserts,
-   * which take KEY SHARE) and reads the money and limits as they stand under it (null: no such account).
+   * The snapshots of these accounts (see FundsSnapshotRow), on the caller's transaction if given.
+   * The spending sum is an index range read (cdrs_account_started_rated_idx), run only for
+   * accounts with a daily limit; the pending CDRs come from cdrs_account_pending_idx.
    */
-  async lockFunds(tx: Tx, id: string): Promise<LockedFunds | null> {
-    const [row] = (await tx.query(
-      `SELECT balance, credit_limit AS "creditLimit", ledger_seq AS "ledgerSeq", status, max_concurrent_calls AS "maxConcurrentCalls",
-              daily_spend_limit AS "dailySpendLimit"
-       FROM accounts WHERE id = $1 FOR NO KEY UPDATE`,
-      [id],
-    )) as LockedFunds[];
-    return row ?? null;
+  async fundsSnapshots(tx: Tx | undefined, ids: string[], dayStart: Date, withPending: boolean): Promise<FundsSnapshotRow[]> {
+    return (await this.on(tx).query(
+      `SELECT a.id, a.balance, a.credit_limit, a.ledger_seq, a.settings_version, a.status, a.max_concurrent_calls, a.daily_spend_limit,
+              a.rate_deck_id, a.currency, a.allowed_countries, a.max_rate_per_minute,
+              CASE WHEN a.daily_spend_limit IS NULL THEN '0' ELSE
+                (SELECT coalesce(sum(c.cost), 0)::numeric(20,6)::text FROM cdrs c WHERE c.account_id = a.id AND c.status = 'rated' AND c.started_at >= $2) END AS spent,
+              CASE WHEN $3::boolean THEN
+                (SELECT json_agg(json_build_object('id', c.reservation_id, 'rate', c.rate_per_minute::text, 'fee', c.connection_fee::text, 'first', c.first_increment,
+                   'next', c.next_increment, 'seconds', c.duration_seconds, 'answered', c.disposition = 'answered' AND c.answered_at IS NOT NULL))
+                 FROM cdrs c WHERE c.account_id = a.id AND c.status = 'pending' AND c.reservation_id IS NOT NULL) END AS pending
+       FROM accounts a WHERE a.id = ANY($1::uuid[])`,
+      [ids, dayStart, withPending],
+    )) as FundsSnapshotRow[];
   }
 
   /**

@@ -11,6 +11,7 @@ import { conflict, notFound } from '../platform/problem';
 import { money, uuid } from '../platform/validation';
 import { Account, accountStatuses } from './account.entity';
 import { AccountsRepository } from './accounts.repository';
+import { CreditControlService } from './credit-control.service';
 
 /**
  * ISO 3166-1 alpha-2 codes (upper case; lower case is accepted and upper-cased), each one a country
@@ -100,7 +101,10 @@ export const accountView = (a: Account): AccountView => ({
 
 @Injectable()
 export class AccountsService {
-  constructor(private readonly accounts: AccountsRepository) {}
+  constructor(
+    private readonly accounts: AccountsRepository,
+    private readonly credit: CreditControlService,
+  ) {}
 
   async create(input: z.infer<typeof createAccount>): Promise<AccountView> {
     const saved = await this.accounts.create({ id: newId(), ...input });
@@ -123,7 +127,10 @@ export class AccountsService {
 
   async update(id: string, patch: z.infer<typeof updateAccount>): Promise<AccountView> {
     await this.require(id);
-    await this.accounts.update(id, patch);
+    const version = await this.accounts.update(id, patch);
+    // After the commit: credit control reads the account again and never writes back an older read.
+    // If Redis is away, the snapshot's age bounds how long the old settings hold.
+    await this.credit.invalidate(id, version).catch(() => undefined);
     return this.get(id);
   }
 
@@ -132,6 +139,7 @@ export class AccountsService {
     const users = await this.accounts.userCount(id);
     if (users > 0) throw conflict(`account ${id} still has ${users} user(s); delete or move them first`, 'id');
     await this.accounts.delete(id);
+    await this.credit.invalidate(id, String(Number.MAX_SAFE_INTEGER)).catch(() => undefined);
   }
 
   private async require(id: string): Promise<Account> {

@@ -19,7 +19,7 @@ import { notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { CDR_QUEUE_PORT, CdrQueuePort } from './cdr-queue.port';
 import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow } from './cdrs.repository';
-import { CreditControlService, Reservation } from './credit-control.service';
+import { CreditControlService, FundsSnapshot, Reservation, Settlement } from './credit-control.service';
 import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
 import { Rate, RateDecksService } from './rate-decks.service';
@@ -215,9 +215,11 @@ export class CdrsService {
    */
   async rateMany(ids: string[]): Promise<Map<string, RateOutcome | RatingError>> {
     const out = new Map<string, RateOutcome | RatingError>();
-    const settle: { accountId: string; reservationId: string; cost: string; seq: number }[] = [];
+    const settle: Settlement[] = [];
+    let snapshots: FundsSnapshot[] = [];
     await this.cdrs.transaction(async (tx) => {
       settle.length = 0;
+      snapshots = [];
       out.clear();
       const rows: LockedCdr[] = await this.cdrs.lockForRating(tx, ids);
       for (const id of ids) if (!rows.some((r) => r.id === id)) out.set(id, new RatingError(`CDR ${id} does not exist`));
@@ -228,7 +230,7 @@ export class CdrsService {
         for (const c of already) {
           const seq = seqs.get(c.id) ?? 0;
           out.set(c.id, { status: 'already-rated', cost: c.cost ?? '0.000000' });
-          if (c.reservation_id && c.account_id) settle.push({ accountId: c.account_id, reservationId: c.reservation_id, cost: c.cost ?? '0', seq });
+          if (c.reservation_id && c.account_id) settle.push({ accountId: c.account_id, holdId: c.reservation_id, cost: c.cost ?? '0', seq });
         }
       }
 
@@ -250,13 +252,15 @@ export class CdrsService {
       await this.cdrs.markRated(tx, rated);
       const debits = rated.filter((x) => new Money(x.cost).gt(0)).map((x) => ({ accountId: x.c.account_id!, amount: new Money(x.cost).neg().toFixed(6), kind: 'call' as const, cdrId: x.c.id, description: chargedDestination(x.c) ?? undefined }));
       const seqOf = new Map((await this.ledger.appendMany(tx, debits)).map((e) => [e.cdrId!, e.seq]));
+      // The debited accounts are locked by this transaction: their snapshots as of its commit.
+      snapshots = await this.credit.snapshotsIn(tx, [...new Set(debits.map((d) => d.accountId))]);
       for (const x of rated) {
         out.set(x.c.id, { status: 'rated', cost: x.cost });
-        if (x.c.reservation_id && x.c.account_id) settle.push({ accountId: x.c.account_id, reservationId: x.c.reservation_id, cost: x.cost, seq: seqOf.get(x.c.id) ?? 0 });
+        if (x.c.reservation_id && x.c.account_id) settle.push({ accountId: x.c.account_id, holdId: x.c.reservation_id, cost: x.cost, seq: seqOf.get(x.c.id) ?? 0 });
       }
     });
-    // After commit: balances read from now on include the debits, so the calls' holds can go.
-    await Promise.all(settle.map((s) => this.credit.settled(s.accountId, s.reservationId, s.cost, s.seq)));
+    // After commit: the snapshots carry the debits, and the calls' holds go in the same script.
+    await this.credit.settle(settle, snapshots);
     return out;
   }
 

@@ -1,40 +1,79 @@
 /**
  * Credit control for calls: may this account call this destination now, and for how long?
- * Owns the per-account call holds in Redis (shared by every gateway process); reads accounts and
- * rates through this module's repositories (accounts.repository.ts, cdrs.repository.ts) and
- * RateDecksService. Imports nothing from sip/, calls/ or other domain modules.
+ * Owns the per-account call holds and the account snapshot in Redis (shared by every gateway
+ * process); reads accounts through accounts.repository.ts and rates through RateDecksService.
+ * Imports nothing from sip/, calls/ or other domain modules. The Lua lives in credit-scripts.ts.
  *
- * Each account has one Redis hash of holds, one per call:
- *   L (live)     a call in progress: holds the worst-case cost of its granted maxSeconds
- *   E (ended)    the call ended, its CDR is not yet in the ledger: holds its exact cost
- *   S (settled)  the CDR's debit is in the ledger as entry number `seq` of that account
- * available = balance + creditLimit − Σ L − Σ E − Σ S whose seq the balance read does not include.
- * `authorize` reads the balance under the account row lock (FOR NO KEY UPDATE: it must not block
- * the FK checks of CDR inserts, which take KEY SHARE; bench:calls found them queueing), which is also the lock
- * every ledger append takes, so no debit can land between reading the balance and reserving: two
- * calls at once cannot both spend the same money. Live holds expire (maxSeconds + ringing + grace)
- * so a crashed node does not leak call slots; ended holds expire after a day.
+ * Design (issue 13: one account placing every call must be as fast as many accounts). PostgreSQL
+ * is the ledger of truth; Redis holds, per account, a snapshot of what authorization needs and the
+ * holds of calls not yet in the ledger. One Lua script (AUTHORIZE) checks and holds atomically,
+ * so there is no row lock, no PostgreSQL transaction and no queue per account on this path:
+ *
+ *   snapshot  balance, credit limit, ledger_seq, settings_version, status, maxConcurrentCalls,
+ *             dailySpendLimit, today's rated spending (UTC day, by started_at), read from
+ *             PostgreSQL in one statement (a consistent MVCC view), with the account's profile
+ *             (rate deck, currency, allowed countries, max rate) that each process also caches.
+ *   holds     L (live)     a call in progress: the worst-case cost of its granted maxSeconds
+ *             E (ended)    the call ended, its CDR is not in the ledger yet: its exact cost
+ *             S (settled)  its debit is ledger entry `seq`, which the snapshot may not include yet
+ *   available = balance + creditLimit − Σ L − Σ E − Σ S (S with seq ≤ snapshot seq are pruned:
+ *             the balance has them). Daily room = limit − spent − the same holds. Running sums
+ *             and two sorted sets (by expiry, by seq) keep the script O(log n) however many
+ *             calls the account has open: no scan of every hold per call.
+ *
+ * Who updates the snapshot, and why a stale one never over-grants:
+ *  - The rating worker, after each batch commits, reads the debited accounts' snapshots inside the
+ *    batch's transaction (accounts locked, so the read is exactly as of the batch's ledger seqs)
+ *    and runs SETTLE per account: snapshot written, the calls' holds moved to S and pruned in the
+ *    same atomic step. Until then the holds (E) cover the cost; after, the balance does.
+ *  - Snapshots are written only if newer: a higher ledger seq or settings version stored wins, so
+ *    a slow reader can never put back an older balance or older limits.
+ *  - A top-up refreshes it after its commit (until then the snapshot is short of money: refusals
+ *    only). A rental puts an E hold for the fee before its transaction and settles it after, like
+ *    a call. An account update (limits, status, credit limit, deck) bumps settings_version in the
+ *    same transaction, then writes a tombstone with the new version (INVALIDATE): the next
+ *    authorization reloads, and no read older than the update can be written back.
+ *  - Every snapshot older than SNAPSHOT_MAX_AGE_MS is read again: a refresh lost to a Redis blip
+ *    (a top-up's, an update's) is seen within that bound. A hot account being rated never ages.
+ *  - A settled hold is written as S even when the hold was gone, so a reader that loaded the
+ *    balance just before the commit still counts the debit (its seq is above that snapshot's).
+ *
+ * Redis lost (restart without persistence, FLUSH, failover to an empty replica): holds, snapshots
+ * and the epoch key are gone. The next script call finds no epoch, makes a new one and opens a
+ * recovery window (RECOVERY_MS) during which authorizations wait (bounded, no refusal). Every
+ * process keeps the live holds it granted in memory and re-puts them (PUT_NEW, only if absent)
+ * as soon as it sees the epoch change: its next authorization or its heartbeat
+ * (HEARTBEAT_MS < RECOVERY_MS). Ended holds are rebuilt from PostgreSQL by the next snapshot load
+ * (pending CDRs with a reservation, at their exact cost, in the same statement as the balance).
+ * Settled ones need nothing: the reloaded balance includes them. So in-flight calls are not
+ * double-spent. Limits of this: a process that is down or cut off from Redis for the whole
+ * window cannot re-assert its live calls; those calls can then overlap new grants by at most
+ * their held worst case (they still end at their maxSeconds, and rating debits them exactly, so
+ * balances stay exact; the account may go below its credit limit by that much). A live hold
+ * re-asserted after its call ended elsewhere only refuses early, until it expires.
+ *
+ * PostgreSQL briefly lost: authorizations of accounts with a fresh snapshot need no PostgreSQL
+ * except the rate lookup (RateDecksService), so they fail with it; CDRs are not recorded (record()
+ * fails) and rating retries (BullMQ backoff, then the pending sweep). Holds stay in Redis: E holds
+ * keep ended calls' costs counted until the worker debits them after PostgreSQL returns.
+ *
+ * Refusals say which limit (account-limits.ts): allowedCountries and maxRatePerMinute here, from
+ * the cached profile; maxConcurrentCalls (null: the configured default), the balance and
+ * dailySpendLimit in the script, which caps the grant exactly as the balance does. Refusals carry
+ * a reason, not a SIP status: calls/ maps reasons to answers (call-policy.ts).
  * Amounts in Redis are integer micro-units (exact below 9·10^9 currency units).
- *
- * The account's fraud limits (account-limits.ts) are checked here too, and refusals say which one:
- * allowedCountries and maxRatePerMinute before the lock; under it, maxConcurrentCalls (null: the
- * configured default) and dailySpendLimit. The daily room is limit − Σ cost of the account's CDRs
- * rated today (UTC, by started_at) − Σ L − Σ E, read under the same row lock as the balance (every
- * rating that debits takes it too), and it caps the grant exactly as the balance does: the new
- * call's hold never takes the day past the limit. A CDR rated but whose hold is not yet settled
- * counts twice for a moment, which only errs on the side of refusing. Refusals carry a reason, not
- * a SIP status: calls/ maps reasons to answers (call-policy.ts).
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { REDIS } from '../platform/redis';
-import { AccountsRepository } from './accounts.repository';
-import { AccountLimit, countryAllowed, dailyRoom, rateAllowed, utcDayStart } from './account-limits';
-import { CdrsRepository } from './cdrs.repository';
+import { AccountsRepository, FundsSnapshotRow } from './accounts.repository';
+import { AccountLimit, countryAllowed, rateAllowed, utcDayStart } from './account-limits';
+import { AUTHORIZE, EPOCH, INVALIDATE, LIVE, LOAD, MOVE, PUT_NEW, SETTLE } from './credit-scripts';
 import { RateDecksService, Rate } from './rate-decks.service';
-import { affordableSeconds, costOf, fromMicros, Money, toMicros } from './rating';
+import { fromMicros, rateCall, toMicros } from './rating';
+import type { Tx } from './sql.repository';
 
 /** Longest call granted at once: a call with a large balance must not hold all of it. */
 export const MAX_CALL_SECONDS = 4 * 3600;
@@ -42,7 +81,15 @@ export const MAX_CALL_SECONDS = 4 * 3600;
 export const SETUP_ALLOWANCE_SECONDS = 180;
 const GRACE_SECONDS = 60;
 const ENDED_HOLD_SECONDS = 24 * 3600;
-const SETTLED_HOLD_SECONDS = 300;
+/** A settled hold lives until the snapshot includes its seq; this only bounds a lost snapshot push. */
+const SETTLED_HOLD_SECONDS = 24 * 3600;
+/** A snapshot older than this is read again from PostgreSQL (bounds a lost refresh). */
+export const SNAPSHOT_MAX_AGE_MS = 60_000;
+/** After Redis lost the billing keys, authorizations wait this long for every process to re-put its live holds. */
+export const RECOVERY_MS = 1500;
+const HEARTBEAT_MS = 400;
+/** rate × seconds must stay exact in a Lua double. */
+const EXACT_LIMIT = 2 ** 50;
 
 export type RefusalReason =
   | 'unknown_account'
@@ -79,49 +126,58 @@ export type Authorization =
   | ({ allowed: true } & Reservation)
   | { allowed: false; reason: RefusalReason; /** The account field that refused, for limit refusals. */ limit?: AccountLimit; message: string };
 
-// Holds are "state|micros|expiresAtMs|seq".
-// With ARGV[3] = '1' (authorize, under the account row lock) a settled hold the balance already
-// includes is deleted: every later locked read sees a ledger_seq at least as high, so it can never
-// count again. Without that pruning the hash grew with every call of the last SETTLED_HOLD_SECONDS
-// and this scan, run under the row lock, serialised a busy account's calls (bench:calls).
-const SNAPSHOT = `
-local now = tonumber(ARGV[1]); local readSeq = tonumber(ARGV[2]); local prune = ARGV[3] == '1'
-local live, held = 0, 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local s, m, e, q = string.match(all[i + 1], '^(%a)|(%-?%d+)|(%d+)|(%d+)$')
-  if s == nil or tonumber(e) < now then
-    redis.call('HDEL', KEYS[1], all[i])
-  elseif s == 'L' then live = live + 1; held = held + tonumber(m)
-  elseif s == 'E' then held = held + tonumber(m)
-  elseif s == 'S' and tonumber(q) > readSeq then held = held + tonumber(m)
-  elseif s == 'S' and prune then redis.call('HDEL', KEYS[1], all[i])
-  end
-end
-return {live, string.format('%.0f', held)}`;
-const PUT = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return 1`;
-/** Moves an existing hold to a new state; a hold that is gone (expired, released) stays gone. */
-const MOVE = `
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 0 end
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 1`;
+/** What each process caches per account: checked before the script, versioned by settings_version. */
+interface Profile {
+  ver: string;
+  rateDeckId: string | null;
+  currency: string;
+  status: string;
+  allowedCountries: string[] | null;
+  maxRatePerMinute: string | null;
+}
+
+/** A snapshot to write with a settlement: read inside the rating transaction (see snapshotsIn). */
+export type FundsSnapshot = { accountId: string; args: string[] };
+
+/** A debit now in the ledger: its hold (a call's reservation, a rental's) becomes S. */
+export interface Settlement {
+  accountId: string;
+  holdId: string;
+  cost: string;
+  /** The ledger entry's seq; 0: nothing was debited. */
+  seq: number;
+}
+
+type ScriptAnswer = [string, ...(string | number)[]];
 
 @Injectable()
-export class CreditControlService {
+export class CreditControlService implements OnModuleDestroy {
+  private readonly log = new Logger('credit-control');
+  private readonly profiles = new Map<string, Profile>();
+  private readonly loading = new Map<string, Promise<Profile | null>>();
+  /** The live holds this process granted, to re-put after Redis lost them. */
+  private readonly live = new Map<string, { accountId: string; value: string; expiresAt: number }>();
+  private epoch = '';
+  private heartbeat?: NodeJS.Timeout;
+
   constructor(
     private readonly accounts: AccountsRepository,
-    private readonly cdrs: CdrsRepository,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly decks: RateDecksService,
   ) {}
 
-  private key(accountId: string): string {
-    return `${this.config.redisPrefix}:billing:holds:${accountId}`;
+  onModuleDestroy(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+  }
+
+  private keys(accountId: string): string[] {
+    const p = `${this.config.redisPrefix}:billing`;
+    return [`${p}:holds:${accountId}`, `${p}:hexp:${accountId}`, `${p}:hseq:${accountId}`, `${p}:snap:${accountId}`, `${p}:epoch`, `${p}:recovering`];
+  }
+
+  private run(script: string, accountId: string, args: (string | number)[]): Promise<unknown> {
+    return this.redis.eval(script, 6, ...this.keys(accountId), ...args);
   }
 
   /**
@@ -130,81 +186,257 @@ export class CreditControlService {
    */
   async authorize(accountId: string, destination: string, options: { maxSeconds?: number; now?: Date } = {}): Promise<Authorization> {
     const now = options.now ?? new Date();
-    const cap = Math.min(options.maxSeconds ?? MAX_CALL_SECONDS, MAX_CALL_SECONDS);
-    const pre = await this.accounts.callProfile(accountId);
-    if (!pre) return refuse('unknown_account', `account ${accountId} does not exist`);
-    if (pre.status !== 'active') return refuse('suspended', 'the account is suspended');
-    if (!countryAllowed(pre.allowedCountries, destination)) {
-      return refuse('country_not_allowed', `${destination} is outside the account's allowed countries (${pre.allowedCountries!.join(', ') || 'none'})`);
-    }
-    const rate = pre.rateDeckId ? await this.decks.findRate(pre.rateDeckId, destination, now) : null;
-    if (!rate) return refuse('no_rate', pre.rateDeckId ? `no rate for ${destination}` : 'the account has no rate deck');
-    if (rate.currency !== pre.currency) return refuse('no_rate', `the rate deck is in ${rate.currency}, the account in ${pre.currency}`);
-    if (!rateAllowed(pre.maxRatePerMinute, rate.ratePerMinute)) {
-      return refuse('rate_above_limit', `${destination} costs ${rate.ratePerMinute} ${rate.currency}/min, above the account's ${pre.maxRatePerMinute}`);
-    }
-
-    // This transaction changes no data (the hold goes to Redis), yet taking the row lock gives it
-    // an xid, so its COMMIT would wait for a WAL flush while every other call of the account waits
-    // for the lock. Nothing here needs to be durable: skip the flush (bench:calls found the queue).
-    return this.accounts.transaction(async (tx) => {
-      const acc = await this.accounts.lockFunds(tx, accountId);
-      if (!acc) return refuse('unknown_account', `account ${accountId} does not exist`);
-      if (acc.status !== 'active') return refuse('suspended', 'the account is suspended');
-      const key = this.key(accountId);
-      const [live, heldMicros] = (await this.redis.eval(SNAPSHOT, 1, key, now.getTime(), acc.ledgerSeq, '1')) as [number, string];
-      const maxCalls = acc.maxConcurrentCalls ?? this.config.calls.defaultMaxConcurrentCalls;
-      if (maxCalls !== null && live >= maxCalls) {
-        const which = acc.maxConcurrentCalls === null ? 'the default limit' : 'limit';
-        return refuse('concurrent_limit', `the account already has ${live} call(s) in progress (${which} ${maxCalls})`);
+    let prof: Profile | null | undefined = this.profiles.get(accountId);
+    let checked: { rate: Rate; prof: Profile } | undefined;
+    let verified = false;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      if (!prof) {
+        prof = await this.load(accountId, now);
+        verified = true;
       }
-      const held = fromMicros(BigInt(heldMicros));
-      const available = new Money(acc.balance).plus(acc.creditLimit).minus(held);
-      let maxSeconds = affordableSeconds(rate, available, cap);
-      if (maxSeconds === 0) {
-        return refuse('insufficient_balance', `the balance cannot pay the first ${rate.firstIncrement} s at ${rate.ratePerMinute} ${rate.currency}/min`);
-      }
-      if (acc.dailySpendLimit !== null) {
-        const spent = await this.cdrs.ratedCostSince(tx, accountId, utcDayStart(now));
-        const room = dailyRoom(acc.dailySpendLimit, spent, held);
-        maxSeconds = Math.min(maxSeconds, affordableSeconds(rate, room, cap));
-        if (maxSeconds === 0) {
-          return refuse('daily_spend_limit', `today's spending (${spent} rated, ${held} held) leaves ${room.toFixed(6)} of the daily limit ${acc.dailySpendLimit}: less than the first ${rate.firstIncrement} s`);
+      if (!prof) return refuse('unknown_account', `account ${accountId} does not exist`);
+      if (checked?.prof !== prof) {
+        const pre = await this.precheck(prof, destination, now);
+        if (!('rate' in pre)) {
+          if (verified) return pre;
+          // A refusal from this process's cache: make sure the settings have not changed since.
+          const [ok, ver, json] = await this.redis.hmget(this.keys(accountId)[3], 'ok', 'ver', 'p');
+          verified = true;
+          if (ok === '1' && ver === prof.ver) return pre;
+          prof = ok === '1' && json ? this.cacheProfile(accountId, ver!, json) : undefined;
+          continue;
         }
+        checked = { rate: pre.rate, prof };
       }
-      const hold = costOf(rate, maxSeconds);
+      const rate = checked.rate;
+      const rateMicros = toMicros(rate.ratePerMinute);
+      const cap = Math.min(options.maxSeconds ?? MAX_CALL_SECONDS, MAX_CALL_SECONDS, rateMicros > 0n ? Math.floor(EXACT_LIMIT / Number(rateMicros)) : MAX_CALL_SECONDS);
       const id = newId();
-      const ttlMs = (maxSeconds + SETUP_ALLOWANCE_SECONDS + GRACE_SECONDS) * 1000;
-      await this.redis.eval(PUT, 1, key, id, `L|${toMicros(hold)}|${now.getTime() + ttlMs}|0`, ENDED_HOLD_SECONDS * 1000 * 2);
-      const r: Authorization = { allowed: true, id, accountId, destination, rate, maxSeconds, held: hold.toFixed(6), currency: pre.currency };
-      return r;
-    }, { durable: false });
+      const defaultMax = this.config.calls.defaultMaxConcurrentCalls;
+      const r = (await this.run(AUTHORIZE, accountId, [
+        now.getTime(), this.epoch, prof.ver, utcDayStart(now).getTime(), SNAPSHOT_MAX_AGE_MS, id, defaultMax === null ? '' : defaultMax, cap,
+        toMicros(rate.connectionFee).toString(), rateMicros.toString(), rate.firstIncrement, rate.nextIncrement, SETUP_ALLOWANCE_SECONDS + GRACE_SECONDS,
+      ])) as ScriptAnswer;
+      switch (r[0]) {
+        case 'ok': {
+          const maxSeconds = Number(r[1]);
+          const micros = String(r[2]);
+          const expiresAt = now.getTime() + (maxSeconds + SETUP_ALLOWANCE_SECONDS + GRACE_SECONDS) * 1000;
+          this.remember(id, accountId, `L|${micros}|${expiresAt}|0`, expiresAt);
+          return { allowed: true, id, accountId, destination, rate, maxSeconds, held: fromMicros(BigInt(micros)), currency: prof.currency };
+        }
+        case 'reassert':
+          await this.reassert(accountId);
+          continue;
+        case 'wait':
+          await new Promise((res) => setTimeout(res, Math.min(Number(r[1]), RECOVERY_MS) + 5));
+          continue;
+        case 'load':
+          prof = await this.load(accountId, now);
+          verified = true;
+          continue;
+        case 'stale':
+          prof = this.cacheProfile(accountId, String(r[1]), String(r[2]));
+          verified = true;
+          continue;
+        case 'suspended':
+          this.profiles.delete(accountId);
+          return refuse('suspended', 'the account is suspended');
+        case 'concurrent': {
+          const which = Number(r[3]) === 1 ? 'the default limit' : 'limit';
+          return refuse('concurrent_limit', `the account already has ${r[1]} call(s) in progress (${which} ${r[2]})`);
+        }
+        case 'balance':
+          return refuse('insufficient_balance', `the balance cannot pay the first ${rate.firstIncrement} s at ${rate.ratePerMinute} ${rate.currency}/min`);
+        case 'daily': {
+          const [spent, held, room, limit] = r.slice(1, 5).map((x) => fromMicros(BigInt(String(x))));
+          return refuse('daily_spend_limit', `today's spending (${spent} rated, ${held} held) leaves ${room} of the daily limit ${limit}: less than the first ${rate.firstIncrement} s`);
+        }
+        default:
+          throw new Error(`credit control: unexpected answer ${String(r[0])}`);
+      }
+    }
+    throw new Error(`credit control: the snapshot of account ${accountId} kept changing; try again`);
+  }
+
+  /** The checks that need the profile only: status, country, rate, currency, max rate. */
+  private async precheck(prof: Profile, destination: string, now: Date): Promise<{ rate: Rate } | Authorization> {
+    if (prof.status !== 'active') return refuse('suspended', 'the account is suspended');
+    if (!countryAllowed(prof.allowedCountries, destination)) {
+      return refuse('country_not_allowed', `${destination} is outside the account's allowed countries (${prof.allowedCountries!.join(', ') || 'none'})`);
+    }
+    const rate = prof.rateDeckId ? await this.decks.findRate(prof.rateDeckId, destination, now) : null;
+    if (!rate) return refuse('no_rate', prof.rateDeckId ? `no rate for ${destination}` : 'the account has no rate deck');
+    if (rate.currency !== prof.currency) return refuse('no_rate', `the rate deck is in ${rate.currency}, the account in ${prof.currency}`);
+    if (!rateAllowed(prof.maxRatePerMinute, rate.ratePerMinute)) {
+      return refuse('rate_above_limit', `${destination} costs ${rate.ratePerMinute} ${rate.currency}/min, above the account's ${prof.maxRatePerMinute}`);
+    }
+    return { rate };
+  }
+
+  private cacheProfile(accountId: string, ver: string, json: string): Profile {
+    const p = { ...(JSON.parse(json) as Omit<Profile, 'ver'>), ver };
+    this.profiles.set(accountId, p);
+    return p;
+  }
+
+  /** Reads the snapshot from PostgreSQL and writes it (once per account at a time in this process). */
+  private load(accountId: string, now: Date): Promise<Profile | null> {
+    let p = this.loading.get(accountId);
+    if (!p) {
+      p = this.loadNow(accountId, now).finally(() => this.loading.delete(accountId));
+      this.loading.set(accountId, p);
+    }
+    return p;
+  }
+
+  private async loadNow(accountId: string, now: Date): Promise<Profile | null> {
+    const [row] = await this.accounts.fundsSnapshots(undefined, [accountId], utcDayStart(now), true);
+    if (!row) {
+      this.profiles.delete(accountId);
+      return null;
+    }
+    const pending: string[] = [];
+    for (const c of row.pending ?? []) {
+      if (c.rate === null) continue;
+      const cost = toMicros(rateCall({ ratePerMinute: c.rate, connectionFee: c.fee ?? '0', firstIncrement: c.first ?? 1, nextIncrement: c.next ?? 1 }, c.seconds, c.answered).cost);
+      if (cost > 0n) pending.push(c.id, cost.toString(), String(now.getTime() + ENDED_HOLD_SECONDS * 1000));
+    }
+    const { args, profile } = snapshotArgs(row, now);
+    await this.run(LOAD, accountId, [...args, ...pending]);
+    return this.cacheProfile(accountId, profile.ver, JSON.stringify(profile));
+  }
+
+  /** The epoch changed (Redis lost the billing keys) or this process has not seen it yet: re-put this process's live holds. */
+  private async reassert(accountId: string): Promise<void> {
+    const epoch = String(await this.run(EPOCH, accountId, [newId(), RECOVERY_MS]));
+    const now = Date.now();
+    await Promise.all(
+      [...this.live].map(([id, h]) => {
+        if (h.expiresAt < now) return this.live.delete(id);
+        return this.run(PUT_NEW, h.accountId, [id, h.value]);
+      }),
+    );
+    if (this.epoch !== epoch && this.epoch !== '') this.log.warn({ epoch }, 'billing keys lost in Redis: live holds of this process put back');
+    this.epoch = epoch;
+  }
+
+  private remember(id: string, accountId: string, value: string, expiresAt: number): void {
+    this.live.set(id, { accountId, value, expiresAt });
+    if (!this.heartbeat) {
+      this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
+      this.heartbeat.unref();
+    }
+  }
+
+  private async beat(): Promise<void> {
+    const now = Date.now();
+    // A call recorded by another process leaves its entry here until it expires.
+    for (const [id, h] of this.live) if (h.expiresAt < now) this.live.delete(id);
+    if (this.live.size === 0) return;
+    const accountId = this.live.values().next().value!.accountId;
+    try {
+      const epoch = await this.redis.get(this.keys(accountId)[4]);
+      if (epoch !== this.epoch) await this.reassert(accountId);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'credit control heartbeat failed');
+    }
   }
 
   /** Frees a reservation that will produce no CDR (or that record() will not see). Idempotent. */
   async release(reservation: Pick<Reservation, 'id' | 'accountId'>): Promise<void> {
-    await this.redis.eval(MOVE, 1, this.key(reservation.accountId), reservation.id, '');
+    this.live.delete(reservation.id);
+    await this.run(MOVE, reservation.accountId, [reservation.id, '']);
   }
 
   /** The call ended; until its CDR is in the ledger, hold its exact cost instead of the worst case. */
   async callEnded(accountId: string, reservationId: string, cost: string, now = new Date()): Promise<void> {
+    this.live.delete(reservationId);
     const micros = toMicros(cost);
     const value = micros === 0n ? '' : `E|${micros}|${now.getTime() + ENDED_HOLD_SECONDS * 1000}|0`;
-    await this.redis.eval(MOVE, 1, this.key(accountId), reservationId, value);
+    await this.run(MOVE, accountId, [reservationId, value]);
+  }
+
+  /**
+   * Holds a debit about to be written outside rating (a rental), so no authorization spends the
+   * money meanwhile. Settle it with `settle` once committed (seq 0 if nothing was debited).
+   */
+  async holdDebit(accountId: string, amount: string, now = new Date()): Promise<string> {
+    const id = newId();
+    await this.run(PUT_NEW, accountId, [id, `E|${toMicros(amount)}|${now.getTime() + ENDED_HOLD_SECONDS * 1000}|0`]);
+    return id;
+  }
+
+  /**
+   * For the rating worker, inside its transaction after the debits (the accounts are locked by
+   * it): the snapshots of these accounts as of the commit, to write with the settlements.
+   */
+  async snapshotsIn(tx: Tx, accountIds: string[], now = new Date()): Promise<FundsSnapshot[]> {
+    if (!accountIds.length) return [];
+    const rows = await this.accounts.fundsSnapshots(tx, accountIds, utcDayStart(now), false);
+    return rows.map((row) => ({ accountId: row.id, args: snapshotArgs(row, now).args }));
+  }
+
+  /**
+   * After a commit: each account's snapshot (if given) and its debits' holds, in one script per
+   * account: the holds become S and those the snapshot includes go. Idempotent.
+   */
+  async settle(settlements: Settlement[], snapshots: FundsSnapshot[] = [], now = new Date()): Promise<void> {
+    const byAccount = new Map<string, { snap?: string[]; args: string[] }>();
+    const of = (id: string) => byAccount.get(id) ?? byAccount.set(id, { args: [] }).get(id)!;
+    for (const s of snapshots) of(s.accountId).snap = s.args;
+    const expires = String(now.getTime() + SETTLED_HOLD_SECONDS * 1000);
+    for (const s of settlements) of(s.accountId).args.push(s.holdId, toMicros(s.cost).toString(), String(s.seq), expires);
+    await Promise.all([...byAccount].map(([accountId, b]) => this.run(SETTLE, accountId, [...(b.snap ?? ['']), ...b.args])));
   }
 
   /** The CDR's debit is ledger entry `seq` (0: nothing was debited): balances read from now on include it. */
   async settled(accountId: string, reservationId: string, cost: string, seq: number, now = new Date()): Promise<void> {
-    const micros = toMicros(cost);
-    const value = micros === 0n || seq === 0 ? '' : `S|${micros}|${now.getTime() + SETTLED_HOLD_SECONDS * 1000}|${seq}`;
-    await this.redis.eval(MOVE, 1, this.key(accountId), reservationId, value);
+    await this.settle([{ accountId, holdId: reservationId, cost, seq }], [], now);
+  }
+
+  /** Reads the account's snapshot again (after a top-up commits): written only if newer than the stored one. */
+  async refresh(accountId: string, now = new Date()): Promise<void> {
+    await this.loadNow(accountId, now);
+  }
+
+  /** The account's settings changed to `version` (settings_version): no older snapshot may be used or written. */
+  async invalidate(accountId: string, version: string): Promise<void> {
+    this.profiles.delete(accountId);
+    await this.run(INVALIDATE, accountId, [version]);
   }
 
   /** Calls in progress for the account, as every gateway process sees them. */
   async activeCalls(accountId: string, now = new Date()): Promise<number> {
-    const [live] = (await this.redis.eval(SNAPSHOT, 1, this.key(accountId), now.getTime(), Number.MAX_SAFE_INTEGER, '0')) as [number, string];
-    return live;
+    return Number(await this.run(LIVE, accountId, [now.getTime()]));
   }
+}
+
+/** The ARGV of a snapshot (credit-scripts.ts SNAPSHOT_ARGS) and the profile it carries. */
+function snapshotArgs(row: FundsSnapshotRow, now: Date): { args: string[]; profile: Profile } {
+  const profile: Profile = {
+    ver: row.settings_version,
+    rateDeckId: row.rate_deck_id,
+    currency: row.currency,
+    status: row.status,
+    allowedCountries: row.allowed_countries,
+    maxRatePerMinute: row.max_rate_per_minute,
+  };
+  const { ver: _ver, ...p } = profile;
+  const args = [
+    row.ledger_seq,
+    row.settings_version,
+    toMicros(row.balance).toString(),
+    toMicros(row.credit_limit).toString(),
+    row.status,
+    row.max_concurrent_calls === null ? '' : String(row.max_concurrent_calls),
+    row.daily_spend_limit === null ? '' : toMicros(row.daily_spend_limit).toString(),
+    String(utcDayStart(now).getTime()),
+    toMicros(row.spent).toString(),
+    String(now.getTime()),
+    JSON.stringify(p),
+  ];
+  return { args, profile };
 }
 
 function refuse(reason: RefusalReason, message: string): Authorization {

@@ -6,7 +6,7 @@
  * Storage: ledger.repository.ts (and the account lock in accounts.repository.ts).
  * Imports nothing from other domain modules.
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { newId } from '../platform/ids';
@@ -14,6 +14,7 @@ import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { DomainError, invalid, notFound } from '../platform/problem';
 import { money } from '../platform/validation';
 import { AccountsRepository } from './accounts.repository';
+import { CreditControlService } from './credit-control.service';
 import { EntryRow, LedgerKind, LedgerRepository, NewEntry } from './ledger.repository';
 import { Money } from './rating';
 import type { Tx } from './sql.repository';
@@ -81,9 +82,12 @@ const entryView = (r: EntryRow): LedgerEntryView => ({
 
 @Injectable()
 export class LedgerService {
+  private readonly log = new Logger('ledger');
+
   constructor(
     private readonly entries: LedgerRepository,
     private readonly accounts: AccountsRepository,
+    private readonly credit: CreditControlService,
   ) {}
 
   /**
@@ -134,7 +138,7 @@ export class LedgerService {
   async topUp(accountId: string, input: z.infer<typeof topUpInput>, idempotencyKey?: string): Promise<{ replayed: boolean; topup: TopUpView }> {
     if (idempotencyKey !== undefined && (idempotencyKey.length < 1 || idempotencyKey.length > 200)) throw invalid('Idempotency-Key', 'expected 1 to 200 characters');
     const requestHash = topUpRequestHash(input);
-    return this.entries.transaction(async (tx) => {
+    const done = await this.entries.transaction(async (tx) => {
       // The account row lock serialises concurrent retries of one key: the second sees the first.
       const acc = await this.accounts.lock(tx, accountId);
       if (!acc) throw notFound('account', accountId);
@@ -165,6 +169,9 @@ export class LedgerService {
       await this.entries.storeTopUpResponse(tx, id, view);
       return { replayed: false, topup: view };
     });
+    // After the commit, so credit control sees the money now (and within its snapshot age if this fails).
+    if (!done.replayed) await this.credit.refresh(accountId).catch((e: Error) => this.log.warn({ err: e.message, accountId }, 'credit snapshot not refreshed after a top-up'));
+    return done;
   }
 
   async list(accountId: string, q: z.infer<typeof ledgerQuery>): Promise<Page<LedgerEntryView>> {

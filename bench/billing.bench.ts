@@ -262,6 +262,26 @@ async function hotAccount(ctx: INestApplicationContext, pg: Client): Promise<Rec
       authorizeMs: { p50: +pct(latencies, 50).toFixed(2), p99: +pct(latencies, 99).toFixed(2), max: +latencies[latencies.length - 1].toFixed(2) },
     };
   };
+  // Credit control alone (authorize, then release: no CDR), 100 accounts first this time, so
+  // neither side always runs first; each side gets a warm-up of its own first.
+  const authorizeOnly = async (accounts: string[], n: number) => {
+    const latencies: number[] = [];
+    const t0 = performance.now();
+    await pool(n, HOT_PARALLEL, async (i) => {
+      const s = performance.now();
+      const auth = await credit.authorize(accounts[i % accounts.length], dest, { maxSeconds: 600 });
+      latencies.push(performance.now() - s);
+      if (auth.allowed) await credit.release(auth);
+    });
+    latencies.sort((a, b) => a - b);
+    return { accounts: accounts.length, calls: n, perSecond: Math.round(n / ((performance.now() - t0) / 1000)), authorizeMs: { p50: +pct(latencies, 50).toFixed(2), p99: +pct(latencies, 99).toFixed(2) } };
+  };
+  await authorizeOnly(spread, 500);
+  const authorizeOnlyHundred = await authorizeOnly(spread, HOT_CALLS);
+  await authorizeOnly([hot], 500);
+  const authorizeOnlyOne = await authorizeOnly([hot], HOT_CALLS);
+  console.log(JSON.stringify({ authorizeOnlyOne, authorizeOnlyHundred }));
+
   const oneAccount = await phase([hot]);
   console.log(JSON.stringify({ oneAccount }));
   const hundredAccounts = await phase(spread);
@@ -285,6 +305,7 @@ async function hotAccount(ctx: INestApplicationContext, pg: Client): Promise<Rec
   const openHolds = (await Promise.all(all.map((id) => credit.activeCalls(id)))).reduce((a, b) => a + b, 0);
   console.log(`balance check: ${exact.mismatches} of ${exact.accounts} accounts differ from top-ups − rated CDRs (rated ${exact.rated_total}, debited ${exact.debited_total}); live holds left: ${openHolds}`);
   return {
+    authorizeOnly: { oneAccount: authorizeOnlyOne, hundredAccounts: authorizeOnlyHundred, ratioOneOverHundred: +(authorizeOnlyOne.perSecond / authorizeOnlyHundred.perSecond).toFixed(2) },
     oneAccount,
     hundredAccounts,
     ratio: {
@@ -313,6 +334,12 @@ function writeHotResult(run: Record<string, unknown>): void {
     const x = r.result;
     return `| ${label} (${r.commit}, ${r.date}, load ${r.loadAverage.join(' ')}) | ${x.oneAccount.authorizeAndRecordPerSecond} | ${x.hundredAccounts.authorizeAndRecordPerSecond} | ${x.ratio.oneOverHundredAuthorizeAndRecord} | ${x.oneAccount.authorizeMs.p50} / ${x.oneAccount.authorizeMs.p99} | ${x.hundredAccounts.authorizeMs.p50} / ${x.hundredAccounts.authorizeMs.p99} | ${x.oneAccount.untilAllRatedPerSecond} / ${x.hundredAccounts.untilAllRatedPerSecond} | ${x.exactness.mismatches} |`;
   };
+  const authRow = (label: string) => {
+    const r = out[label] as { result: Record<string, any> } | undefined;
+    const x = r?.result.authorizeOnly;
+    if (!x) return `| ${label} | (not run) | | | | |`;
+    return `| ${label} | ${x.oneAccount.perSecond} | ${x.hundredAccounts.perSecond} | ${x.ratioOneOverHundred} | ${x.oneAccount.authorizeMs.p50} / ${x.oneAccount.authorizeMs.p99} | ${x.hundredAccounts.authorizeMs.p50} / ${x.hundredAccounts.authorizeMs.p99} |`;
+  };
   const trip = (label: string) => {
     const r = out[label] as { result: Record<string, any> } | undefined;
     if (!r) return `| ${label} | | | |`;
@@ -330,6 +357,13 @@ function writeHotResult(run: Record<string, unknown>): void {
     row('before'),
     row('after'),
     '',
+    'Credit control alone (authorize then release, no CDR; 100 accounts measured first, each side after its own 500-call warm-up):',
+    '',
+    '| run | 1 account: authorizations/s | 100 accounts: authorizations/s | ratio 1/100 | p50 / p99 ms (1) | p50 / p99 ms (100) |',
+    '| --- | --- | --- | --- | --- | --- |',
+    authRow('before'),
+    authRow('after'),
+    '',
     'Round trips per call (PostgreSQL queries / Redis commands, counted in-process one call at a time; rating counted over 200 calls rated in batches, BullMQ\'s own commands included):',
     '',
     '| run | authorize | record | rating + settlement |',
@@ -337,7 +371,7 @@ function writeHotResult(run: Record<string, unknown>): void {
     trip('before'),
     trip('after'),
     '',
-    '`before` was measured on the commit named in its row, in the same session, with this same bench file; `after` on the commit named in its row.',
+    '`before`: the commit named in its row (credit control under the account row lock), exported with `git archive` and run with this same bench file, in the same session as `after`.',
     '',
   ].join('\n');
   writeFileSync(resolve(resultsDir(), 'billing-hot-account.md'), md);
@@ -440,7 +474,8 @@ async function main(): Promise<void> {
       const result = await hotAccount(ctx, pg);
       await ctx.close();
       ctx = undefined;
-      const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+      // BENCH_COMMIT: for a run from an exported tree of another commit (the baseline), which has no .git.
+      const commit = process.env.BENCH_COMMIT ?? execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
       writeHotResult({ date: new Date().toISOString(), machine: machine(), command: `BENCH_BILLING_PARTS=${[...PARTS].join(',')} BENCH_HOT_LABEL=${HOT_LABEL} npm run bench:billing`, commit, loadAverage: load, result });
       console.log(JSON.stringify(result, null, 2));
       if (!PARTS.has('pipeline') && !PARTS.has('export')) return;

@@ -165,10 +165,20 @@ export class CdrsRepository extends SqlRepository {
   }
 
   async insert(row: NewCdrRow): Promise<void> {
-    const columns = Object.keys(row) as (keyof NewCdrRow)[];
+    await this.insertMany([row]);
+  }
+
+  /**
+   * Inserts rows that all have the same columns, in one statement (one commit: the WAL flush of a
+   * commit, not the row, is what a CDR costs). At most 1,000 rows (PostgreSQL allows 65,535 parameters).
+   */
+  async insertMany(rows: NewCdrRow[]): Promise<void> {
+    if (!rows.length) return;
+    const columns = Object.keys(rows[0]) as (keyof NewCdrRow)[];
+    const values = rows.map((_, r) => `(${columns.map((_, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
     await this.db.query(
-      `INSERT INTO cdrs (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
-      columns.map((c) => row[c]),
+      `INSERT INTO cdrs (${columns.join(', ')}) VALUES ${values.join(', ')}`,
+      rows.flatMap((row) => columns.map((c) => row[c])),
     );
   }
 

@@ -5,7 +5,9 @@
  * behind CdrQueue.
  *
  * Exactly once: record() writes the CDR `pending` to PostgreSQL before anything else, so a CDR is
- * durable before the queue hears of it. rate() locks the CDR row (FOR UPDATE) and does nothing if it
+ * durable before the queue hears of it. CDRs recorded in the same event-loop turn are inserted in
+ * one statement and queued in one addBulk (write-coalescer.ts): each record() still resolves only
+ * once its own row is committed, and a row that fails alone fails only its own call. rate() locks the CDR row (FOR UPDATE) and does nothing if it
  * is already rated; the ledger's unique cdr_id is the backstop. Running a job twice, or two workers
  * at once, therefore changes nothing the second time.
  */
@@ -18,12 +20,13 @@ import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { CDR_QUEUE_PORT, CdrQueuePort } from './cdr-queue.port';
-import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow } from './cdrs.repository';
+import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow, type NewCdrRow } from './cdrs.repository';
 import { CreditControlService, FundsSnapshot, Reservation, Settlement } from './credit-control.service';
 import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
 import { Rate, RateDecksService } from './rate-decks.service';
 import { Money, rateCall, Tariff } from './rating';
+import { WriteCoalescer } from './write-coalescer';
 
 export { CDR_COLUMNS, cdrView, type CdrView } from './cdrs.repository';
 
@@ -138,6 +141,9 @@ function rateOne(c: LockedCdr): { cost: string; billable: number; rate: AppliedR
 @Injectable()
 export class CdrsService {
   private readonly log = new Logger('billing');
+  /** CDRs recorded in the same turn share one INSERT (one commit); their jobs one addBulk. */
+  private readonly inserts = new WriteCoalescer<NewCdrRow>((rows) => this.cdrs.insertMany(rows));
+  private readonly enqueues = new WriteCoalescer<string>((ids) => this.queue.enqueue(ids));
 
   constructor(
     private readonly cdrs: CdrsRepository,
@@ -159,7 +165,7 @@ export class CdrsService {
     const duration = c.durationSeconds ?? (answered ? Math.max(0, Math.ceil((c.endedAt.getTime() - c.answeredAt!.getTime()) / 1000)) : 0);
     const rate: Tariff & { prefix?: string; destination?: string } | undefined = c.reservation?.rate;
     const accountId = c.accountId ?? c.reservation?.accountId ?? null;
-    await this.cdrs.insert({
+    await this.inserts.add({
       id,
       call_id: c.callId,
       direction: c.direction,
@@ -191,7 +197,7 @@ export class CdrsService {
       const cost = rate ? rateCall(rate, duration, answered).cost : '0';
       await this.credit.callEnded(c.reservation.accountId, c.reservation.id, cost).catch((e: Error) => this.log.warn({ err: e.message, cdrId: id }, 'call hold not updated'));
     }
-    await this.queue.enqueue([id]).catch((e: Error) => this.log.warn({ err: e.message, cdrId: id }, 'CDR not queued; the sweep will queue it'));
+    await this.enqueues.add(id).catch((e: Error) => this.log.warn({ err: e.message, cdrId: id }, 'CDR not queued; the sweep will queue it'));
     return { id };
   }
 

@@ -64,6 +64,7 @@
  * Amounts in Redis are integer micro-units (exact below 9·10^9 currency units).
  */
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
@@ -176,8 +177,18 @@ export class CreditControlService implements OnModuleDestroy {
     return [`${p}:holds:${accountId}`, `${p}:hexp:${accountId}`, `${p}:hseq:${accountId}`, `${p}:snap:${accountId}`, `${p}:epoch`, `${p}:recovering`];
   }
 
-  private run(script: string, accountId: string, args: (string | number)[]): Promise<unknown> {
-    return this.redis.eval(script, 6, ...this.keys(accountId), ...args);
+  /**
+   * Runs a script by its SHA1 (EVALSHA: the text is not sent on every call); the first call on a
+   * Redis that does not know it yet (or lost it) sends the text once with EVAL.
+   */
+  private async run(script: string, accountId: string, args: (string | number)[]): Promise<unknown> {
+    const sha = shaOf(script);
+    try {
+      return await this.redis.evalsha(sha, 6, ...this.keys(accountId), ...args);
+    } catch (e) {
+      if (!String((e as Error).message).startsWith('NOSCRIPT')) throw e;
+      return this.redis.eval(script, 6, ...this.keys(accountId), ...args);
+    }
   }
 
   /**
@@ -410,6 +421,13 @@ export class CreditControlService implements OnModuleDestroy {
   async activeCalls(accountId: string, now = new Date()): Promise<number> {
     return Number(await this.run(LIVE, accountId, [now.getTime()]));
   }
+}
+
+const shas = new Map<string, string>();
+function shaOf(script: string): string {
+  let sha = shas.get(script);
+  if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  return sha;
 }
 
 /** The ARGV of a snapshot (credit-scripts.ts SNAPSHOT_ARGS) and the profile it carries. */

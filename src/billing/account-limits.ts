@@ -2,7 +2,7 @@
  * The fraud limits of an account as pure decisions (issue 11, after Telnyx's and Twilio's outbound
  * voice profiles): which countries it may call, the highest per-minute rate, and how much of the
  * UTC day's spending limit is left. Plain data in, plain data out; credit control does the reads
- * (under the account row lock) around them. Money stays exact (rating's Money, never floats).
+ * (from its Redis snapshot of the account, credit-control.service.ts) around them. Money stays exact (rating's Money, never floats).
  * Imports libphonenumber-js (the country of a number) and rating only.
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';

@@ -159,6 +159,7 @@ export class CreditControlService implements OnModuleDestroy {
   /** The live holds this process granted, to re-put after Redis lost them. */
   private readonly live = new Map<string, { accountId: string; value: string; expiresAt: number }>();
   private epoch = '';
+  private reasserting?: Promise<void>;
   private heartbeat?: NodeJS.Timeout;
 
   constructor(
@@ -319,7 +320,13 @@ export class CreditControlService implements OnModuleDestroy {
   }
 
   /** The epoch changed (Redis lost the billing keys) or this process has not seen it yet: re-put this process's live holds. */
-  private async reassert(accountId: string): Promise<void> {
+  private reassert(accountId: string): Promise<void> {
+    // Once at a time per process: every authorization of a burst would otherwise re-put them all.
+    this.reasserting ??= this.reassertNow(accountId).finally(() => (this.reasserting = undefined));
+    return this.reasserting;
+  }
+
+  private async reassertNow(accountId: string): Promise<void> {
     const epoch = String(await this.run(EPOCH, accountId, [newId(), RECOVERY_MS]));
     const now = Date.now();
     await Promise.all(

@@ -40,7 +40,11 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
         : problemOf('invalid_input', `malformed JSON body: ${err.message ?? err.type}`, [{ field: 'body', message: 'malformed JSON' }]);
     res.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: req.originalUrl.split('?')[0] }));
   });
-  app.getHttpAdapter().getInstance().disable('x-powered-by');
+  const express_ = app.getHttpAdapter().getInstance();
+  express_.disable('x-powered-by');
+  // No ETag: Express hashed every JSON answer (SHA-1) for it, and turned the body into a Buffer, which
+  // costs a second socket write; no client of this API sends If-None-Match (bench/results/http.md).
+  express_.set('etag', false);
   guardOperatorEndpoints(app, config);
   return app;
 }

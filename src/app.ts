@@ -42,8 +42,8 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   });
   const express_ = app.getHttpAdapter().getInstance();
   express_.disable('x-powered-by');
-  // No ETag: Express hashed every JSON answer (SHA-1) for it, and turned the body into a Buffer, which
-  // costs a second socket write; no client of this API sends If-None-Match (bench/results/http.md).
+  // No ETag: Express hashed every JSON answer (SHA-1) for it and turned the body into a Buffer, written
+  // apart from the headers; no client of this API sends If-None-Match (docs/performance.md, "HTTP").
   express_.set('etag', false);
   guardOperatorEndpoints(app, config);
   return app;

@@ -8,6 +8,8 @@ import { hashSecret } from './secrets';
 class KeyTable {
   rows = new Map<string, ApiKey>();
   lookups = 0;
+  /** When set, a lookup reads the row at once but answers only when this settles (a slow query). */
+  hold?: Promise<void>;
   add(id: string, secret: string, role: ApiKey['role'] = 'operator'): void {
     this.rows.set(id, { id, name: id, role, secretHash: hashSecret(secret), prefix: secret.slice(0, 12), createdAt: new Date(), revokedAt: null });
   }
@@ -15,7 +17,9 @@ class KeyTable {
     return {
       findLiveByHash: async (hash: string) => {
         this.lookups++;
-        return [...this.rows.values()].find((k) => k.secretHash === hash && !k.revokedAt);
+        const found = [...this.rows.values()].find((k) => k.secretHash === hash && !k.revokedAt);
+        await this.hold;
+        return found;
       },
       revoke: async (id: string) => {
         const k = this.rows.get(id);
@@ -66,6 +70,20 @@ describe('ApiKeysService.authenticate with the verified-key cache', () => {
     table.rows.get('k2')!.revokedAt = new Date();
     await expect(keys.revoke('k2')).rejects.toMatchObject({ code: 'not_found' });
     expect(await keys.authenticate('gwk_secret-two')).toBeUndefined();
+  });
+
+  it('does not remember a lookup that a revocation on this node overtook', async () => {
+    const table = new KeyTable();
+    table.add('k1', 'gwk_secret-one');
+    const keys = service(table, 60);
+    let answer!: () => void;
+    table.hold = new Promise((ok) => (answer = ok));
+    const pending = keys.authenticate('gwk_secret-one'); // reads the live row first...
+    table.hold = undefined;
+    await keys.revoke('k1'); // ...then the key is revoked, before that lookup answers
+    answer();
+    expect(await pending).toEqual({ keyId: 'k1', role: 'operator' });
+    expect(await keys.authenticate('gwk_secret-one')).toBeUndefined();
   });
 
   it('never remembers an unknown key: a key created since (on any node) works at once', async () => {

@@ -4,8 +4,8 @@
  * platform and this folder.
  *
  * Verified keys are remembered for API_KEY_CACHE_SECONDS (default 5): without that, every
- * authenticated request paid a TypeORM query for the key before doing its own work, about a third
- * of the CPU of a cheap GET (docs/performance.md, "HTTP"). The cache is keyed by the SHA-256 of
+ * authenticated request paid a TypeORM query for the key before doing its own work, as costly as
+ * the read of a cheap GET itself (docs/performance.md, "HTTP"). The cache is keyed by the SHA-256 of
  * the secret (never the secret), holds only keys that exist, so a key created on another node
  * works at once, and is bounded (MAX_CACHED_KEYS, oldest first out), so random bearer tokens
  * cannot grow it. Revocation: this node forgets the key at once; another node refuses it at most
@@ -44,6 +44,8 @@ export class ApiKeysService {
   private readonly cacheMs: number;
   /** SHA-256 of a secret → the live key it verified as, until `until` (Date.now()). */
   private readonly verified = new Map<string, { principal: Readonly<Principal>; until: number }>();
+  /** Bumped by every revoke: a lookup that started before one does not fill the cache with its answer. */
+  private revocations = 0;
 
   constructor(
     private readonly keys: ApiKeysRepository,
@@ -66,6 +68,7 @@ export class ApiKeysService {
 
   async revoke(id: string): Promise<void> {
     const revoked = await this.keys.revoke(id);
+    this.revocations++;
     // Before the 404 too: a key revoked by another node is forgotten here as soon as anyone asks.
     for (const [hash, entry] of this.verified) if (entry.principal.keyId === id) this.verified.delete(hash);
     if (!revoked) throw notFound('API key', id);
@@ -81,10 +84,11 @@ export class ApiKeysService {
       if (cached.until > now) return cached.principal;
       this.verified.delete(hash);
     }
+    const revocationsBefore = this.revocations;
     const key = await this.keys.findLiveByHash(hash);
     if (!key) return undefined;
     const principal = Object.freeze({ keyId: key.id, role: key.role });
-    if (this.cacheMs > 0) {
+    if (this.cacheMs > 0 && this.revocations === revocationsBefore) {
       if (this.verified.size >= MAX_CACHED_KEYS) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(hash, { principal, until: now + this.cacheMs });
     }

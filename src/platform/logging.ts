@@ -53,6 +53,7 @@ export function httpLoggingParams(level: string): Params {
       },
       autoLogging: { ignore: (req: IncomingMessage) => req.url === '/health/live' || req.url === '/health/ready' },
     },
-    forRoutes: [{ path: '*path', method: RequestMethod.ALL }],
+    // Every path, '/' included, under Express and under Fastify's middie (nestjs-pino's default matches none under middie).
+    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
   };
 }

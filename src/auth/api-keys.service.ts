@@ -1,3 +1,17 @@
+/**
+ * API keys: creation, listing, revocation, and who holds a given secret (authenticate, called by
+ * the AuthGuard on every authenticated request and by the queue dashboard). Imports only the
+ * platform and this folder.
+ *
+ * Verified keys are remembered for API_KEY_CACHE_SECONDS (default 5): without that, every
+ * authenticated request paid a TypeORM query for the key before doing its own work, as costly as
+ * the read of a cheap GET itself (docs/performance.md, "HTTP"). The cache is keyed by the SHA-256 of
+ * the secret (never the secret), holds only keys that exist, so a key created on another node
+ * works at once, and is bounded (MAX_CACHED_KEYS, oldest first out), so random bearer tokens
+ * cannot grow it. Revocation: this node forgets the key at once; another node refuses it at most
+ * API_KEY_CACHE_SECONDS later, when its entry expires. The bound is the price of not asking the
+ * database; 0 turns the cache off.
+ */
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
@@ -21,15 +35,24 @@ export interface Principal {
   role: ApiRole;
 }
 
+/** Verified keys kept at most; past it the oldest entry goes (a Map iterates in insertion order). */
+export const MAX_CACHED_KEYS = 10_000;
+
 @Injectable()
 export class ApiKeysService {
   private readonly adminHash?: string;
+  private readonly cacheMs: number;
+  /** SHA-256 of a secret → the live key it verified as, until `until` (Date.now()). */
+  private readonly verified = new Map<string, { principal: Readonly<Principal>; until: number }>();
+  /** Bumped by every revoke: a lookup that started before one does not fill the cache with its answer. */
+  private revocations = 0;
 
   constructor(
     private readonly keys: ApiKeysRepository,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.adminHash = config.adminApiKey ? hashSecret(config.adminApiKey) : undefined;
+    this.cacheMs = (config.apiKeyCacheSeconds ?? 0) * 1000;
   }
 
   async create(name: string, role: ApiRole): Promise<ApiKeyView & { secret: string }> {
@@ -44,15 +67,32 @@ export class ApiKeysService {
   }
 
   async revoke(id: string): Promise<void> {
-    if (!(await this.keys.revoke(id))) throw notFound('API key', id);
+    const revoked = await this.keys.revoke(id);
+    this.revocations++;
+    // Before the 404 too: a key revoked by another node is forgotten here as soon as anyone asks.
+    for (const [hash, entry] of this.verified) if (entry.principal.keyId === id) this.verified.delete(hash);
+    if (!revoked) throw notFound('API key', id);
   }
 
   /** Who holds this secret, if anyone: the configured admin key or a live stored key. */
   async authenticate(secret: string): Promise<Principal | undefined> {
     const hash = hashSecret(secret);
     if (this.adminHash && sameHash(hash, this.adminHash)) return { keyId: 'config', role: 'admin' };
+    const now = Date.now();
+    const cached = this.verified.get(hash);
+    if (cached) {
+      if (cached.until > now) return cached.principal;
+      this.verified.delete(hash);
+    }
+    const revocationsBefore = this.revocations;
     const key = await this.keys.findLiveByHash(hash);
-    return key ? { keyId: key.id, role: key.role } : undefined;
+    if (!key) return undefined;
+    const principal = Object.freeze({ keyId: key.id, role: key.role });
+    if (this.cacheMs > 0 && this.revocations === revocationsBefore) {
+      if (this.verified.size >= MAX_CACHED_KEYS) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(hash, { principal, until: now + this.cacheMs });
+    }
+    return principal;
   }
 }
 

@@ -40,6 +40,7 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   SECRETS_KEY: 'ab'.repeat(32),
   NUMBER_QUARANTINE_DAYS: '0',
   LOG_LEVEL: 'warn',
+  API_KEY_CACHE_SECONDS: '30',
   METRICS_ALLOW: '10.0.0.0/8',
   METRICS_BEARER_TOKEN: 't'.repeat(32),
   DOCS_ENABLED: '0',
@@ -142,6 +143,7 @@ describe('loadConfig', () => {
       secretsKey: Buffer.alloc(32, 0xab),
       numberQuarantineDays: 0,
       logLevel: 'warn',
+      apiKeyCacheSeconds: 30,
       endpoints: { metricsAllow: ['10.0.0.0/8'], metricsBearerToken: 't'.repeat(32), docsEnabled: false, docsAllow: 'any' },
       roles: ['sip', 'media'],
       calls: {

@@ -98,6 +98,7 @@ const variables = z.object({
     .optional(),
   NUMBER_QUARANTINE_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   // -- operator endpoints (issue 11: /metrics and /docs behind an allow list and a token)
   METRICS_ALLOW: allowList(PRIVATE_NETWORKS),
   METRICS_BEARER_TOKEN: z.string().regex(/^\S{32,}$/, 'expected at least 32 characters without spaces').optional(),
@@ -190,6 +191,8 @@ const schema = variables
     secretsKey: c.SECRETS_KEY,
     numberQuarantineDays: c.NUMBER_QUARANTINE_DAYS,
     logLevel: c.LOG_LEVEL,
+    /** How long a verified API key is trusted without asking PostgreSQL (src/auth/api-keys.service.ts); 0: every request asks. */
+    apiKeyCacheSeconds: c.API_KEY_CACHE_SECONDS,
     /** Who may read /metrics and /docs (src/platform/endpoint-access.ts). */
     endpoints: {
       /** Source CIDRs allowed to read /metrics, or 'any'. Default: loopback and private networks. */

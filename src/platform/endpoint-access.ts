@@ -1,8 +1,9 @@
 /**
  * Who may read the operator endpoints that carry no API key: `/metrics` (Prometheus scrapers do
  * not send our API keys) and `/docs`, `/docs-json`, `/docs-yaml` (the OpenAPI description). Owns
- * the parsing of the allow lists (METRICS_ALLOW, DOCS_ALLOW) and the Express middleware that
- * guards those paths before Nest's router; no domain imports.
+ * the parsing of the allow lists (METRICS_ALLOW, DOCS_ALLOW) and the middleware that guards those
+ * paths before Nest's router; no domain imports. The middleware uses only Node's own request and
+ * response (no Express helpers), so it runs the same under Express and under Fastify's middie.
  *
  * Two checks, both optional: the client's TCP source address must be in the allow list (the
  * socket's address, never X-Forwarded-For, which anyone can write), and for /metrics a bearer
@@ -11,7 +12,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import ipaddr from 'ipaddr.js';
 import { problemOf } from './problem';
 
@@ -49,14 +50,22 @@ export interface EndpointAccess {
 
 const log = new Logger('endpoints');
 
-export function endpointGuard(access: EndpointAccess): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
+/** Connect-style middleware over Node's request and response (Express and middie both call it so). */
+export type RawMiddleware = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+export function endpointGuard(access: EndpointAccess): RawMiddleware {
+  return (req, res, next) => {
     const source = req.socket.remoteAddress;
     const refuse = (status: 401 | 403, detail: string) => {
       log.warn({ endpoint: access.name, source, status }, `${access.name} refused`);
       const p = problemOf(status === 401 ? 'unauthenticated' : 'forbidden', detail);
+      // Express strips the mount path from req.url; originalUrl keeps it.
+      const body = JSON.stringify({ ...p, instance: (req.originalUrl ?? req.url ?? '').split('?')[0] });
+      res.statusCode = status;
       if (status === 401) res.setHeader('WWW-Authenticate', `Bearer realm="${access.name}"`);
-      res.status(status).type('application/problem+json').send(JSON.stringify({ ...p, instance: req.originalUrl.split('?')[0] }));
+      res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.end(body);
     };
     if (!addressAllowed(source, access.allow)) return refuse(403, `${access.name} is served only to the addresses in ${access.allowVariable}`);
     if (access.tokenSha256) {

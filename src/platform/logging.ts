@@ -3,6 +3,7 @@
  * Secrets never reach a log line: authorization headers, passwords, HA1s and API key secrets are redacted.
  */
 import { randomUUID } from 'node:crypto';
+import { RequestMethod } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import pino, { LoggerOptions } from 'pino';
@@ -30,13 +31,18 @@ export function rootLogger(level: string): pino.Logger {
   return pino(pinoOptions(level));
 }
 
+/** The request's X-Request-Id if it is a sane one, else a new UUID (the answer carries it back in X-Request-Id). */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(given) ? given : randomUUID();
+}
+
 export function httpLoggingParams(level: string): Params {
   return {
     pinoHttp: {
       ...pinoOptions(level),
       genReqId: (req: IncomingMessage, res: ServerResponse) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(given) ? given : randomUUID();
+        const id = requestIdOf(req);
         res.setHeader('X-Request-Id', id);
         return id;
       },
@@ -47,5 +53,7 @@ export function httpLoggingParams(level: string): Params {
       },
       autoLogging: { ignore: (req: IncomingMessage) => req.url === '/health/live' || req.url === '/health/ready' },
     },
+    // Every path, '/' included, under Express and under Fastify's middie (nestjs-pino's default matches none under middie).
+    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
   };
 }

@@ -49,6 +49,25 @@ describe('API keys and roles', () => {
     await t.http().delete(`/v1/api-keys/${k.id}`).expect(404);
   });
 
+  it('a key revoked on another node is refused here once API_KEY_CACHE_SECONDS has passed', async () => {
+    // A second node on the same database, trusting a verified key for 1 s.
+    const other = await startTestApp({ API_KEY_CACHE_SECONDS: '1' });
+    try {
+      const k = (await t.http().post('/v1/api-keys').send({ name: unique('two'), role: 'operator' }).expect(201)).body;
+      await other.http(k.secret).get('/v1/accounts').expect(200); // verified there, and remembered
+      await t.http().delete(`/v1/api-keys/${k.id}`).expect(204); // revoked on this node
+      let status = 200;
+      // Bounded: the 1 s bound plus ample room for a loaded machine.
+      for (let i = 0; i < 100 && status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (await other.http(k.secret).get('/v1/accounts')).status;
+      }
+      expect(status).toBe(401);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('names every bad field of a key request', async () => {
     const r = await t.http().post('/v1/api-keys').send({ name: '', role: 'root' }).expect(400);
     expect(r.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['name', 'role']);

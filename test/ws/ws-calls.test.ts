@@ -33,7 +33,7 @@ import {
 } from '../calls/support';
 import { freePort } from '../support/net';
 import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
-import { answerIncoming, respond, WsSipClient, wsCall } from './ws-sip-client';
+import { answerIncoming, respond, sdp, WsSipClient, wsCall } from './ws-sip-client';
 
 const TRUNK_IN_IP = '127.0.0.151';
 const CALLER = '+13125550177';
@@ -207,4 +207,61 @@ it('a WebSocket user whose socket closed is offline at once: the trunk hears 480
   const run = await trunk.done;
   expect(run.code).toBe(0);
   await gw.expectAlive();
+});
+
+it('two WebSocket users call each other: a re-INVITE with SDP reaches the other browser and its answer comes back; BYE from the callee', async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const [alice, bob] = [await newUser(cg, accountId), await newUser(cg, accountId)];
+  const [a, b] = [await wsUser(alice), await wsUser(bob)];
+  const [aRtp, bRtp, aRtp2, bRtp2] = [await peer(), await peer(), await peer(), await peer()];
+  const answering = answerIncoming(b, bRtp.port);
+  const { answer, dialog } = await wsCall(a, bob.username, aRtp.port);
+  expect(answer.status).toBe(200);
+  const { invite, dialog: bobDialog } = await answering;
+  const media = await exchangeRtp(aRtp, { port: audioPort(answer.body) }, bRtp, { port: audioPort(invite.body) });
+  expect(media.toCallee).toBeGreaterThanOrEqual(20);
+  expect(media.toCaller).toBeGreaterThanOrEqual(20);
+
+  // Alice moves her media (a re-INVITE with a new offer): Bob's browser gets it down its socket.
+  const { text, seq } = dialog.text('INVITE', { body: sdp(aRtp2.port) });
+  a.send(text);
+  const reinvite = await b.next<SipRequest>((m) => m.kind === 'request' && m.method === 'INVITE' && m.callId === invite.callId);
+  expect(reinvite.to.params.get('tag')).toBe(bobDialog.localTag);
+  respond(b, reinvite, 200, 'OK', sdp(bRtp2.port));
+  await b.next((m) => m.kind === 'request' && m.method === 'ACK' && m.callId === invite.callId);
+  const ok = await a.final(dialog.callId, seq);
+  expect(ok.status).toBe(200);
+  a.send(dialog.text('ACK', { seq }).text);
+  const moved = await exchangeRtp(aRtp2, { port: audioPort(ok.body) }, bRtp2, { port: audioPort(reinvite.body) });
+  expect(moved.toCallee).toBeGreaterThanOrEqual(20);
+  expect(moved.toCaller).toBeGreaterThanOrEqual(20);
+
+  const byeDone = bobDialog.request('BYE');
+  const bye = await a.next<SipRequest>((m) => m.kind === 'request' && m.method === 'BYE' && m.callId === dialog.callId);
+  respond(a, bye, 200, 'OK');
+  expect((await byeDone).status).toBe(200);
+  const cdrs = await waitForCdrs(cg, { accountId }, 1);
+  expect(cdrs).toHaveLength(1);
+  expect(cdrs[0]).toMatchObject({ direction: 'internal', userId: bob.id, disposition: 'answered', sipCode: 200, hangupBy: 'callee', status: 'rated' });
+});
+
+it("the caller's browser closes its socket mid-call: the trunk gets BYE at once, the CDR says the caller hung up", async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const user = await newUser(cg, accountId);
+  const trunkPort = await freePort();
+  const trunkId = await newTrunk(cg, { port: trunkPort });
+  trunks.push(trunkId);
+  const dest = newDestination();
+  await newRoute(cg, dest, trunkId);
+  const [wsRtp, trunkRtp] = [await peer(), await peer()];
+  const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkRtp.port }, pauseMs: 100 });
+  const c = await wsUser(user);
+  const { answer } = await wsCall(c, dest, wsRtp.port);
+  expect(answer.status).toBe(200);
+  await answered(trunk);
+  await c.close();
+  await expectSuccess(trunk, 'trunk (BYE after the browser left)');
+  const cdrs = await waitForCdrs(cg, { accountId }, 1);
+  expect(cdrs[0]).toMatchObject({ direction: 'outbound', disposition: 'answered', hangupBy: 'caller', sipReason: 'WebSocket closed', status: 'rated' });
+  expect(gw.log()).toContain('caller WebSocket closed: call ended');
 });

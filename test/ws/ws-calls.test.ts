@@ -25,6 +25,7 @@ import {
   newUser,
   registerDevice,
   scenarioWith,
+  type Sipp,
   sippClient,
   sippServer,
   TARIFF,
@@ -79,9 +80,8 @@ function audioPort(body: Buffer | string): number {
   return Number(/m=audio (\d+)/.exec(body.toString())![1]);
 }
 
-const header = (m: SipRequest, name: string) => m.headers.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
-
-it('a WebSocket user calls a number on a SIPp trunk: audio both ways, a session refresh by UPDATE, BYE from the browser, a rated CDR', async () => {
+/** An outbound trunk (SIPp answering, then waiting for BYE) routed for a new number, and the RTP sockets of both ends. */
+async function trunkCall(pauseMs: number): Promise<{ accountId: string; user: User; trunkId: string; dest: string; trunk: Sipp; wsRtp: UdpPeer; trunkRtp: UdpPeer }> {
   const accountId = await newAccount(cg, TOPUP);
   const user = await newUser(cg, accountId);
   const trunkPort = await freePort();
@@ -90,7 +90,14 @@ it('a WebSocket user calls a number on a SIPp trunk: audio both ways, a session 
   const dest = newDestination();
   await newRoute(cg, dest, trunkId);
   const [wsRtp, trunkRtp] = [await peer(), await peer()];
-  const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkRtp.port }, pauseMs: 200 });
+  const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkRtp.port }, pauseMs });
+  return { accountId, user, trunkId, dest, trunk, wsRtp, trunkRtp };
+}
+
+const header = (m: SipRequest, name: string) => m.headers.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
+
+it('a WebSocket user calls a number on a SIPp trunk: audio both ways, a session refresh by UPDATE, BYE from the browser, a rated CDR', async () => {
+  const { accountId, user, trunkId, dest, trunk, wsRtp, trunkRtp } = await trunkCall(200);
 
   const c = await wsUser(user);
   const { answer, dialog } = await wsCall(c, dest, wsRtp.port, { sessionExpires: 90 });
@@ -246,15 +253,7 @@ it('two WebSocket users call each other: a re-INVITE with SDP reaches the other 
 });
 
 it("the caller's browser closes its socket mid-call: the trunk gets BYE at once, the CDR says the caller hung up", async () => {
-  const accountId = await newAccount(cg, TOPUP);
-  const user = await newUser(cg, accountId);
-  const trunkPort = await freePort();
-  const trunkId = await newTrunk(cg, { port: trunkPort });
-  trunks.push(trunkId);
-  const dest = newDestination();
-  await newRoute(cg, dest, trunkId);
-  const [wsRtp, trunkRtp] = [await peer(), await peer()];
-  const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkRtp.port }, pauseMs: 100 });
+  const { accountId, user, dest, trunk, wsRtp } = await trunkCall(100);
   const c = await wsUser(user);
   const { answer } = await wsCall(c, dest, wsRtp.port);
   expect(answer.status).toBe(200);

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { newAccount, newUser, type User } from '../calls/support';
 import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
+import { untilNone } from './ws-sip-client';
 
 let gw: GatewayProcess;
 let user: User;
@@ -44,11 +45,6 @@ it('SIP.js registers over WebSocket with digest, then unregisters and disconnect
   agent.stdin.write('stop\n');
   expect(await exited).toBe(0);
   expect(out).toContain('stopped');
-  let left = 1;
-  for (let i = 0; i < 100 && left > 0; i++) {
-    left = (await bindings()).length;
-    if (left > 0) await new Promise((r) => setTimeout(r, 20));
-  }
-  expect(left).toBe(0);
+  expect(await untilNone(async () => (await bindings()).length)).toBe(0);
   await gw.expectAlive();
 });

@@ -43,6 +43,14 @@ type Target = 'gateway' | 'gateway-nolimits' | 'kamailio' | 'direct';
 
 const TARGETS = (process.env.BENCH_CALLS_TARGETS ?? 'gateway,kamailio,direct').split(',').map((t) => t.trim()) as Target[];
 const RATES = (process.env.BENCH_CALLS_RATES ?? '25,50,100,150,200,300,400,600,800,1200,1600').split(',').map(Number);
+/**
+ * What a gateway run does after its ladder (BENCH_CALLS_PHASES, default all): the post-dial delay
+ * run, the concurrency (memory) run, the hot-account comparison and the balance check.
+ */
+const PHASES = new Set((process.env.BENCH_CALLS_PHASES ?? 'pdd,concurrency,hot,balance').split(',').map((p) => p.trim()));
+// BENCH_CALLS_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof --heap-prof --heap-prof-dir=/tmp/prof")
+// profiles every gateway process the bench starts; each writes its profile when it stops.
+if (process.env.BENCH_CALLS_NODE_ARGS) process.env.BENCH_GATEWAY_NODE_ARGS = process.env.BENCH_CALLS_NODE_ARGS;
 /** Each ladder step offers rate × STEP_SECONDS calls. */
 const STEP_SECONDS = Number(process.env.BENCH_CALLS_STEP_SECONDS ?? 8);
 const HOLD_MS = 1000;
@@ -54,6 +62,8 @@ const STEP_ATTEMPTS = 2;
 /** The post-dial delay run: at least this many calls, and at least PDD_SECONDS of them. */
 const PDD_MIN_CALLS = 300;
 const PDD_SECONDS = 10;
+/** The idle CPU measure: seconds with no call, after a settle of 3 s. */
+const IDLE_SECONDS = Number(process.env.BENCH_CALLS_IDLE_SECONDS ?? 10);
 /** A second, stricter capacity figure: no failed call and post-dial delay p99 under this. */
 const PDD_BOUND_MS = 1000;
 /** The concurrency run: up to this many calls held at once, a hold of at most CONCURRENCY_MAX_HOLD_S. */
@@ -80,7 +90,7 @@ const log = (msg: string) => console.error(`[bench:calls ${new Date().toISOStrin
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A free UDP port on 127.0.0.1 below the gateway's RTP range (20000-59999) and the kernel's
+ * A free UDP port on 127.0.0.1 below the gateway's RTP range (20000-39999) and the kernel's
  * ephemeral ports: the trunk is restarted on the same port for every run, and the relay must not
  * take that port in between.
  */
@@ -189,6 +199,14 @@ interface SippRun {
   targetSocketDrops?: number;
   /** CPU time of the target's processes (not PostgreSQL's or Redis's) per call of the run. */
   targetCpuMsPerCall?: number | null;
+  /**
+   * Gateway: the same from the run's start until every completed call's CDR was rated (the worker
+   * runs in the process), so CDR rating is counted in full.
+   */
+  targetCpuMsPerCallRated?: number | null;
+  /** Gateway: event-loop delay over the run (prom-client's monitorEventLoopDelay, reset when /metrics is read), p99 and max. */
+  eventLoopDelayP99Ms?: number | null;
+  eventLoopDelayMaxMs?: number | null;
 }
 
 interface UacOptions {
@@ -353,15 +371,42 @@ function summariseErrors(text: string, steps: string[]): { counts: Record<string
   return { counts, first };
 }
 
+/**
+ * The gateway's event-loop delay since /metrics was last read (prom-client's default metrics
+ * histogram, which it resets on each read), p99 and max in ms; null when it does not answer.
+ */
+async function eventLoopDelay(httpPort: number): Promise<{ p99Ms: number | null; maxMs: number | null } | null> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const read = (name: string) => {
+      const m = new RegExp(`^gateway_nodejs_eventloop_lag_${name}_seconds ([\\d.e+-]+)$`, 'm').exec(text);
+      return m ? round(Number(m[1]) * 1000, 2) : null;
+    };
+    return { p99Ms: read('p99'), maxMs: read('max') };
+  } catch {
+    return null;
+  }
+}
+
+/** The process tree's CPU time when a run started: the gateway's check adds the rating that follows the run. */
+const cpuAtStart = new WeakMap<SippRun, number>();
+
 /** The trunk for the run's calls, then the user's run, then the trunk stopped. */
-async function callRun(o: UacOptions, trunkPort: number, targetPid?: number): Promise<SippRun> {
+async function callRun(o: UacOptions, trunkPort: number, targetPid?: number, metricsPort?: number): Promise<SippRun> {
   const trunk = await startTrunk(trunkPort, o.calls, o.calls / o.rate + o.holdMs / 1000 + 60);
   try {
     await trunk.ready();
     const drops = udpReceiveBufferErrors();
     const targetDrops = udpSocketDrops(o.port);
+    if (metricsPort) await eventLoopDelay(metricsPort);
     const cpu = targetPid ? cpuMsOf(targetPid) : 0;
     const run = await runUac(o);
+    cpuAtStart.set(run, cpu);
+    if (metricsPort) {
+      const d = await eventLoopDelay(metricsPort);
+      run.eventLoopDelayP99Ms = d?.p99Ms ?? null;
+      run.eventLoopDelayMaxMs = d?.maxMs ?? null;
+    }
     run.udpReceiveBufferErrors = udpReceiveBufferErrors() - drops;
     run.targetSocketDrops = udpSocketDrops(o.port) - targetDrops;
     if (targetPid) run.targetCpuMsPerCall = round((cpuMsOf(targetPid) - cpu) / o.calls, 2);
@@ -488,8 +533,9 @@ async function startKamailio(port: number, trunkPort: number): Promise<Kamailio>
 const GATEWAY_ENV = {
   SIP_PUBLIC_ADDRESS: '127.0.0.1',
   SIP_REALM: REALM,
+  // 40000-59999 is left to test runs beside the bench (the other engineers' ranges).
   RTP_PORT_MIN: '20000',
-  RTP_PORT_MAX: '59999',
+  RTP_PORT_MAX: '39999',
   MEDIA_INACTIVITY_SECONDS: '0',
   SIP_AUTH_FAIL_LIMIT: '100000',
   LOG_LEVEL: 'warn',
@@ -690,6 +736,8 @@ interface TargetHandle {
   /** A fresh process before the post-dial delay and concurrency runs (nothing left from the ladder). */
   restart?: () => Promise<void>;
   callsInProgress?: () => Promise<number | null>;
+  /** The gateway's HTTP port, for its event-loop delay on /metrics. */
+  metricsPort?: () => number;
 }
 
 type LadderStep = SippRun & { failedTotal: number; attempts: number; failedInEarlierAttempts: number[] };
@@ -719,10 +767,10 @@ async function ladder(h: TargetHandle, numbers: string, trunkPort: number, rates
       if (attempt > 1) await fresh(h, numbers, trunkPort);
       const tag = `bc-${h.target}-r${rate}-${Date.now().toString(36)}`;
       log(`${h.target}: ${calls} calls at ${rate}/s${attempt > 1 ? `, attempt ${attempt}` : ''}`);
-      const run = await callRun({ target: h.target, port: h.port(), rate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
+      const run = await callRun({ target: h.target, port: h.port(), rate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.(), h.metricsPort?.());
       const own = h.check ? await h.check(run, tag) : 0;
       step = { ...run, failedTotal: run.failed + own, attempts: attempt, failedInEarlierAttempts: [...failedInEarlierAttempts] };
-      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms${run.cdr ? `, CDRs right for ${run.cdr.ok} of ${run.cdr.completed} completed calls (durations ${JSON.stringify(run.cdr.durations)})` : ''}`);
+      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms, CPU ${run.targetCpuMsPerCall} ms/call (${run.targetCpuMsPerCallRated ?? '–'} with rating), event-loop delay p99 ${run.eventLoopDelayP99Ms ?? '–'} ms max ${run.eventLoopDelayMaxMs ?? '–'} ms${run.cdr ? `, CDRs right for ${run.cdr.ok} of ${run.cdr.completed} completed calls (durations ${JSON.stringify(run.cdr.durations)})` : ''}`);
       if (step.failedTotal === 0) break;
       failedInEarlierAttempts.push(step.failedTotal);
     }
@@ -822,6 +870,8 @@ async function concurrency(h: TargetHandle, numbers: string, trunkPort: number, 
 
 interface TargetResult {
   what: string;
+  /** Gateway: CPU time per second with no call (after start-up and provisioning), over IDLE_SECONDS. */
+  idleCpuMsPerSecond?: number | null;
   ladder?: Ladder;
   maxCallsPerSecond?: number;
   pdd?: SippRun & { failedTotal: number };
@@ -925,7 +975,7 @@ export async function run(): Promise<void> {
     const calls = Math.max(PDD_MIN_CALLS, Math.round(pddRate * PDD_SECONDS));
     const tag = `bc-${h.target}-pdd-${Date.now().toString(36)}`;
     log(`${h.target}: post-dial delay, ${calls} calls at ${pddRate}/s`);
-    const run = await callRun({ target: h.target, port: h.port(), rate: pddRate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
+    const run = await callRun({ target: h.target, port: h.port(), rate: pddRate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.(), h.metricsPort?.());
     const own = h.check ? await h.check(run, tag) : 0;
     log(`${h.target} pdd: p50 ${run.pddP50Ms} ms, p99 ${run.pddP99Ms} ms, ${run.failed + own} failed`);
     return { ...run, failedTotal: run.failed + own };
@@ -939,6 +989,15 @@ export async function run(): Promise<void> {
     let gw = await startGateway(db.url, env);
     try {
       await provision(gw, trunkPort);
+      let idleCpuMsPerSecond: number | null = null;
+      if (IDLE_SECONDS > 0) {
+        await sleep(3000);
+        const c0 = cpuMsOf(gw.proc.pid!);
+        const t0 = Date.now();
+        await sleep(IDLE_SECONDS * 1000);
+        idleCpuMsPerSecond = round((cpuMsOf(gw.proc.pid!) - c0) / ((Date.now() - t0) / 1000), 1);
+        log(`${target}: idle CPU ${idleCpuMsPerSecond} ms per second over ${IDLE_SECONDS} s`);
+      }
       const h: TargetHandle = {
         target,
         port: () => gw.sipPort,
@@ -946,6 +1005,8 @@ export async function run(): Promise<void> {
         check: async (run, tag) => {
           const cdr = await checkCdrs(pg, tag, run.completedCallIds, run.holdMs);
           run.cdr = cdr;
+          const cpu = cpuAtStart.get(run);
+          if (cpu !== undefined && run.calls) run.targetCpuMsPerCallRated = round((cpuMsOf(gw.proc.pid!) - cpu) / run.calls, 2);
           if (cdr.failed) log(`${target}: CDR check failed for ${cdr.failed} of ${cdr.completed} completed calls: ${JSON.stringify({ ...cdr, durations: undefined })}`);
           return cdr.failed;
         },
@@ -954,17 +1015,18 @@ export async function run(): Promise<void> {
           gw = await startGateway(db.url, env);
         },
         callsInProgress: () => gatewayCallsInProgress(gw),
+        metricsPort: () => gw.httpPort,
       };
       const l = await ladder(h, numbers, trunkPort);
       const what =
         target === 'gateway'
           ? 'this gateway (node dist/src/main.js, ROLES api,sip,media,worker in one process), PostgreSQL and Redis on the same machine'
           : 'the same gateway with every per-source SIP limit off (SIP_RATE_LIMIT_PER_SECOND=0 and the rest)';
-      const r: TargetResult = { what, ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
+      const r: TargetResult = { what, idleCpuMsPerSecond, ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
       results[target] = r;
       if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
-      r.pdd = await pddRun(h);
-      if (withConcurrency) {
+      if (PHASES.has('pdd')) r.pdd = await pddRun(h);
+      if (withConcurrency && PHASES.has('concurrency')) {
         concurrencyPlan = planConcurrency(pddRate);
         r.concurrency = await concurrency(h, numbers, trunkPort, concurrencyPlan.rate, concurrencyPlan.calls, concurrencyPlan.holdMs);
       }

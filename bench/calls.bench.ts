@@ -22,6 +22,16 @@
  * Every SIPp run is bounded by a call count and a timeout, and killed by id if it outlives them.
  * BENCH_CALLS_TARGETS (default gateway,kamailio,direct) and BENCH_CALLS_RATES narrow a run.
  *
+ * Issue 13 adds, for the gateway: its idle CPU; CPU per call until every CDR is rated (the worker
+ * runs in the process) and the event-loop delay p99 at each step; a hot-account run (the same load
+ * placed by one account, then spread over 100 accounts, each on a fresh gateway: CPU per call,
+ * post-dial delay and failures of each); and a balance check after a long run of one account
+ * (BENCH_CALLS_BALANCE_CALLS, default 10,000, at BENCH_CALLS_BALANCE_RATE, default the post-dial
+ * delay rate): its balance must equal its top-ups minus its rated CDRs' costs to the micro-unit,
+ * and the ledger must hold each rated CDR's charge exactly once. BENCH_CALLS_PHASES (default
+ * pdd,concurrency,hot,balance) picks what runs after the ladder; BENCH_CALLS_NODE_ARGS profiles
+ * the gateway (docs/performance.md).
+ *
  * The per-source SIP limits (SIP_RATE_LIMIT_PER_SECOND and friends) cost: the target
  * `gateway-nolimits` is the same gateway with every limit off. All the bench's SIP comes from
  * 127.0.0.1, so `gateway` keeps the checks on with the per-address limits raised out of reach (the
@@ -43,6 +53,14 @@ type Target = 'gateway' | 'gateway-nolimits' | 'kamailio' | 'direct';
 
 const TARGETS = (process.env.BENCH_CALLS_TARGETS ?? 'gateway,kamailio,direct').split(',').map((t) => t.trim()) as Target[];
 const RATES = (process.env.BENCH_CALLS_RATES ?? '25,50,100,150,200,300,400,600,800,1200,1600').split(',').map(Number);
+/**
+ * What a gateway run does after its ladder (BENCH_CALLS_PHASES, default all): the post-dial delay
+ * run, the concurrency (memory) run, the hot-account comparison and the balance check.
+ */
+const PHASES = new Set((process.env.BENCH_CALLS_PHASES ?? 'pdd,concurrency,hot,balance').split(',').map((p) => p.trim()));
+// BENCH_CALLS_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof --heap-prof --heap-prof-dir=/tmp/prof")
+// profiles every gateway process the bench starts; each writes its profile when it stops.
+if (process.env.BENCH_CALLS_NODE_ARGS) process.env.BENCH_GATEWAY_NODE_ARGS = process.env.BENCH_CALLS_NODE_ARGS;
 /** Each ladder step offers rate × STEP_SECONDS calls. */
 const STEP_SECONDS = Number(process.env.BENCH_CALLS_STEP_SECONDS ?? 8);
 const HOLD_MS = 1000;
@@ -54,6 +72,8 @@ const STEP_ATTEMPTS = 2;
 /** The post-dial delay run: at least this many calls, and at least PDD_SECONDS of them. */
 const PDD_MIN_CALLS = 300;
 const PDD_SECONDS = 10;
+/** The idle CPU measure: seconds with no call, after a settle of 3 s. */
+const IDLE_SECONDS = Number(process.env.BENCH_CALLS_IDLE_SECONDS ?? 10);
 /** A second, stricter capacity figure: no failed call and post-dial delay p99 under this. */
 const PDD_BOUND_MS = 1000;
 /** The concurrency run: up to this many calls held at once, a hold of at most CONCURRENCY_MAX_HOLD_S. */
@@ -80,7 +100,7 @@ const log = (msg: string) => console.error(`[bench:calls ${new Date().toISOStrin
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A free UDP port on 127.0.0.1 below the gateway's RTP range (20000-59999) and the kernel's
+ * A free UDP port on 127.0.0.1 below the gateway's RTP range (20000-39999) and the kernel's
  * ephemeral ports: the trunk is restarted on the same port for every run, and the relay must not
  * take that port in between.
  */
@@ -189,6 +209,14 @@ interface SippRun {
   targetSocketDrops?: number;
   /** CPU time of the target's processes (not PostgreSQL's or Redis's) per call of the run. */
   targetCpuMsPerCall?: number | null;
+  /**
+   * Gateway: the same from the run's start until every completed call's CDR was rated (the worker
+   * runs in the process), so CDR rating is counted in full.
+   */
+  targetCpuMsPerCallRated?: number | null;
+  /** Gateway: event-loop delay over the run (prom-client's monitorEventLoopDelay, reset when /metrics is read), p99 and max. */
+  eventLoopDelayP99Ms?: number | null;
+  eventLoopDelayMaxMs?: number | null;
 }
 
 interface UacOptions {
@@ -199,6 +227,8 @@ interface UacOptions {
   holdMs: number;
   numbers: string;
   tag: string;
+  /** A scenario file other than the target's usual one (the hot-account run's many-users scenario). */
+  scenarioPath?: string;
   /** Called about every 500 ms while SIPp runs, with the calls SIPp has open. */
   onSample?: (sippOpenCalls: number) => void;
 }
@@ -213,13 +243,13 @@ function readStatRows(dir: string): { header: string[]; rows: string[][] } {
 /** One SIPp user run: `calls` calls at `rate` calls per second to 127.0.0.1:`port`. */
 async function runUac(o: UacOptions): Promise<SippRun> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-uac-'));
-  const scenario = o.target === 'direct' ? 'uac-noauth.xml' : 'uac.xml';
+  const scenario = o.scenarioPath ?? join(assets, o.target === 'direct' ? 'uac-noauth.xml' : 'uac.xml');
   const sendSeconds = o.calls / o.rate;
   const timeoutS = Math.ceil(sendSeconds + o.holdMs / 1000 + 2 * RECV_TIMEOUT_MS / 1000 + 10);
   const localPort = await freeUdpPort();
   const mediaPort = await freeUdpPort();
   const args = [
-    `127.0.0.1:${o.port}`, '-sf', join(assets, scenario), '-inf', o.numbers,
+    `127.0.0.1:${o.port}`, '-sf', scenario, '-inf', o.numbers,
     '-s', USERNAME, '-au', USERNAME, '-ap', PASSWORD,
     '-i', '127.0.0.1', '-p', String(localPort), '-mp', String(mediaPort),
     '-m', String(o.calls), '-r', String(o.rate), '-rp', '1000', '-l', String(o.calls + 10), '-d', String(o.holdMs),
@@ -319,9 +349,9 @@ async function runUac(o: UacOptions): Promise<SippRun> {
   return Object.defineProperty(result, 'completedCallIds', { value: completedCallIds, enumerable: false }) as SippRun;
 }
 
-/** What each message index of a scenario is ("send INVITE", "recv 180", ...), for SIPp's error log. */
+/** What each message index of a scenario (its path) is ("send INVITE", "recv 180", ...), for SIPp's error log. */
 function scenarioSteps(scenario: string): string[] {
-  const xml = readFileSync(join(assets, scenario), 'utf8').replace(/<!--[\s\S]*?-->/g, '');
+  const xml = readFileSync(scenario, 'utf8').replace(/<!--[\s\S]*?-->/g, '');
   const steps: string[] = [];
   const re = /<(send|recv|nop|pause|label)\b([^>]*)>(?:\s*<!\[CDATA\[\s*(\S+))?/g;
   for (let m = re.exec(xml); m; m = re.exec(xml)) {
@@ -353,15 +383,42 @@ function summariseErrors(text: string, steps: string[]): { counts: Record<string
   return { counts, first };
 }
 
+/**
+ * The gateway's event-loop delay since /metrics was last read (prom-client's default metrics
+ * histogram, which it resets on each read), p99 and max in ms; null when it does not answer.
+ */
+async function eventLoopDelay(httpPort: number): Promise<{ p99Ms: number | null; maxMs: number | null } | null> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const read = (name: string) => {
+      const m = new RegExp(`^gateway_nodejs_eventloop_lag_${name}_seconds ([\\d.e+-]+)$`, 'm').exec(text);
+      return m ? round(Number(m[1]) * 1000, 2) : null;
+    };
+    return { p99Ms: read('p99'), maxMs: read('max') };
+  } catch {
+    return null;
+  }
+}
+
+/** The process tree's CPU time when a run started: the gateway's check adds the rating that follows the run. */
+const cpuAtStart = new WeakMap<SippRun, number>();
+
 /** The trunk for the run's calls, then the user's run, then the trunk stopped. */
-async function callRun(o: UacOptions, trunkPort: number, targetPid?: number): Promise<SippRun> {
+async function callRun(o: UacOptions, trunkPort: number, targetPid?: number, metricsPort?: number): Promise<SippRun> {
   const trunk = await startTrunk(trunkPort, o.calls, o.calls / o.rate + o.holdMs / 1000 + 60);
   try {
     await trunk.ready();
     const drops = udpReceiveBufferErrors();
     const targetDrops = udpSocketDrops(o.port);
+    if (metricsPort) await eventLoopDelay(metricsPort);
     const cpu = targetPid ? cpuMsOf(targetPid) : 0;
     const run = await runUac(o);
+    cpuAtStart.set(run, cpu);
+    if (metricsPort) {
+      const d = await eventLoopDelay(metricsPort);
+      run.eventLoopDelayP99Ms = d?.p99Ms ?? null;
+      run.eventLoopDelayMaxMs = d?.maxMs ?? null;
+    }
     run.udpReceiveBufferErrors = udpReceiveBufferErrors() - drops;
     run.targetSocketDrops = udpSocketDrops(o.port) - targetDrops;
     if (targetPid) run.targetCpuMsPerCall = round((cpuMsOf(targetPid) - cpu) / o.calls, 2);
@@ -488,8 +545,9 @@ async function startKamailio(port: number, trunkPort: number): Promise<Kamailio>
 const GATEWAY_ENV = {
   SIP_PUBLIC_ADDRESS: '127.0.0.1',
   SIP_REALM: REALM,
+  // 40000-59999 is left to test runs beside the bench (the other engineers' ranges).
   RTP_PORT_MIN: '20000',
-  RTP_PORT_MAX: '59999',
+  RTP_PORT_MAX: '39999',
   MEDIA_INACTIVITY_SECONDS: '0',
   SIP_AUTH_FAIL_LIMIT: '100000',
   LOG_LEVEL: 'warn',
@@ -540,7 +598,7 @@ function expectedCharge(seconds: number): { billable: number; cost: string } {
 }
 
 /** Rate deck, account with a balance, the calling user, the trunk (the SIPp UAS) and a catch-all route. */
-async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: string; trunkId: string }> {
+async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: string; trunkId: string; rateDeckId: string }> {
   const deck = await api<{ id: string }>(gw, 'POST', '/v1/rate-decks', { name: 'bench-calls', currency: 'USD' });
   const t = BENCH_TARIFF;
   const rates = `prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n${t.prefix},USA,${money(t.perMinuteMicros)},${money(t.feeMicros)},${t.firstIncrement},${t.nextIncrement},\n`;
@@ -551,7 +609,129 @@ async function provision(gw: Gateway, trunkPort: number): Promise<{ accountId: s
   await api(gw, 'POST', '/v1/users', { username: USERNAME, password: PASSWORD, accountId: account.id });
   const trunk = await api<{ id: string }>(gw, 'POST', '/v1/trunks', { name: 'bench-sipp-uas', host: '127.0.0.1', port: trunkPort, transport: 'udp', inboundAddresses: [] });
   await api(gw, 'POST', '/v1/routes', { prefix: '', trunkId: trunk.id, priority: 1, weight: 1 });
-  return { accountId: account.id, trunkId: trunk.id };
+  return { accountId: account.id, trunkId: trunk.id, rateDeckId: deck.id };
+}
+
+// ------------------------------------------------------------------------------------- hot account, balance
+
+/** The hot-account run's spread: this many users, each on an account of its own. */
+const SPREAD_ACCOUNTS = 100;
+const spreadUser = (i: number) => `benchspread${String(i).padStart(3, '0')}`;
+
+/** Users benchspread000.. on accounts of their own (same deck, same terms as the bench's account). */
+async function provisionSpread(gw: Gateway, rateDeckId: string): Promise<void> {
+  for (let i = 0; i < SPREAD_ACCOUNTS; i++) {
+    const a = await api<{ id: string }>(gw, 'POST', '/v1/accounts', { name: `bench-spread-${i}`, currency: 'USD', rateDeckId, creditLimit: '0', maxConcurrentCalls: 1_000_000 });
+    await api(gw, 'POST', `/v1/accounts/${a.id}/topups`, { amount: '10000.00', reference: 'bench-calls-spread' });
+    await api(gw, 'POST', '/v1/users', { username: spreadUser(i), password: PASSWORD, accountId: a.id });
+  }
+}
+
+/**
+ * The SIPp user scenario with the caller taken from the injection file (field1 the username, also
+ * the From user; field2 the whole `[authentication username=… password=…]` keyword, which is how
+ * SIPp takes per-call credentials), made from uac.xml so the two cannot drift apart.
+ */
+function spreadScenario(dir: string): string {
+  const xml = readFileSync(join(assets, 'uac.xml'), 'utf8').replaceAll('[service]', '[field1]').replaceAll('[authentication]', '[field2]');
+  const file = join(dir, 'uac-spread.xml');
+  writeFileSync(file, xml);
+  return file;
+}
+
+/** The dialled numbers of numbersFile, call i from user(i) (spreadScenario's injection file). */
+function callersNumbersFile(dir: string, name: string, user: (i: number) => string): string {
+  const rows = Array.from({ length: 10_000 }, (_, i) => `1212555${String((i * 7919) % 10_000).padStart(4, '0')};${user(i)};[authentication username=${user(i)} password=${PASSWORD}]`);
+  const file = join(dir, `numbers-${name}.csv`);
+  writeFileSync(file, `SEQUENTIAL\n${rows.join('\n')}\n`);
+  return file;
+}
+
+interface HotAccountSide {
+  accounts: number;
+  /** Distinct accounts on the run's CDRs: that the calls really came from that many. */
+  accountsCharged: number;
+  calls: number;
+  failed: number;
+  cpuMsPerCall: number | null;
+  pddP50Ms: number | null;
+  pddP99Ms: number | null;
+  eventLoopDelayP99Ms: number | null;
+  run: SippRun;
+}
+
+/** Integer micro-units of a decimal string with up to 6 decimals ("-12.5" → -12500000n). */
+function micros(amount: string): bigint {
+  const m = /^(-?)(\d+)(?:\.(\d{1,6})\d*)?$/.exec(amount.trim());
+  if (!m) throw new Error(`not a decimal amount: ${amount}`);
+  const v = BigInt(m[2]) * 1_000_000n + BigInt((m[3] ?? '').padEnd(6, '0'));
+  return m[1] ? -v : v;
+}
+const fromMicros = (v: bigint) => (v < 0n ? `-${money(-v)}` : money(v));
+
+/** The balance check of one account after a run: top-ups minus rated costs, to the micro-unit, and every CDR charged once. */
+interface BalanceCheck {
+  accountId: string;
+  calls: number;
+  rate: number;
+  /** Calls SIPp completed, and those whose CDR check (one answered CDR, rated, right cost) failed. */
+  completed: number;
+  cdrCheckFailed: number;
+  cdrs: number;
+  ratedCdrs: number;
+  unratedCdrs: number;
+  topups: string;
+  ratedCost: string;
+  /** Top-ups minus the rated CDRs' costs. */
+  expectedBalance: string;
+  /** The account's balance as GET /v1/accounts/:id gives it. */
+  apiBalance: string;
+  /** Rated CDRs with a cost whose charge the ledger holds other than once (none, or several); null when the ledger could not be read. */
+  cdrsNotChargedOnce: number | null;
+  ledgerNote?: string;
+  waitedSeconds: number;
+  ok: boolean;
+}
+
+async function balanceCheck(gw: Gateway, db: Client, accountId: string, run: SippRun, rate: number, waitMs: number): Promise<BalanceCheck> {
+  const t0 = Date.now();
+  const q = async <T>(sql: string, params: unknown[]) => (await db.query(sql, params)).rows[0] as T;
+  let last: BalanceCheck | undefined;
+  // The ledger may settle after the CDRs are rated (a batched design): poll until it agrees or the wait ends.
+  for (;;) {
+    const cdr = await q<{ n: number; rated: number; cost: string | null }>(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'rated')::int AS rated, sum(cost) FILTER (WHERE status = 'rated')::text AS cost FROM cdrs WHERE account_id = $1`,
+      [accountId],
+    );
+    const top = await q<{ sum: string | null }>(`SELECT sum(amount)::text AS sum FROM topups WHERE account_id = $1`, [accountId]);
+    const account = await api<{ balance: string }>(gw, 'GET', `/v1/accounts/${accountId}`);
+    let notOnce: number | null = null;
+    let ledgerNote: string | undefined;
+    try {
+      notOnce = (
+        await q<{ n: number }>(
+          `SELECT count(*)::int AS n FROM cdrs c WHERE c.account_id = $1 AND c.status = 'rated' AND c.cost > 0
+             AND (SELECT count(*) FROM ledger_entries l WHERE l.cdr_id = c.id) <> 1`,
+          [accountId],
+        )
+      ).n;
+    } catch (e) {
+      ledgerNote = `ledger not readable as ledger_entries.cdr_id: ${(e as Error).message}`;
+    }
+    const ratedCost = micros(cdr.cost ?? '0');
+    const expected = micros(top.sum ?? '0') - ratedCost;
+    last = {
+      accountId, calls: run.calls, rate, completed: run.cdr?.completed ?? run.successful, cdrCheckFailed: run.cdr?.failed ?? 0,
+      cdrs: cdr.n, ratedCdrs: cdr.rated, unratedCdrs: cdr.n - cdr.rated,
+      topups: fromMicros(micros(top.sum ?? '0')), ratedCost: fromMicros(ratedCost), expectedBalance: fromMicros(expected), apiBalance: account.balance,
+      cdrsNotChargedOnce: notOnce, ...(ledgerNote ? { ledgerNote } : {}),
+      waitedSeconds: round((Date.now() - t0) / 1000, 1)!,
+      ok: false,
+    };
+    last.ok = micros(account.balance) === expected && last.unratedCdrs === 0 && (notOnce ?? 0) === 0 && last.cdrCheckFailed === 0 && cdr.rated >= last.completed;
+    if (last.ok || Date.now() - t0 > waitMs) return last;
+    await sleep(1000);
+  }
 }
 
 interface CdrCheck {
@@ -690,6 +870,8 @@ interface TargetHandle {
   /** A fresh process before the post-dial delay and concurrency runs (nothing left from the ladder). */
   restart?: () => Promise<void>;
   callsInProgress?: () => Promise<number | null>;
+  /** The gateway's HTTP port, for its event-loop delay on /metrics. */
+  metricsPort?: () => number;
 }
 
 type LadderStep = SippRun & { failedTotal: number; attempts: number; failedInEarlierAttempts: number[] };
@@ -719,10 +901,10 @@ async function ladder(h: TargetHandle, numbers: string, trunkPort: number, rates
       if (attempt > 1) await fresh(h, numbers, trunkPort);
       const tag = `bc-${h.target}-r${rate}-${Date.now().toString(36)}`;
       log(`${h.target}: ${calls} calls at ${rate}/s${attempt > 1 ? `, attempt ${attempt}` : ''}`);
-      const run = await callRun({ target: h.target, port: h.port(), rate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
+      const run = await callRun({ target: h.target, port: h.port(), rate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.(), h.metricsPort?.());
       const own = h.check ? await h.check(run, tag) : 0;
       step = { ...run, failedTotal: run.failed + own, attempts: attempt, failedInEarlierAttempts: [...failedInEarlierAttempts] };
-      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms${run.cdr ? `, CDRs right for ${run.cdr.ok} of ${run.cdr.completed} completed calls (durations ${JSON.stringify(run.cdr.durations)})` : ''}`);
+      log(`${h.target} ${rate}/s: ${run.successful}/${calls} completed, ${step.failedTotal} failed, authenticated INVITEs ${run.offeredRate}/s, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms, CPU ${run.targetCpuMsPerCall} ms/call (${run.targetCpuMsPerCallRated ?? '–'} with rating), event-loop delay p99 ${run.eventLoopDelayP99Ms ?? '–'} ms max ${run.eventLoopDelayMaxMs ?? '–'} ms${run.cdr ? `, CDRs right for ${run.cdr.ok} of ${run.cdr.completed} completed calls (durations ${JSON.stringify(run.cdr.durations)})` : ''}`);
       if (step.failedTotal === 0) break;
       failedInEarlierAttempts.push(step.failedTotal);
     }
@@ -820,8 +1002,21 @@ async function concurrency(h: TargetHandle, numbers: string, trunkPort: number, 
 
 // ------------------------------------------------------------------------------------- report
 
+interface HotAccount {
+  rate: number;
+  /** All calls placed by the bench's one account, then the same load from SPREAD_ACCOUNTS accounts (a fresh, warmed gateway each). */
+  oneAccount: HotAccountSide;
+  spread: HotAccountSide;
+  /** One account over spread: CPU per call, post-dial delay p50 and p99. */
+  ratios: { cpuMsPerCall: number | null; pddP50: number | null; pddP99: number | null };
+}
+
 interface TargetResult {
   what: string;
+  hotAccount?: HotAccount;
+  balance?: BalanceCheck;
+  /** Gateway: CPU time per second with no call (after start-up and provisioning), over IDLE_SECONDS. */
+  idleCpuMsPerSecond?: number | null;
   ladder?: Ladder;
   maxCallsPerSecond?: number;
   pdd?: SippRun & { failedTotal: number };
@@ -845,7 +1040,7 @@ function markdown(result: Record<string, unknown>, r: Record<Target, TargetResul
   const lines = [
     '# Calls benchmark (B2BUA against Kamailio)',
     '',
-    `${String(result.date ?? new Date().toISOString())}, \`npm run bench:calls\` (${String(result.durationSeconds)} s), ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average before the run ${(result.loadAverageAtStart as number[]).join(' ')}.`,
+    `${String(result.date ?? new Date().toISOString())}, \`${String(result.command ?? 'npm run bench:calls')}\` (${String(result.durationSeconds)} s), ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average before the run ${(result.loadAverageAtStart as number[]).join(' ')}.`,
     '',
     'SIPp user → target → SIPp trunk on 127.0.0.1, UDP. Each call: INVITE, 407, ACK, INVITE with digest credentials, 180, 200, ACK, hold, BYE, 200 ' +
       '(direct: no 407). Gateway: authentication, credit control, routing, media relay ports and a rated CDR per call (a call without exactly one answered, rated CDR at the expected cost counts as failed). ' +
@@ -894,6 +1089,25 @@ function markdown(result: Record<string, unknown>, r: Record<Target, TargetResul
       lines.push(`| ${t} | ${c!.rate} | ${c!.calls} | ${c!.holdSeconds} | ${c!.peakConcurrentCalls} | ${c!.countedBy} | ${c!.before.pssMiB} → ${c!.atPeak.pssMiB} | ${c!.before.rssMiB} → ${c!.atPeak.rssMiB} | ${cell(c!.pssMiBPer1000Calls)} | ${c!.failed} |`);
     }
   }
+  const gw = r.gateway;
+  if (gw?.ladder) {
+    lines.push('', `Gateway CPU per call (user + system of the gateway process, worker included, from the run's start until every completed call's CDR is rated) and event-loop delay over each step; idle CPU before the ladder: ${cell(gw.idleCpuMsPerSecond)} ms per second.`, '');
+    lines.push('| calls/s | CPU ms per call, until rated | CPU ms per call, SIPp run only | event-loop delay p99 / max ms | failed | Kamailio CPU ms per call |', '| --- | --- | --- | --- | --- | --- |');
+    const kam = new Map((r.kamailio?.ladder?.steps ?? []).map((st) => [st.targetRate, st]));
+    for (const st of gw.ladder.steps) {
+      lines.push(`| ${st.targetRate} | ${cell(st.targetCpuMsPerCallRated)} | ${cell(st.targetCpuMsPerCall)} | ${cell(st.eventLoopDelayP99Ms)} / ${cell(st.eventLoopDelayMaxMs)} | ${st.failedTotal} | ${cell(kam.get(st.targetRate)?.targetCpuMsPerCall)} |`);
+    }
+  }
+  if (gw?.hotAccount) {
+    const hot = gw.hotAccount;
+    lines.push('', `Hot account: ${hot.oneAccount.calls} calls at ${hot.rate}/s placed by one account, then the same load spread over ${hot.spread.accounts} accounts (one user each), each on a fresh, warmed gateway. One over spread: CPU per call ${cell(hot.ratios.cpuMsPerCall)}, post-dial delay p50 ${cell(hot.ratios.pddP50)}, p99 ${cell(hot.ratios.pddP99)}.`, '');
+    lines.push('| accounts (charged on the CDRs) | calls | failed | CPU ms per call (until rated) | post-dial delay p50 / p99 ms | event-loop delay p99 ms |', '| --- | --- | --- | --- | --- | --- |');
+    for (const x of [hot.oneAccount, hot.spread]) lines.push(`| ${x.accounts} (${x.accountsCharged}) | ${x.calls} | ${x.failed} | ${cell(x.cpuMsPerCall)} | ${cell(x.pddP50Ms)} / ${cell(x.pddP99Ms)} | ${cell(x.eventLoopDelayP99Ms)} |`);
+  }
+  if (gw?.balance) {
+    const b = gw.balance;
+    lines.push('', `**Balance check ${b.ok ? 'passed' : 'FAILED'}** after ${b.calls} calls at ${b.rate}/s from one account: top-ups ${b.topups} − rated CDR costs ${b.ratedCost} = ${b.expectedBalance}; the account's balance (GET /v1/accounts/:id) ${b.apiBalance}. CDRs ${b.cdrs}, rated ${b.ratedCdrs}, unrated ${b.unratedCdrs}; rated CDRs with a cost not charged exactly once in the ledger: ${cell(b.cdrsNotChargedOnce)}${b.ledgerNote ? ` (${b.ledgerNote})` : ''}; completed calls ${b.completed}, failing the per-call CDR check ${b.cdrCheckFailed}; settled after ${b.waitedSeconds} s.`);
+  }
   if (result.notes) lines.push('', ...(result.notes as string[]).map((n) => `- ${n}`));
   return lines.join('\n') + '\n';
 }
@@ -925,7 +1139,7 @@ export async function run(): Promise<void> {
     const calls = Math.max(PDD_MIN_CALLS, Math.round(pddRate * PDD_SECONDS));
     const tag = `bc-${h.target}-pdd-${Date.now().toString(36)}`;
     log(`${h.target}: post-dial delay, ${calls} calls at ${pddRate}/s`);
-    const run = await callRun({ target: h.target, port: h.port(), rate: pddRate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.());
+    const run = await callRun({ target: h.target, port: h.port(), rate: pddRate, calls, holdMs: HOLD_MS, numbers, tag }, trunkPort, h.pid?.(), h.metricsPort?.());
     const own = h.check ? await h.check(run, tag) : 0;
     log(`${h.target} pdd: p50 ${run.pddP50Ms} ms, p99 ${run.pddP99Ms} ms, ${run.failed + own} failed`);
     return { ...run, failedTotal: run.failed + own };
@@ -938,7 +1152,17 @@ export async function run(): Promise<void> {
     await pg.connect();
     let gw = await startGateway(db.url, env);
     try {
-      await provision(gw, trunkPort);
+      const provisioned = await provision(gw, trunkPort);
+      if (PHASES.has('hot')) await provisionSpread(gw, provisioned.rateDeckId);
+      let idleCpuMsPerSecond: number | null = null;
+      if (IDLE_SECONDS > 0) {
+        await sleep(3000);
+        const c0 = cpuMsOf(gw.proc.pid!);
+        const t0 = Date.now();
+        await sleep(IDLE_SECONDS * 1000);
+        idleCpuMsPerSecond = round((cpuMsOf(gw.proc.pid!) - c0) / ((Date.now() - t0) / 1000), 1);
+        log(`${target}: idle CPU ${idleCpuMsPerSecond} ms per second over ${IDLE_SECONDS} s`);
+      }
       const h: TargetHandle = {
         target,
         port: () => gw.sipPort,
@@ -946,6 +1170,8 @@ export async function run(): Promise<void> {
         check: async (run, tag) => {
           const cdr = await checkCdrs(pg, tag, run.completedCallIds, run.holdMs);
           run.cdr = cdr;
+          const cpu = cpuAtStart.get(run);
+          if (cpu !== undefined && run.calls) run.targetCpuMsPerCallRated = round((cpuMsOf(gw.proc.pid!) - cpu) / run.calls, 2);
           if (cdr.failed) log(`${target}: CDR check failed for ${cdr.failed} of ${cdr.completed} completed calls: ${JSON.stringify({ ...cdr, durations: undefined })}`);
           return cdr.failed;
         },
@@ -954,19 +1180,55 @@ export async function run(): Promise<void> {
           gw = await startGateway(db.url, env);
         },
         callsInProgress: () => gatewayCallsInProgress(gw),
+        metricsPort: () => gw.httpPort,
       };
       const l = await ladder(h, numbers, trunkPort);
       const what =
         target === 'gateway'
           ? 'this gateway (node dist/src/main.js, ROLES api,sip,media,worker in one process), PostgreSQL and Redis on the same machine'
           : 'the same gateway with every per-source SIP limit off (SIP_RATE_LIMIT_PER_SECOND=0 and the rest)';
-      const r: TargetResult = { what, ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
+      const r: TargetResult = { what, idleCpuMsPerSecond, ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
       results[target] = r;
       if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
-      r.pdd = await pddRun(h);
-      if (withConcurrency) {
+      if (PHASES.has('pdd')) r.pdd = await pddRun(h);
+      if (withConcurrency && PHASES.has('concurrency')) {
         concurrencyPlan = planConcurrency(pddRate);
         r.concurrency = await concurrency(h, numbers, trunkPort, concurrencyPlan.rate, concurrencyPlan.calls, concurrencyPlan.holdMs);
+      }
+      const scenario = spreadScenario(work);
+      if (PHASES.has('hot')) {
+        const rate = Number(process.env.BENCH_CALLS_HOT_RATE ?? 0) || pddRate || RATES[0];
+        const calls = Number(process.env.BENCH_CALLS_HOT_CALLS ?? 0) || Math.max(PDD_MIN_CALLS, rate * 10);
+        const side = async (accounts: number, extra: Partial<UacOptions>): Promise<HotAccountSide> => {
+          await fresh(h, numbers, trunkPort);
+          const tag = `bc-${target}-hot${accounts}-${Date.now().toString(36)}`;
+          log(`${target}: hot account, ${calls} calls at ${rate}/s from ${accounts} account(s)`);
+          const run = await callRun({ target, port: gw.sipPort, rate, calls, holdMs: HOLD_MS, numbers, tag, ...extra }, trunkPort, gw.proc.pid!, gw.httpPort);
+          const failed = run.failed + (await h.check!(run, tag));
+          const charged = (await pg.query(`SELECT count(DISTINCT account_id)::int AS n FROM cdrs WHERE call_id LIKE $1`, [`${tag}-%`])).rows[0] as { n: number };
+          log(`${target} hot account, ${accounts} account(s): ${failed} failed, CPU ${run.targetCpuMsPerCallRated} ms/call, pdd p50 ${run.pddP50Ms} ms p99 ${run.pddP99Ms} ms`);
+          return { accounts, accountsCharged: charged.n, calls, failed, cpuMsPerCall: run.targetCpuMsPerCallRated ?? null, pddP50Ms: run.pddP50Ms, pddP99Ms: run.pddP99Ms, eventLoopDelayP99Ms: run.eventLoopDelayP99Ms ?? null, run };
+        };
+        const one = await side(1, {});
+        const spread = await side(SPREAD_ACCOUNTS, { scenarioPath: scenario, numbers: callersNumbersFile(work, 'spread', (i) => spreadUser(i % SPREAD_ACCOUNTS)) });
+        const ratio = (a: number | null, b: number | null) => (a != null && b ? round(a / b, 2) : null);
+        r.hotAccount = { rate, oneAccount: one, spread, ratios: { cpuMsPerCall: ratio(one.cpuMsPerCall, spread.cpuMsPerCall), pddP50: ratio(one.pddP50Ms, spread.pddP50Ms), pddP99: ratio(one.pddP99Ms, spread.pddP99Ms) } };
+      }
+      if (PHASES.has('balance')) {
+        const rate = Number(process.env.BENCH_CALLS_BALANCE_RATE ?? 0) || pddRate || RATES[0];
+        const calls = Number(process.env.BENCH_CALLS_BALANCE_CALLS ?? 10_000);
+        // An account of its own, two top-ups (one with all six decimals), one user.
+        const acc = await api<{ id: string }>(gw, 'POST', '/v1/accounts', { name: 'bench-balance', currency: 'USD', rateDeckId: provisioned.rateDeckId, creditLimit: '0', maxConcurrentCalls: 1_000_000 });
+        await api(gw, 'POST', `/v1/accounts/${acc.id}/topups`, { amount: '5000.00', reference: 'bench-balance-1' });
+        await api(gw, 'POST', `/v1/accounts/${acc.id}/topups`, { amount: '1234.567891', reference: 'bench-balance-2' });
+        await api(gw, 'POST', '/v1/users', { username: 'benchbalance', password: PASSWORD, accountId: acc.id });
+        await fresh(h, numbers, trunkPort);
+        const tag = `bc-${target}-balance-${Date.now().toString(36)}`;
+        log(`${target}: balance check, ${calls} calls at ${rate}/s from one account`);
+        const run = await callRun({ target, port: gw.sipPort, rate, calls, holdMs: HOLD_MS, numbers: callersNumbersFile(work, 'balance', () => 'benchbalance'), tag, scenarioPath: scenario }, trunkPort, gw.proc.pid!, gw.httpPort);
+        await h.check!(run, tag);
+        r.balance = await balanceCheck(gw, pg, acc.id, run, rate, CDR_WAIT_MS);
+        log(`${target} BALANCE CHECK ${r.balance.ok ? 'PASSED' : 'FAILED'}: top-ups ${r.balance.topups} - rated costs ${r.balance.ratedCost} = ${r.balance.expectedBalance}; balance (API) ${r.balance.apiBalance}; ${r.balance.ratedCdrs} of ${r.balance.cdrs} CDRs rated, ${r.balance.cdrsNotChargedOnce ?? '?'} not charged exactly once; ${run.successful} of ${calls} calls completed, ${r.balance.cdrCheckFailed} failed the CDR check`);
       }
     } finally {
       await gw.stop();
@@ -1039,7 +1301,8 @@ export async function run(): Promise<void> {
     'The SIPp trunk sends 100, 180, then 200 after a 50 ms ring; SIPp takes about a millisecond per message it sends, which is in the direct floor too.',
   );
   const result = {
-    command: 'npm run bench:calls',
+    // The knobs this run was given, so the results say how to repeat it.
+    command: [...Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_CALLS_')).map(([k, v]) => `${k}=${v}`), 'npm run bench:calls'].join(' '),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     loadAverageAtStart,
     scenario: {
@@ -1059,6 +1322,12 @@ export async function run(): Promise<void> {
       postDialDelayAddedMs: added,
       concurrentCallsHeld: { gateway: g?.concurrency?.peakConcurrentCalls ?? null, kamailio: k?.concurrency?.peakConcurrentCalls ?? null },
       memoryMiBPer1000Calls: { gateway: g?.concurrency?.pssMiBPer1000Calls ?? null, kamailio: k?.concurrency?.pssMiBPer1000Calls ?? null, measure: 'PSS summed over the process tree, peak minus before, per 1,000 calls held' },
+      gatewayCpuMsPerCall: Object.fromEntries((g?.ladder?.steps ?? []).map((st) => [st.targetRate, { untilRated: st.targetCpuMsPerCallRated ?? null, sippRun: st.targetCpuMsPerCall ?? null, failed: st.failedTotal }])),
+      kamailioCpuMsPerCall: Object.fromEntries((k?.ladder?.steps ?? []).map((st) => [st.targetRate, st.targetCpuMsPerCall ?? null])),
+      gatewayIdleCpuMsPerSecond: g?.idleCpuMsPerSecond ?? null,
+      gatewayEventLoopDelayP99Ms: Object.fromEntries((g?.ladder?.steps ?? []).map((st) => [st.targetRate, st.eventLoopDelayP99Ms ?? null])),
+      hotAccount: g?.hotAccount ? { rate: g.hotAccount.rate, ratios: g.hotAccount.ratios, ...Object.fromEntries((['oneAccount', 'spread'] as const).map((x) => { const { run: _run, ...rest } = g.hotAccount![x]; return [x, rest]; })) } : null,
+      balanceCheck: g?.balance ?? null,
     },
     ratios: {
       gatewayOverKamailio: {

@@ -50,7 +50,7 @@ export class RelayLeg {
   constructor(
     readonly pair: PortPair,
     private readonly total: MediaCounters,
-    clock: MediaClock,
+    private readonly clock: MediaClock,
     private readonly policy: { readonly allowLoopback: boolean; readonly learningMs: number } = { allowLoopback: false, learningMs: 1000 },
   ) {
     this.now = clock.ms;
@@ -82,6 +82,7 @@ export class RelayLeg {
   }
 
   private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
+    this.clock.wake();
     // Before any SDP from this side nobody is entitled to latch it.
     const policy = this.policy;
     if (!this.known || !this.rtp.admit(msg, rinfo, this.sources, policy.allowLoopback, policy.learningMs, this.now[0])) return this.drop();

@@ -42,3 +42,15 @@ describe('normaliseNumber', () => {
     );
   });
 });
+
+describe('normaliseNumber, asked again', () => {
+  it('gives the same answer each time, and a caller changing its copy changes no later answer', () => {
+    const first = normaliseNumber('+1 212 555 0100', 'US');
+    expect(first).toEqual({ ok: true, number: { e164: '+12125550100', country: 'US', type: 'fixedLineOrMobile' } });
+    if (first.ok) first.number.e164 = 'changed';
+    expect(normaliseNumber('+1 212 555 0100', 'US')).toEqual({ ok: true, number: { e164: '+12125550100', country: 'US', type: 'fixedLineOrMobile' } });
+    const refused = normaliseNumber('12', 'US');
+    expect(refused.ok).toBe(false);
+    expect(normaliseNumber('12', 'US')).toEqual(refused);
+  });
+});

@@ -51,6 +51,27 @@ const separators = /[\s().\-/]/g;
  *   it is tried as `+digits`.
  */
 export function normaliseNumber(input: string, defaultCountry: string): Normalisation {
+  const key = `${defaultCountry}|${input}`;
+  let result = recent.get(key);
+  if (!result) {
+    result = parse(input, defaultCountry);
+    recent.set(key, result);
+    if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
+  }
+  // A copy: callers own what they get, the memo stays as parsed.
+  return result.ok ? { ok: true, number: { ...result.number } } : { ...result };
+}
+
+/**
+ * The last RECENT_MAX answers: a call asks about the same number several times (the dialled
+ * string, then its E.164 form for the destination policy and the toll-free check), and a
+ * libphonenumber parse with the full metadata costs tens of microseconds. The function is pure,
+ * so a remembered answer is the answer.
+ */
+const RECENT_MAX = 4096;
+const recent = new Map<string, Normalisation>();
+
+function parse(input: string, defaultCountry: string): Normalisation {
   const raw = input.trim().replace(separators, '');
   if (!/^(\+|00)?[0-9]{2,17}$/.test(raw)) return { ok: false, message: 'expected a telephone number: digits with an optional leading +' };
   const international = raw.startsWith('+') ? raw : raw.startsWith('00') ? `+${raw.slice(2)}` : undefined;

@@ -2,10 +2,17 @@
  * Every query of the numbers table: the inventory CRUD through TypeORM, the two per-call reads of
  * the B2BUA in raw SQL (one indexed read each, without the ORM's per-call overhead), the lazy end
  * of quarantine, and the bulk writes of the CSV import.
+ *
+ * The caller's number (a user's first assigned number, read on every call the user places) is
+ * kept for CACHE_MS (platform/lookup-cache.ts): every write of an assignment here (insert, update,
+ * delete) clears it, so a change made through this process is seen at once, and another process
+ * sees it within CACHE_MS, as with trunks. The end of quarantine and the import only write numbers
+ * that are not assigned, which it does not read.
  */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { LookupCache } from '../platform/lookup-cache';
 import { Did, Forwarding } from './did.entity';
 
 /** Rows for one bulk insert, kept as columns. */
@@ -30,12 +37,25 @@ export interface NumberFilter {
 
 const CHUNK = 5000;
 
+/** How long a per-call read is served from memory (the trunk cache's time). */
+const CACHE_MS = 2_000;
+const CACHE_ENTRIES = 50_000;
+
 @Injectable()
 export class NumbersRepository {
+  private readonly firstOfUserCache = new LookupCache<string, string | undefined>(CACHE_ENTRIES, CACHE_MS);
+
   constructor(@InjectRepository(Did) private readonly dids: Repository<Did>) {}
 
   async insert(did: Omit<Did, 'createdAt' | 'updatedAt'>): Promise<void> {
+    this.changed();
     await this.dids.save(this.dids.create(did));
+    this.changed();
+  }
+
+  /** Before a write (no read during it keeps the old row) and after it (none started during it stays). */
+  private changed(): void {
+    this.firstOfUserCache.clear();
   }
 
   existsByE164(e164: string): Promise<boolean> {
@@ -59,19 +79,26 @@ export class NumbersRepository {
   }
 
   async update(id: string, changes: Partial<Did>): Promise<void> {
+    this.changed();
     await this.dids.update({ id }, changes);
+    this.changed();
   }
 
   async delete(id: string): Promise<void> {
+    this.changed();
     await this.dids.delete({ id });
+    this.changed();
   }
 
   /** The user's assigned number with the lowest E.164. */
-  async firstOfUser(userId: string): Promise<string | undefined> {
-    const rows = (await this.dids.query(`SELECT e164 FROM numbers WHERE user_id = $1 AND status = 'assigned' ORDER BY e164 LIMIT 1`, [userId])) as { e164: string }[];
-    return rows[0]?.e164;
+  firstOfUser(userId: string): Promise<string | undefined> {
+    return this.firstOfUserCache.get(userId, async (id) => {
+      const rows = (await this.dids.query(`SELECT e164 FROM numbers WHERE user_id = $1 AND status = 'assigned' ORDER BY e164 LIMIT 1`, [id])) as { e164: string }[];
+      return rows[0]?.e164;
+    });
   }
 
+  /** Not cached: the dialled number, which is a different one on nearly every call. */
   async routing(e164: string): Promise<{ userId: string; forwarding: Forwarding } | undefined> {
     const rows = (await this.dids.query(`SELECT user_id AS "userId", forwarding FROM numbers WHERE e164 = $1 AND status = 'assigned'`, [e164])) as {
       userId: string;

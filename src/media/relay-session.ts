@@ -20,7 +20,7 @@ import type { MediaCounterValues } from './media-counters';
 import { RelayLeg } from './relay-leg';
 import { rewriteSdp, type AddressPolicy, type Direction, type MediaEndpoint, type PayloadType, type RewrittenSdp } from './sdp-rewrite';
 import { WebRtcLeg, type RtpSink } from './webrtc-leg';
-import { g711ForBrowser, g711Of, isWebRtcSdp, plainSdp, readWebRtcSdp, reverse, sameTransport, type WebRtcEndpoint } from './webrtc-sdp';
+import { g711ForBrowser, g711Of, isWebRtcSdp, plainSdp, readWebRtcSdp, sameTransport, type WebRtcEndpoint } from './webrtc-sdp';
 
 /** Makes WebRTC legs (the relay's options, counters and clock); absent when WebRTC is off. */
 export interface WebRtcLegFactory {
@@ -189,8 +189,9 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
     }
     const receiver = this.leg(to);
     if (receiver instanceof WebRtcLeg) {
-      // A plain side answers (or re-offers to) a browser: the browser gets our WebRTC SDP, cut to what the plain side kept.
-      receiver.restrict(g711Of(rewritten.remote.payloads).map((p) => p.payload), reverse(rewritten.remote.direction));
+      // A plain side answers (or re-offers to) a browser: the browser gets our WebRTC SDP, cut to what the plain
+      // side kept, with that side's direction as it wrote it (the gateway speaks for it: sendonly stays sendonly).
+      receiver.restrict(g711Of(rewritten.remote.payloads).map((p) => p.payload), rewritten.remote.direction);
       return { sdp: receiver.sdp(), remote: rewritten.remote };
     }
     return rewritten;
@@ -214,7 +215,7 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
     const receiver = this.leg(to);
     if (receiver instanceof WebRtcLeg) {
       // Browser to browser: each browser keeps its own DTLS session with the gateway.
-      receiver.restrict(payloads.map((p) => p.payload), reverse(declared.direction));
+      receiver.restrict(payloads.map((p) => p.payload), declared.direction);
       return { sdp: receiver.sdp(), remote };
     }
     return { sdp: this.plainFor(to, payloads, declared.direction), remote };

@@ -148,17 +148,18 @@ export class WebRtcLeg implements RtpSink {
       throw asMediaError(err);
     }
     this.remote = answer;
-    this.direction = reverse(answer.direction);
     this.receivesRtp = receives(answer.direction);
   }
 
-  /** A later SDP from the browser (hold, resume): same ICE and DTLS, new direction. */
+  /**
+   * A later SDP from the browser (hold, resume): same ICE and DTLS, new direction. What our SDP
+   * says back comes from the other side's answer (`restrict`).
+   */
   update(sdp: WebRtcEndpoint): void {
     this.receivesRtp = receives(sdp.direction);
-    this.direction = reverse(sdp.direction);
   }
 
-  /** The other side's codecs and direction, as the SDP the browser gets will say. */
+  /** The other side's codecs and direction (as that side wrote it), as the SDP the browser gets will say. */
   restrict(payloads: readonly number[], direction: Direction): void {
     this.keep = [...payloads];
     this.direction = direction;

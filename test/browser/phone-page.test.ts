@@ -6,6 +6,7 @@
  */
 import { startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
 import { newAccount, newUser, type User } from '../calls/support';
+import { freePort } from '../support/net';
 import { launchBrowser, type Browser } from './browser';
 import { PhonePage } from './phone-page';
 
@@ -58,6 +59,18 @@ describe('/phone in Chromium: the page alone', () => {
     await browser.page.getByLabel('Password', { exact: true }).fill('another-wrong-one');
     await browser.page.keyboard.press('Enter');
     await phone.waitForStatus(/Sign-in failed/);
+  });
+
+  it('says so when the server address is wrong or unreachable, and lets the user correct it', async () => {
+    const phone = new PhonePage(browser.page, gw.httpPort);
+    await phone.open();
+    await phone.signIn(user.username, user.password, 'http://127.0.0.1/');
+    await phone.waitForStatus(/must start with ws:\/\/ or wss:\/\//);
+    // The right password, a WebSocket address where nothing listens.
+    await browser.page.getByLabel('SIP WebSocket URL').fill(`ws://127.0.0.1:${await freePort()}/`);
+    await browser.page.getByRole('button', { name: 'Sign in' }).click();
+    await phone.waitForStatus(/Cannot reach the server/);
+    expect(await browser.page.getByRole('button', { name: 'Sign in' }).isEnabled()).toBe(true);
   });
 
   it("fits a phone's screen: no sideways scrolling at 360 px, touch targets at least 44 px", async () => {

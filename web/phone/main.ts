@@ -105,7 +105,11 @@ async function signIn(e: SubmitEvent): Promise<void> {
     user_agent: 'gateway-phone (JsSIP)',
   });
   ua.on('connecting', () => say('Connecting to the server…'));
-  ua.on('disconnected', () => say('Disconnected from the server; retrying…', true));
+  ua.on('disconnected', () => {
+    // JsSIP keeps retrying; the user may correct the server address meanwhile.
+    ui.signin.disabled = false;
+    say('Cannot reach the server; retrying… (check Server settings)', true);
+  });
   ua.on('registered', () => {
     ui.login.hidden = true;
     ui.phone.hidden = false;

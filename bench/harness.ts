@@ -82,6 +82,8 @@ export async function startGateway(databaseUrl: string, env: Record<string, stri
       HTTP_PORT: String(httpPort),
       HTTP_HOST: '127.0.0.1',
       SIP_LISTEN: `127.0.0.1:${sipPort}`,
+      // Not the default 0.0.0.0:5066: gateways started side by side would collide on it.
+      SIP_WS_LISTEN: '127.0.0.1:0',
       DB_MIGRATE_ON_START: 'false',
       LOG_LEVEL: 'warn',
       // The benchmark's peers are on 127.0.0.1; production refuses loopback media.

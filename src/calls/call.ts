@@ -15,6 +15,7 @@ import type { CallLabels, CallMetrics } from './call-metrics';
 import { type SipAnswer, dispositionOf, reject } from './call-policy';
 import { type LegSip, hasSdp } from './leg';
 import { RingAttempt, type RingOutcome, type RingTarget } from './ring-attempt';
+import { isLocalRefresh, refreshAnswer, sessionTimerAnswer } from './session-timer';
 import type { UacLeg } from './uac-leg';
 import type { UasLeg } from './uas-leg';
 
@@ -317,6 +318,8 @@ export class Call {
     }
     if (request.method === 'OPTIONS') return createResponse(request, 200);
     if (this.state !== 'answered' || !other) return respondWith(request, reject(481));
+    // A session refresh (RFC 4028) is this dialog's own business: answered here, not passed across.
+    if (isLocalRefresh(request)) return this.refreshed(request, fromCaller);
     if (request.method === 'INVITE' || request.method === 'UPDATE') return this.passOffer(request, fromCaller, other);
     if (request.method === 'INFO') {
       const r = await other.request('INFO', request.body.length > 0 ? request.body : undefined, copyContentType(request));
@@ -343,6 +346,7 @@ export class Call {
       if (hasSdp(r) && this.media) answer = Buffer.from(this.media.relaySdp(fromCaller ? 'b' : 'a', r.body.toString('utf8')).sdp);
       const transport = fromCaller ? this.caller.source.transport : this.callee!.peer.transport;
       const headers: SipHeader[] = [{ name: 'Contact', value: this.host.sip.contact(transport) }];
+      headers.push(...(request.method === 'INVITE' ? sessionTimerAnswer(request) : refreshAnswer(request)));
       if (answer) headers.push({ name: 'Content-Type', value: 'application/sdp' });
       const response = createResponse(request, 200, { headers, body: answer });
       if (request.method === 'INVITE') {
@@ -356,6 +360,12 @@ export class Call {
     } finally {
       this.reinvitePending = false;
     }
+  }
+
+  /** 200 to a session refresh (session-timer.ts), with our Contact for the side it came from. */
+  private refreshed(request: SipRequest, fromCaller: boolean): SipResponse {
+    const transport = fromCaller ? this.caller.source.transport : this.callee!.peer.transport;
+    return createResponse(request, 200, { headers: [{ name: 'Contact', value: this.host.sip.contact(transport) }, ...refreshAnswer(request)] });
   }
 
   private relayProvisional(attempt: Attempt, response: SipResponse): void {

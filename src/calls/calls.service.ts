@@ -26,7 +26,7 @@ import { RoutesService } from '../routing/routes.service';
 import type { Trunk } from '../routing/trunk.entity';
 import { type TrunkAttempt, TrunksService } from '../routing/trunks.service';
 import { SipServer } from '../signaling/sip-server';
-import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, escapeUser, isSipUri, newTag, parseUri } from '../sip';
+import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, escapeUser, isSipUri, isWebSocket, newTag, parseUri } from '../sip';
 import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
 import { type CallView, callView } from './call-view';
@@ -36,6 +36,7 @@ import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, 
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
 import { MEDIA_RELAY } from './media-relay.provider';
+import { intervalTooSmall } from './session-timer';
 import { TrunkChannels } from './trunk-channels';
 import type { UacLeg } from './uac-leg';
 import { UasLeg } from './uas-leg';
@@ -213,6 +214,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (this.draining) return this.answer(request, reject(503, 'shutting down'), [{ name: 'Retry-After', value: '30' }]);
     if (request.contact.length === 0) return this.answer(request, reject(400, 'missing Contact'));
     if (!hasSdp(request)) return this.answer(request, reject(488, 'an SDP offer is required'));
+    const minSe = intervalTooSmall(request);
+    if (minSe) return this.answer(request, reject(422), minSe);
 
     const trunk = await this.trunks.fromAddress(source.address);
     if (trunk) {
@@ -371,7 +374,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const always = forwardingTarget(forwarding, 'always');
     if (always) return this.forward(call, always, forwarding!.redirect, forwardPayer ?? user?.accountId);
     if (!user || user.status !== 'active') return unreachable('offline');
-    const bindings = await this.registrar.bindings(userId);
+    // A WebSocket binding is reachable only from the node holding its socket (RFC 7118: never reopened).
+    const bindings = (await this.registrar.bindings(userId)).filter((b) => !isWebSocket(b.source.transport) || b.node === this.sip.nodeId);
     if (bindings.length === 0) return unreachable('offline');
     if (!(await this.attachMedia(call))) return;
 
@@ -379,11 +383,13 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const callerId: string = call.facts.caller ?? 'anonymous';
     const target: RingTarget = {
       userId,
+      // The registered Contact is the Request-URI; a WebSocket binding's target is its connection (RFC 7118 §5.3).
       legs: bindings.map((b) => ({
         target: { host: b.source.address, port: b.source.port, transport: b.source.transport },
         requestUri: b.uri,
         from: `<sip:${escapeUser(callerId)}@${host}>`,
         to: `<sip:${user.username}@${this.config.sipRealm}>`,
+        ...(isWebSocket(b.source.transport) ? { webrtc: true } : {}),
       })),
     };
     const ringSeconds = forwarding && forwarding.mode !== 'none' ? forwarding.noAnswerSeconds : this.config.calls.ringTimeoutSeconds;

@@ -37,6 +37,8 @@ export interface UacLegSpec {
   /** No response at all within this time fails the leg (`setup-timeout`). */
   readonly setupTimeoutMs?: number;
   readonly headers?: readonly SipHeader[];
+  /** the callee is a browser: offer WebRTC media (ICE, DTLS-SRTP) */
+  readonly webrtc?: boolean;
 }
 
 export type LegFailureOrigin = ResponseOrigin | 'setup-timeout';

@@ -17,6 +17,7 @@ import {
 } from '../sip';
 import type { AnswerRetransmission } from '../sip/transaction/answer-retransmission';
 import { type DialogState, type LegSip, SDP_TYPE, requestInDialog } from './leg';
+import { sessionTimerAnswer } from './session-timer';
 
 export type UasLegState = 'proceeding' | 'accepted' | 'confirmed' | 'rejected' | 'terminated';
 
@@ -103,6 +104,7 @@ export class UasLeg implements DialogState {
   private response(status: number, options: { body?: Buffer; reason?: string; headers?: SipHeader[] }): SipResponse {
     const headers: SipHeader[] = [...(options.headers ?? [])];
     if (status > 100 && status < 300) headers.push({ name: 'Contact', value: this.sip.contact(this.source.transport) });
+    if (status >= 200 && status < 300) headers.push(...sessionTimerAnswer(this.invite));
     headers.push({ name: 'Allow', value: this.sip.allowed().join(', ') }, SERVER);
     if (options.body && options.body.length > 0) headers.push(SDP_TYPE);
     return createResponse(this.invite, status, { reason: options.reason, toTag: this.localTag, headers, body: options.body });

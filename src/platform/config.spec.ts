@@ -32,6 +32,13 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   SIP_TCP_MAX_CONNECTIONS_PER_IP: '16',
   SIP_TCP_IDLE_SECONDS: '120',
   SIP_AUTH_FAIL_USER_LIMIT: '40',
+  SIP_WS_LISTEN: '127.0.0.1:8066',
+  SIP_WSS_LISTEN: '0.0.0.0:8443',
+  TLS_CERT_FILE: '/etc/gw/cert.pem',
+  TLS_KEY_FILE: '/etc/gw/key.pem',
+  SIP_WS_ALLOWED_ORIGINS: 'https://phone.example.com, http://127.0.0.1:3000',
+  SIP_WS_MAX_CONNECTIONS_PER_IP: '8',
+  SIP_WS_PING_SECONDS: '15',
   RTP_PORT_MIN: '20100',
   RTP_PORT_MAX: '29998',
   MEDIA_ALLOW_LOOPBACK: 'yes',
@@ -104,6 +111,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ROLES: 'api,bogus' })).toThrow(/ROLES/);
   });
 
+  it('reads the WebSocket listeners: WS on 5066 and no WSS by default, off, same-host origins, and bad values named', () => {
+    expect(loadConfig({}).sipWs).toMatchObject({ listen: { host: '0.0.0.0', port: 5066 }, secureListen: undefined, allowedOrigins: 'same-host', maxConnectionsPerIp: 32, pingSeconds: 30 });
+    expect(loadConfig({ SIP_WS_LISTEN: 'off', SIP_WS_ALLOWED_ORIGINS: 'any' }).sipWs).toMatchObject({ listen: undefined, allowedOrigins: 'any' });
+    expect(() => loadConfig({ SIP_WS_LISTEN: '5066' })).toThrow(/SIP_WS_LISTEN: expected host:port/);
+    expect(() => loadConfig({ SIP_WS_ALLOWED_ORIGINS: 'https://a.example/path' })).toThrow(/SIP_WS_ALLOWED_ORIGINS/);
+    expect(() => loadConfig({ SIP_WS_ALLOWED_ORIGINS: 'any,https://a.example' })).toThrow(/SIP_WS_ALLOWED_ORIGINS/);
+  });
+
   it('accepts a DATABASE_URL only with a postgres scheme', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' }).databaseUrl).toBe('postgres://u@127.0.0.1:5432/db');
     expect(() => loadConfig({ DATABASE_URL: 'mysql://u@127.0.0.1/db' })).toThrow(/DATABASE_URL/);
@@ -142,6 +157,15 @@ describe('loadConfig', () => {
         authBlockSeconds: 600,
         t1Ms: 250,
         limits: { ratePerSecond: 0, trunkRatePerSecond: 3000, maxTransactionsPerSource: 150, maxTransactions: 50000, tcpMaxConnectionsPerIp: 16, tcpIdleSeconds: 120, authFailUserLimit: 40 },
+      },
+      sipWs: {
+        listen: { host: '127.0.0.1', port: 8066 },
+        secureListen: { host: '0.0.0.0', port: 8443 },
+        tlsCertFile: '/etc/gw/cert.pem',
+        tlsKeyFile: '/etc/gw/key.pem',
+        allowedOrigins: ['https://phone.example.com', 'http://127.0.0.1:3000'],
+        maxConnectionsPerIp: 8,
+        pingSeconds: 15,
       },
       rtpPortMin: 20100,
       rtpPortMax: 29998,

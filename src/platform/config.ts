@@ -43,6 +43,18 @@ const allowList = (fallback: string) =>
 
 /** host:port where host may be an IPv4 address, a [bracketed] IPv6 address or a name. */
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5060');
+/** host:port, or `off`: a listener that may be disabled (read with offOrListen). */
+const offOrHostPort = z.string().regex(/^(off|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, 'expected host:port, e.g. 0.0.0.0:5066, or off');
+const offOrListen = (s: string) => (s === 'off' ? undefined : splitHostPort(s));
+/** An http(s) origin: scheme://host[:port], nothing after. */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin.toLowerCase() === s.replace(/\/$/, '').toLowerCase();
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The environment variables as the operator writes them, one entry each with its default and the
@@ -83,6 +95,21 @@ const variables = z.object({
   SIP_TCP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(100_000).default(32),
   SIP_TCP_IDLE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
   SIP_AUTH_FAIL_USER_LIMIT: z.coerce.number().int().min(1).max(100000).default(20),
+  // -- SIP over WebSocket (issue 14, RFC 7118; src/sip/transport/ws.ts)
+  SIP_WS_LISTEN: offOrHostPort.default('0.0.0.0:5066').transform(offOrListen),
+  SIP_WSS_LISTEN: offOrHostPort.default('off').transform(offOrListen),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  SIP_WS_ALLOWED_ORIGINS: z
+    .string()
+    .default('same-host')
+    .transform(splitList)
+    .refine((l) => l.length === 1 || l.every((o) => o !== 'any' && o !== 'same-host'), 'expected any, same-host, or comma-separated origins')
+    .refine((l) => l.every((o) => o === 'any' || o === 'same-host' || isOrigin(o)), 'expected any, same-host, or comma-separated origins such as https://phone.example.com')
+    .transform((l): 'any' | 'same-host' | string[] => (l[0] === 'any' || l[0] === 'same-host' ? l[0] : l.map((o) => new URL(o).origin.toLowerCase()))),
+  SIP_WS_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(100_000).default(32),
+  SIP_WS_PING_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  // -- end SIP over WebSocket
   RTP_PORT_MIN: port.default(20000),
   RTP_PORT_MAX: port.default(30000),
   MEDIA_ALLOW_LOOPBACK: bool.default(false),
@@ -187,6 +214,18 @@ const schema = variables
         /** Failed digest checks for one username (from any address) within SIP_AUTH_FAIL_WINDOW_SECONDS. */
         authFailUserLimit: c.SIP_AUTH_FAIL_USER_LIMIT,
       },
+    },
+    /** SIP over WebSocket (RFC 7118): undefined listen addresses are off. */
+    sipWs: {
+      listen: c.SIP_WS_LISTEN,
+      secureListen: c.SIP_WSS_LISTEN,
+      /** PEM files read at start-up by the SIP server (WSS; it refuses to start without them). */
+      tlsCertFile: c.TLS_CERT_FILE,
+      tlsKeyFile: c.TLS_KEY_FILE,
+      /** 'same-host': no Origin, or one whose host is the host the browser connected to; 'any'; or these origins. */
+      allowedOrigins: c.SIP_WS_ALLOWED_ORIGINS,
+      maxConnectionsPerIp: c.SIP_WS_MAX_CONNECTIONS_PER_IP,
+      pingSeconds: c.SIP_WS_PING_SECONDS,
     },
     rtpPortMin: c.RTP_PORT_MIN,
     rtpPortMax: c.RTP_PORT_MAX,

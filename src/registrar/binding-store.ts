@@ -1,13 +1,13 @@
 /**
  * Contact bindings in Redis, so every gateway process sees them and they survive a gateway restart.
- * One hash per user (`<prefix>:reg:<userId>`, field = contact URI, value = JSON binding); the key
+ * One hash per user (`<prefix>:reg:<userId>`, field = binding key (registration.ts), value = JSON binding); the key
  * expires with its last binding, and readers drop bindings past their expiry, so an expired
  * binding is gone on time even before Redis deletes it. Writes are compare-and-set on a version
  * field in a Lua script (not WATCH, which is per connection and so unsafe on a shared connection):
  * two REGISTERs for one user on two nodes cannot lose each other's change.
  */
 import type { Redis } from 'ioredis';
-import { Binding, RegisterPlan } from './registration';
+import { Binding, bindingKey, RegisterPlan } from './registration';
 
 type Change = Extract<RegisterPlan, { kind: 'change' }>;
 
@@ -16,6 +16,9 @@ export interface BindingSource {
   readonly cseq: number;
   readonly source: Binding['source'];
   readonly userAgent?: string;
+  /** WebSocket registrations: the node and connection that own the socket. */
+  readonly node?: string;
+  readonly connection?: string;
 }
 
 const VERSION = '_v';
@@ -60,7 +63,7 @@ export class BindingStore {
       if (decided.kind !== 'change') return { plan: decided, bindings: existing };
       const after = this.apply(existing, decided, from, now);
       const expiry = after.length > 0 ? Math.max(...after.map((b) => b.expiresAt)) : 0;
-      const pairs = after.flatMap((b) => [b.uri, JSON.stringify(b)]);
+      const pairs = after.flatMap((b) => [bindingKey(b), JSON.stringify(b)]);
       if ((await this.redis.eval(REPLACE, 1, key, raw[VERSION] ?? '', expiry, ...pairs)) === 1) return { plan: decided, bindings: after };
     }
     throw new Error(`bindings of user ${userId} kept changing; giving up after 50 attempts`);
@@ -72,11 +75,13 @@ export class BindingStore {
   }
 
   private apply(existing: Binding[], change: Change, from: BindingSource, now: number): Binding[] {
-    const byUri = new Map(existing.map((b) => [b.uri, b]));
-    for (const uri of change.removals) byUri.delete(uri);
+    const byKey = new Map(existing.map((b) => [bindingKey(b), b]));
+    for (const key of change.removals) byKey.delete(key);
     for (const { contact, expires } of change.upserts) {
-      byUri.set(contact.uri, {
+      const key = bindingKey(contact);
+      byKey.set(key, {
         uri: contact.uri,
+        ...(contact.key ? { key: contact.key } : {}),
         contact: contact.contact,
         q: contact.q,
         expiresAt: now + expires * 1000,
@@ -84,10 +89,11 @@ export class BindingStore {
         cseq: from.cseq,
         source: from.source,
         userAgent: from.userAgent,
-        registeredAt: byUri.get(contact.uri)?.registeredAt ?? now,
+        ...(from.connection ? { node: from.node, connection: from.connection } : {}),
+        registeredAt: byKey.get(key)?.registeredAt ?? now,
       });
     }
-    return [...byUri.values()].sort((a, b) => b.q - a.q || a.registeredAt - b.registeredAt);
+    return [...byKey.values()].sort((a, b) => b.q - a.q || a.registeredAt - b.registeredAt);
   }
 
   private live(raw: Record<string, string>, now: number): Binding[] {

@@ -28,6 +28,9 @@ export class RegistrarController {
         sourceAddress: b.source.address,
         sourcePort: b.source.port,
         transport: b.source.transport.toLowerCase(),
+        // WebSocket bindings: the node and connection holding the socket (no other node can reach it).
+        node: b.node ?? null,
+        connection: b.connection ?? null,
         expiresAt: new Date(b.expiresAt).toISOString(),
         expiresIn: Math.max(0, Math.ceil((b.expiresAt - now) / 1000)),
         q: b.q,

@@ -2,6 +2,9 @@
  * The registrar (RFC 3261 §10.3): authenticates REGISTER with digest (401), checks the user may
  * register the address-of-record in To, applies the binding rules of `planRegister`, and answers
  * 200 with every current binding and its remaining time. The B2BUA asks it for a user's bindings.
+ *
+ * A binding made over a WebSocket (RFC 7118) records this node and the connection, and is removed
+ * the moment that connection closes: nothing else can reach the browser behind it.
  */
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
@@ -12,10 +15,11 @@ import { contactQ, isWildcardContact, requestedExpires } from '../sip/contact';
 import { headerValue, type SipRequest, type SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { formatUri, isSipUri } from '../sip/uri';
+import { type Source, isWebSocket } from '../sip/transport/types';
 import { SipServer } from '../signaling/sip-server';
 import { UsersService } from '../users/users.service';
 import { BindingStore } from './binding-store';
-import { Binding, planRegister, RequestedContact, remainingSeconds } from './registration';
+import { Binding, bindingKey, instanceKey, planRegister, RequestedContact, remainingSeconds } from './registration';
 import { SipAuthenticator } from './sip-authenticator';
 
 const withoutExpires = (c: NameAddr): NameAddr => ({ ...c, params: new Map([...c.params].filter(([k]) => k !== 'expires')) });
@@ -24,6 +28,10 @@ const withoutExpires = (c: NameAddr): NameAddr => ({ ...c, params: new Map([...c
 export class RegistrarService implements OnModuleInit {
   private readonly logger = new Logger('registrar');
   private readonly store: BindingStore;
+  /** WebSocket connections of this node → the users that registered over them (to unbind on close). */
+  private readonly byConnection = new Map<string, Set<string>>();
+  /** Connections closed in the last minute: a REGISTER still in flight when its socket closed is unbound too. */
+  private readonly recentlyClosed = new Set<string>();
 
   constructor(
     private readonly sip: SipServer,
@@ -42,6 +50,37 @@ export class RegistrarService implements OnModuleInit {
 
   onModuleInit(): void {
     this.sip.handle('REGISTER', (incoming) => this.register(incoming));
+    this.sip.onConnectionClosed((source) => void this.connectionClosed(source));
+  }
+
+  /** A WebSocket closed: every binding made over it goes now (the browser is unreachable). */
+  private async connectionClosed(source: Source): Promise<void> {
+    const connection = source.connection;
+    if (!connection) return;
+    this.recentlyClosed.add(connection);
+    setTimeout(() => this.recentlyClosed.delete(connection), 60_000).unref();
+    const users = this.byConnection.get(connection);
+    this.byConnection.delete(connection);
+    await this.unbind([...(users ?? [])], connection, source);
+  }
+
+  private async unbind(userIds: string[], connection: string, source: Source): Promise<void> {
+    for (const userId of userIds) {
+      try {
+        const { bindings } = await this.store.update(
+          userId,
+          (existing) => {
+            const gone = existing.filter((b) => b.connection === connection && b.node === this.sip.nodeId).map(bindingKey);
+            return gone.length > 0 ? { kind: 'change', upserts: [], removals: gone } : { kind: 'query' };
+          },
+          { callId: '', cseq: 0, source: { address: source.address, port: source.port, transport: source.transport } },
+        );
+        this.logger.log({ userId, connection, source: `${source.address}:${source.port}`, bindings: bindings.length }, 'WebSocket closed: its bindings removed');
+      } catch (err) {
+        // Redis down: the bindings expire on their own; ringUser skips a WebSocket binding whose connection is gone.
+        this.logger.error({ err: err instanceof Error ? err.message : String(err), userId, connection }, 'WebSocket closed: bindings not removed');
+      }
+    }
   }
 
   /** A user's live bindings, best q first: where to ring the user. */
@@ -60,6 +99,7 @@ export class RegistrarService implements OnModuleInit {
     }
     const contacts: RequestedContact[] = request.contact.map((c) => ({
       uri: formatUri(c.uri),
+      key: instanceKey(c.params.get('+sip.instance'), c.params.get('reg-id')),
       contact: formatNameAddr(withoutExpires(c)),
       expires: requestedExpires(c, request, this.config.sip.maxExpires),
       q: contactQ(c),
@@ -78,9 +118,25 @@ export class RegistrarService implements OnModuleInit {
           minExpires: this.config.sip.minExpires,
           maxExpires: this.config.sip.maxExpires,
         }),
-      { callId: request.callId, cseq: request.cseq.seq, source: { address: source.address, port: source.port, transport: source.transport }, userAgent: headerValue(request, 'User-Agent') },
+      {
+        callId: request.callId,
+        cseq: request.cseq.seq,
+        source: { address: source.address, port: source.port, transport: source.transport },
+        userAgent: headerValue(request, 'User-Agent'),
+        ...(isWebSocket(source.transport) && source.connection ? { node: this.sip.nodeId, connection: source.connection } : {}),
+      },
       now,
     );
+    if (plan.kind === 'change' && source.connection && isWebSocket(source.transport)) {
+      if (this.recentlyClosed.has(source.connection)) {
+        // The socket closed while this REGISTER was being served: what it bound is already unreachable.
+        await this.unbind([user.id], source.connection, source);
+        return this.sip.reply(request, 480, { reason: 'Connection Closed' });
+      }
+      const users = this.byConnection.get(source.connection) ?? new Set<string>();
+      users.add(user.id);
+      this.byConnection.set(source.connection, users);
+    }
     if (plan.kind === 'reject') {
       const headers = plan.minExpires ? [{ name: 'Min-Expires', value: String(plan.minExpires) }] : [];
       return this.sip.reply(request, plan.status, { reason: plan.reason, headers });

@@ -2,7 +2,13 @@
  * The REGISTER rules of RFC 3261 §10.3 as a pure function: given the request's contacts and the
  * bindings that exist, decide what to add, refresh and remove, or why the request fails.
  * No I/O and no clock: the caller passes `now` and applies the plan to the binding store.
+ *
+ * A binding's identity within its AOR is its `key`: the contact URI, or, when the contact carries
+ * `+sip.instance` (RFC 5626 §4.2: with its `reg-id`), the instance and reg-id, so a device that
+ * comes back with a new contact URI (a browser's random `.invalid` one after a reconnect) replaces
+ * its old binding instead of adding a second.
  */
+import type { TransportName } from '../sip/transport/types';
 
 export interface Binding {
   /** The contact URI as registered: the binding's identity within its AOR. */
@@ -13,14 +19,22 @@ export interface Binding {
   readonly q: number;
   readonly callId: string;
   readonly cseq: number;
-  /** Where the REGISTER came from: requests to this user go there (NAT, RFC 3581). */
-  readonly source: { readonly address: string; readonly port: number; readonly transport: 'UDP' | 'TCP' };
+  /** The binding's identity (see the module comment); absent in bindings written before it existed: the uri. */
+  readonly key?: string;
+  /** Where the REGISTER came from: requests to this user go there (NAT, RFC 3581), over WS/WSS down that very connection. */
+  readonly source: { readonly address: string; readonly port: number; readonly transport: TransportName };
+  /** WebSocket bindings only: the node (SipServer.nodeId) holding the socket; no other node can reach it. */
+  readonly node?: string;
+  /** WebSocket bindings only: that node's id for the connection; the binding goes when it closes. */
+  readonly connection?: string;
   readonly userAgent?: string;
   readonly registeredAt: number;
 }
 
 export interface RequestedContact {
   readonly uri: string;
+  /** +sip.instance (and reg-id) when given (bindingKey); else the uri is the identity. */
+  readonly key?: string;
   readonly contact: string;
   /** Seconds asked for: contact expires param, else Expires header, else the default. */
   readonly expires: number;
@@ -43,6 +57,21 @@ export type RegisterPlan =
   | { readonly kind: 'change'; readonly upserts: readonly { contact: RequestedContact; expires: number }[]; readonly removals: readonly string[] }
   | { readonly kind: 'reject'; readonly status: 400 | 423; readonly reason: string; readonly minExpires?: number };
 
+/** A binding's identity within its AOR: the instance key when it has one, else its contact URI. */
+export function bindingKey(b: { readonly uri: string; readonly key?: string }): string {
+  return b.key ?? b.uri;
+}
+
+/**
+ * The RFC 5626 identity of a contact from its `+sip.instance` and `reg-id` parameters, or undefined
+ * (then the contact URI is the identity). Compared as written, without the quotes.
+ */
+export function instanceKey(instance: string | null | undefined, regId: string | null | undefined): string | undefined {
+  if (!instance) return undefined;
+  const id = instance.replace(/^"|"$/g, '');
+  return regId ? `${id};reg-id=${regId}` : id;
+}
+
 /** True when a request may change `binding`: another Call-ID, or the same with a higher CSeq (§10.3 steps 6-7). */
 function mayChange(binding: Binding, callId: string, cseq: number): boolean {
   return binding.callId !== callId || cseq > binding.cseq;
@@ -54,7 +83,7 @@ export function planRegister(input: RegisterInput): RegisterPlan {
       return { kind: 'reject', status: 400, reason: 'Wildcard Contact Needs Expires 0 And No Other Contact' };
     }
     if (input.existing.some((b) => !mayChange(b, input.callId, input.cseq))) return { kind: 'reject', status: 400, reason: 'CSeq Out Of Order' };
-    return { kind: 'change', upserts: [], removals: input.existing.map((b) => b.uri) };
+    return { kind: 'change', upserts: [], removals: input.existing.map(bindingKey) };
   }
   if (input.contacts.length === 0) return { kind: 'query' };
   const upserts: { contact: RequestedContact; expires: number }[] = [];
@@ -63,10 +92,10 @@ export function planRegister(input: RegisterInput): RegisterPlan {
     if (c.expires > 0 && c.expires < input.minExpires) {
       return { kind: 'reject', status: 423, reason: 'Interval Too Brief', minExpires: input.minExpires };
     }
-    const current = input.existing.find((b) => b.uri === c.uri);
+    const current = input.existing.find((b) => bindingKey(b) === bindingKey(c));
     if (current && !mayChange(current, input.callId, input.cseq)) return { kind: 'reject', status: 400, reason: 'CSeq Out Of Order' };
     if (c.expires === 0) {
-      if (current) removals.push(c.uri);
+      if (current) removals.push(bindingKey(current));
     } else {
       upserts.push({ contact: c, expires: Math.min(c.expires, input.maxExpires) });
     }

@@ -5,12 +5,19 @@
  * INVITE, CANCEL and the in-dialog methods). What no handler owns is answered here: OPTIONS (200),
  * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
  *
+ * With SIP_WS_LISTEN / SIP_WSS_LISTEN it also serves SIP over WebSocket (RFC 7118, see
+ * src/sip/transport/ws.ts); `onConnectionClosed` tells the registrar when a WebSocket goes, and
+ * `nodeId` names this process in the bindings it owns, since no other node can reach its sockets.
+ *
  * It also applies the per-source limits of SIP_RATE_LIMIT_PER_SECOND and friends (see
  * src/sip/transport/source-guard.ts): the addresses that get the trunk limits are set from the
  * domain side with setTrustedSources(), since this module knows nothing of trunks.
  *
  * It owns no domain rule; domain modules import it, never the reverse.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createResponse } from '../sip/builders';
 import { newBranch, newTag } from '../sip/identifiers';
@@ -23,8 +30,8 @@ import { TransactionLayer } from '../sip/transaction/transaction-layer';
 import { stampedTarget } from '../sip/transport/nat';
 import { SourceGuard } from '../sip/transport/source-guard';
 import { TransportLayer } from '../sip/transport/transport-layer';
-import type { Inbound, Listening } from '../sip/transport/transport-layer';
-import type { Target, TransportName } from '../sip/transport/types';
+import type { Inbound, ListenSpec, Listening } from '../sip/transport/transport-layer';
+import type { Source, Target, TransportName } from '../sip/transport/types';
 import { advertisedHost } from '../platform/advertised-host';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 
@@ -41,6 +48,9 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   private readonly handlers = new Map<string, SipRequestHandler>();
   private readonly ackListeners: ((inbound: Inbound) => void)[] = [];
   private readonly strayListeners: ((inbound: Inbound) => void)[] = [];
+  private readonly closeListeners: ((source: Source) => void)[] = [];
+  /** This process, in the WebSocket bindings it owns: unique per start, so a restarted node's old bindings are not its own. */
+  readonly nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private transport?: TransportLayer;
   private transactions?: TransactionLayer;
   private readonly guard: SourceGuard;
@@ -86,6 +96,11 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     this.strayListeners.push(listener);
   }
 
+  /** A WebSocket connection closed; the source carries its connection id. */
+  onConnectionClosed(listener: (source: Source) => void): void {
+    this.closeListeners.push(listener);
+  }
+
   /** Sends outside any transaction: the ACK for a 2xx (§13.2.2.4). */
   async sendStateless(message: SipMessage, target: Target): Promise<void> {
     if (!this.transport) throw new Error('SIP is not listening in this process');
@@ -109,7 +124,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   contact(transport: TransportName): string {
     const { host, port } = this.advertisedAddress(transport);
     const h = host.includes(':') ? `[${host}]` : host;
-    return `<sip:gw@${h}:${port}${transport === 'TCP' ? ';transport=tcp' : ''}>`;
+    // Over WebSocket the URI only says which transport: the browser sends everything down its socket (RFC 7118 §5.3).
+    return `<sip:gw@${h}:${port}${transport === 'UDP' ? '' : `;transport=${transport.toLowerCase()}`}>`;
   }
 
   /** Keeps a 2xx to INVITE alive until its ACK (RFC 3261 §13.3.1.4); `onGiveUp` after 64*T1. */
@@ -136,10 +152,26 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     if (!this.config.roles.includes('sip')) return;
     const { host, port } = this.config.sipListen;
     const limits = this.config.sip.limits;
+    const ws = this.config.sipWs;
+    if (ws.secureListen && !(ws.tlsCertFile && ws.tlsKeyFile)) throw new Error('SIP_WSS_LISTEN needs TLS_CERT_FILE and TLS_KEY_FILE (PEM files)');
+    const listen: ListenSpec[] = [{ address: host, port, transports: ['UDP', 'TCP'] }];
+    if (ws.listen) listen.push({ address: ws.listen.host, port: ws.listen.port, transports: ['WS'] });
+    if (ws.secureListen) listen.push({ address: ws.secureListen.host, port: ws.secureListen.port, transports: ['WSS'] });
     this.transport = new TransportLayer({
-      listen: [{ address: host, port, transports: ['UDP', 'TCP'] }],
+      listen,
       guard: this.guard,
       tcp: { maxConnectionsPerIp: limits.tcpMaxConnectionsPerIp, idleMs: limits.tcpIdleSeconds * 1000 },
+      ws: {
+        origins: { allowed: ws.allowedOrigins },
+        maxConnectionsPerIp: ws.maxConnectionsPerIp,
+        // The idle limit of TCP; pongs count as activity, so it ends dead peers and stalled handshakes.
+        idleMs: limits.tcpIdleSeconds * 1000,
+        pingMs: ws.pingSeconds * 1000,
+        tls: ws.secureListen ? { cert: readFileSync(ws.tlsCertFile!), key: readFileSync(ws.tlsKeyFile!) } : undefined,
+      },
+    });
+    this.transport.onConnectionClosed((source) => {
+      for (const l of this.closeListeners) l(source);
     });
     this.transport.onReport((r) => {
       const source = r.source ? `${r.source.transport} ${r.source.address}:${r.source.port}` : undefined;

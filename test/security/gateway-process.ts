@@ -5,6 +5,8 @@
  *
  * It uses this run's PostgreSQL database and Redis prefix (global-setup), SIP on 127.0.0.1 at a
  * free port, its own RTP range, and keeps the process's log (JSON lines) for assertions.
+ * SIP over WebSocket listens on 127.0.0.1 at a port the kernel gives (env SIP_WS_LISTEN overrides;
+ * `off` disables): `wsPort` is the bound port, read from the gateway's "SIP listening" log line.
  * Provisioning goes over real HTTP; `t.http()` has the same shape as the in-process TestApp's, so
  * the helpers of test/calls/support.ts and test/billing/support.ts work against it unchanged.
  */
@@ -22,6 +24,8 @@ export interface GatewayProcess {
   pid: number;
   httpPort: number;
   sipPort: number;
+  /** The SIP over WebSocket port (ws://127.0.0.1:wsPort/), or undefined when SIP_WS_LISTEN is off. */
+  wsPort?: number;
   rtpMin: number;
   rtpMax: number;
   /** A rate deck with the call tests' tariffs (prefix 1 and 1212), as in startCallsGateway. */
@@ -88,6 +92,21 @@ export async function optionsProbe(sipPort: number, timeoutMs = 2000, fromAddres
   }
 }
 
+/** The port of the `transport` listener in the gateway's "SIP listening" log line, or undefined. */
+export function listeningPort(log: string, transport: 'UDP' | 'TCP' | 'WS' | 'WSS'): number | undefined {
+  for (const line of log.split('\n')) {
+    if (!line.includes('"SIP listening"')) continue;
+    try {
+      const entry = JSON.parse(line) as { listening?: { transport: string; port: number }[] };
+      const found = entry.listening?.find((l) => l.transport === transport);
+      if (found) return found.port;
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined;
+}
+
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
   const databaseUrl = process.env.GW_TEST_DATABASE_URL;
   if (!databaseUrl) throw new Error('GW_TEST_DATABASE_URL is not set: run the tests through jest (global-setup creates the database)');
@@ -105,6 +124,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
       HTTP_PORT: String(httpPort),
       HTTP_HOST: '127.0.0.1',
       SIP_LISTEN: `127.0.0.1:${sipPort}`,
+      SIP_WS_LISTEN: '127.0.0.1:0',
       SIP_PUBLIC_ADDRESS: '127.0.0.1',
       SIP_REALM: 'gateway.test',
       DEFAULT_COUNTRY: 'US',
@@ -147,6 +167,8 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     await new Promise((r) => setTimeout(r, 100));
   }
 
+  const wsPort = listeningPort(output, 'WS');
+
   const t = { http: (key: string | null = ADMIN_KEY) => authorised(`http://127.0.0.1:${httpPort}`, key) } as Pick<TestApp, 'http'>;
   const deckId = await createDeck(t as TestApp, [
     `1,United States,${TARIFF.us.ratePerMinute},0.010000,1,1,`,
@@ -176,6 +198,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     pid,
     httpPort,
     sipPort,
+    wsPort,
     rtpMin: o.rtpMin,
     rtpMax: o.rtpMax,
     deckId,

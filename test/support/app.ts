@@ -41,6 +41,8 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DB_MIGRATE_ON_START: 'false',
     SIP_LISTEN: '127.0.0.1:0',
+    // Not the default 0.0.0.0:5066: test apps run side by side.
+    SIP_WS_LISTEN: '127.0.0.1:0',
     SIP_REALM: 'gateway.test',
     DEFAULT_COUNTRY: 'US',
     // Every peer of the tests is on 127.0.0.0/8; production refuses loopback media.

@@ -5,6 +5,9 @@
 //   sent-by port (RFC 3261 §18.2.2). A `received=` the sender wrote itself is overwritten.
 // - TCP: the connection the request came on, and only that one (the transport never opens a
 //   connection to send a response).
+// - WS/WSS (RFC 7118): the same, the WebSocket the request came on. The client's Via (a `.invalid`
+//   host, no port) only gets received/rport added: JsSIP and SIP.js drop a response whose Via
+//   sent-by differs from what they wrote.
 // Deliberate deviation from RFC 3261 §18.2.2: `maddr` is ignored, as SBCs do, and so are the Via's
 // transport and host for choosing the destination. Otherwise a forged top Via turns the gateway into
 // a reflector (responses and their retransmissions sent to any host) and a TCP port scanner into the
@@ -12,7 +15,7 @@
 import { withHeaders } from '../builders';
 import type { SipRequest } from '../message';
 import { type Via, formatVia, withViaParams } from '../via';
-import type { Source, Target } from './types';
+import { type Source, type Target, isConnectionTransport } from './types';
 
 /** The request with received (and rport, when asked for or over TCP) set on its top Via from the packet's source. */
 export function stampReceived(req: SipRequest, source: Source): SipRequest {
@@ -20,8 +23,8 @@ export function stampReceived(req: SipRequest, source: Source): SipRequest {
   const changes: Record<string, string | null> = {};
   // Always: a received= the sender wrote itself must not survive (RFC 3581 §4 adds it even when the host matches).
   if (top.received !== source.address) changes.received = source.address;
-  // Over TCP rport records the connection's peer port too, so logs and 2543 peers see which connection it was.
-  if ((top.rport !== undefined || source.transport === 'TCP') && top.rport !== source.port) changes.rport = String(source.port);
+  // Over TCP and WebSocket rport records the connection's peer port too, so logs and 2543 peers see which connection it was.
+  if ((top.rport !== undefined || isConnectionTransport(source.transport)) && top.rport !== source.port) changes.rport = String(source.port);
   if (Object.keys(changes).length === 0) return req;
   const stamped = formatVia(withViaParams(top, changes));
   const index = req.headers.findIndex((h) => h.name === 'Via');
@@ -31,7 +34,7 @@ export function stampReceived(req: SipRequest, source: Source): SipRequest {
 
 /** Where the responses to a request that arrived from `source` with this top Via go (see the module comment). */
 export function responseTarget(via: Via, source: Source): Target {
-  if (source.transport === 'TCP') return { host: source.address, port: source.port, transport: 'TCP' };
+  if (isConnectionTransport(source.transport)) return { host: source.address, port: source.port, transport: source.transport };
   return { host: source.address, port: via.rport !== undefined ? source.port : (via.port ?? 5060), transport: 'UDP' };
 }
 
@@ -42,5 +45,6 @@ export function responseTarget(via: Via, source: Source): Target {
  */
 export function stampedTarget(via: Via): Target {
   const port = typeof via.rport === 'number' ? via.rport : (via.port ?? 5060);
-  return { host: via.received ?? via.host, port, transport: via.transport === 'TCP' ? 'TCP' : 'UDP' };
+  const transport = via.transport === 'TCP' || via.transport === 'WS' || via.transport === 'WSS' ? via.transport : 'UDP';
+  return { host: via.received ?? via.host, port, transport };
 }

@@ -5,6 +5,7 @@
 // capped per IP and closed when idle (ConnectionGuard). Must not import anything outside src/sip.
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { ConnectionGuard } from './connection-guard';
+import { listenServer } from './listen';
 import { StreamFramer } from './stream-framer';
 import type { Endpoint, FrameSink, SendOptions, Source, Transport } from './types';
 
@@ -34,15 +35,8 @@ export class TcpTransport implements Transport {
   listen(): Promise<void> {
     const server = createServer((socket) => this.adopt(socket, true));
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.bind.port, this.bind.address, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.sink.report({ kind: 'socket-error', reason: err.message }));
-        const addr = server.address();
-        if (addr && typeof addr === 'object') this.bound = { address: addr.address, port: addr.port };
-        resolve();
-      });
+    return listenServer(server, this.bind, this.sink).then((bound) => {
+      this.bound = bound;
     });
   }
 

@@ -14,8 +14,9 @@ import { ConnectionGuard } from './connection-guard';
 import { responseTarget, stampReceived } from './nat';
 import type { SourceGuard } from './source-guard';
 import { TcpTransport } from './tcp';
-import { type Endpoint, type Source, type Target, type Transport, type TransportName, type TransportReport, DEFAULT_MAX_MESSAGE_SIZE } from './types';
+import { type Endpoint, type FrameSink, type Source, type Target, type Transport, type TransportName, type TransportReport, DEFAULT_MAX_MESSAGE_SIZE } from './types';
 import { UdpTransport } from './udp';
+import { type WsOriginPolicy, WsTransport } from './ws';
 
 export interface ListenSpec {
   readonly address: string;
@@ -30,6 +31,18 @@ export interface TransportLayerOptions {
   readonly guard?: SourceGuard;
   /** TCP connections per IP (0: unlimited) and idle timeout (0: none); both off when absent. */
   readonly tcp?: { readonly maxConnectionsPerIp: number; readonly idleMs: number };
+  /**
+   * SIP over WebSocket (RFC 7118) listeners, for ListenSpecs naming WS or WSS: the origin policy,
+   * the per-IP cap and idle time of their own (0: unlimited / none), the ping interval, and the
+   * certificate for WSS.
+   */
+  readonly ws?: {
+    readonly origins: WsOriginPolicy;
+    readonly maxConnectionsPerIp: number;
+    readonly idleMs: number;
+    readonly pingMs: number;
+    readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  };
   /** Retry-After (seconds) in the 503 sent to a source over its rate (default 5). */
   readonly retryAfterSeconds?: number;
 }
@@ -52,8 +65,10 @@ export class TransportLayer {
   private readonly transports: Transport[] = [];
   private readonly messageListeners = new Set<Listener<Inbound>>();
   private readonly reportListeners = new Set<Listener<TransportReport>>();
+  private readonly closeListeners = new Set<Listener<Source>>();
   private readonly maxMessageSize: number;
   private readonly connections: ConnectionGuard;
+  private readonly wsConnections: ConnectionGuard;
   private readonly retryAfter: string;
   private flush?: NodeJS.Timeout;
 
@@ -65,7 +80,18 @@ export class TransportLayer {
       idleMs: options.tcp?.idleMs ?? 0,
       isTrusted: guard ? (address) => guard.isTrusted(address) : undefined,
     });
+    this.wsConnections = new ConnectionGuard({
+      maxPerIp: options.ws?.maxConnectionsPerIp ?? 0,
+      idleMs: options.ws?.idleMs ?? 0,
+      isTrusted: guard ? (address) => guard.isTrusted(address) : undefined,
+    });
     this.retryAfter = String(options.retryAfterSeconds ?? 5);
+  }
+
+  /** A WebSocket connection closed (its source carries the connection id): its registrations end now. */
+  onConnectionClosed(listener: Listener<Source>): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
   }
 
   onMessage(listener: Listener<Inbound>): () => void {
@@ -81,9 +107,13 @@ export class TransportLayer {
   async start(): Promise<void> {
     for (const spec of this.options.listen) {
       for (const name of spec.transports) {
-        const sink = { frame: (data: Buffer, source: Source) => this.receive(data, source), report: (r: TransportReport) => this.report(r) };
+        const sink = {
+          frame: (data: Buffer, source: Source) => this.receive(data, source),
+          report: (r: TransportReport) => this.report(r),
+          closed: (source: Source) => this.closed(source),
+        };
         const bind = { address: spec.address, port: spec.port };
-        const transport = name === 'UDP' ? new UdpTransport(bind, sink) : new TcpTransport(bind, sink, this.maxMessageSize, this.connections);
+        const transport = this.create(name, bind, sink);
         await transport.listen();
         this.transports.push(transport);
       }
@@ -92,6 +122,30 @@ export class TransportLayer {
       // The tail of a flood is logged even when no further packet comes to trigger the summary.
       this.flush = setInterval(() => this.reportRefusals(), SUMMARY_FLUSH_MS);
       this.flush.unref();
+    }
+  }
+
+  private create(name: TransportName, bind: Endpoint, sink: FrameSink): Transport {
+    if (name === 'UDP') return new UdpTransport(bind, sink);
+    if (name === 'TCP') return new TcpTransport(bind, sink, this.maxMessageSize, this.connections);
+    const ws = this.options.ws;
+    return new WsTransport(bind, sink, {
+      secure: name === 'WSS',
+      tls: ws?.tls,
+      maxMessageSize: this.maxMessageSize,
+      origins: ws?.origins ?? { allowed: 'same-host' },
+      pingMs: ws?.pingMs ?? 0,
+      guard: this.wsConnections,
+    });
+  }
+
+  private closed(source: Source): void {
+    for (const listener of this.closeListeners) {
+      try {
+        listener(source);
+      } catch (err) {
+        this.report({ kind: 'socket-error', reason: `connection-closed listener failed: ${err instanceof Error ? err.message : String(err)}`, source });
+      }
     }
   }
 
@@ -117,7 +171,7 @@ export class TransportLayer {
 
   /**
    * Sends a response to the target computed from its request's source (nat.ts responseTarget). Over
-   * TCP only the request's own connection is used: when it is gone the response is dropped, reported,
+   * TCP and WebSocket only the request's own connection is used: when it is gone the response is dropped, reported,
    * and the promise rejects; no connection is ever opened for a response.
    */
   async sendResponse(response: SipResponse, target: Target): Promise<void> {

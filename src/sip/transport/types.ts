@@ -1,7 +1,17 @@
 // Owns the vocabulary shared by the transports and the layer that picks one.
 // Must not import anything outside src/sip.
 
-export type TransportName = 'UDP' | 'TCP';
+export type TransportName = 'UDP' | 'TCP' | 'WS' | 'WSS';
+
+/** Transports that keep a connection per peer: responses and requests to that peer go down it (RFC 3261 §18, RFC 7118). */
+export function isConnectionTransport(name: TransportName): boolean {
+  return name !== 'UDP';
+}
+
+/** WebSocket transports: the gateway can only send down a connection the peer opened, never open one (RFC 7118 §5). */
+export function isWebSocket(name: TransportName): name is 'WS' | 'WSS' {
+  return name === 'WS' || name === 'WSS';
+}
 
 export interface Endpoint {
   readonly address: string;
@@ -19,6 +29,8 @@ export interface Target {
 export interface Source extends Endpoint {
   readonly transport: TransportName;
   readonly local: Endpoint;
+  /** WebSocket only: this process's id for the connection the message came on (unique per process start). */
+  readonly connection?: string;
 }
 
 /** Something the application should log; the stack itself carries on. */
@@ -34,6 +46,8 @@ export interface TransportReport {
 export interface FrameSink {
   frame(data: Buffer, source: Source): void;
   report(report: TransportReport): void;
+  /** A connection-oriented peer went away (WebSocket: its bindings must go at once). */
+  closed?(source: Source): void;
 }
 
 export interface SendOptions {

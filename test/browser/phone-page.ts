@@ -20,10 +20,15 @@ export class PhonePage {
   }
 
   async waitForStatus(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
-    return until(`status matching ${pattern}`, async () => {
-      const s = await this.status();
-      return pattern.test(s) ? s : undefined;
-    }, timeoutMs);
+    let last = '';
+    try {
+      return await until(`status matching ${pattern}`, async () => {
+        last = await this.status();
+        return pattern.test(last) ? last : undefined;
+      }, timeoutMs);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; the status line says ${JSON.stringify(last)}`);
+    }
   }
 
   /** Signs in; `server` and `domain` fill the override fields under "Server settings". */

@@ -1,10 +1,14 @@
 /**
  * The SIP.js test page (pages/sipjs.ts), bundled with esbuild as web/build.mjs bundles /phone, and
- * served to a Chromium page at the gateway's own origin through Playwright's request routing: the
- * page is same-origin with /phone (a secure context on 127.0.0.1) while the gateway never serves
- * test code.
+ * served by a small HTTP server of the test on 127.0.0.1 (a secure context, and the same host as
+ * the gateway's WebSocket, as SIP_WS_ALLOWED_ORIGINS=same-host wants), so the gateway never
+ * serves test code. (Playwright's request routing would serve it at the gateway's origin, but
+ * Chromium then treats the page as public and its Local Network Access checks block the
+ * WebSocket to 127.0.0.1.)
  */
 import { build } from 'esbuild';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { until } from './browser';
@@ -27,21 +31,36 @@ export function sipjsBundle(): Promise<string> {
 
 const HTML = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SIP.js test page</title></head><body><p id="log" role="status">loading</p><audio id="remote" autoplay></audio><script src="/test-pages/sipjs.js"></script></body></html>';
 
+let server: Promise<Server> | undefined;
+
+/** The test page's HTTP server on 127.0.0.1 (one per test file; closed with closeSipjsServer). */
+function pageServer(): Promise<Server> {
+  server ??= sipjsBundle().then(
+    (js) =>
+      new Promise<Server>((ok) => {
+        const s = createServer((req, res) => {
+          const isScript = req.url === '/test-pages/sipjs.js';
+          res.writeHead(200, { 'Content-Type': isScript ? 'text/javascript' : 'text/html; charset=utf-8' });
+          res.end(isScript ? js : HTML);
+        });
+        s.listen(0, '127.0.0.1', () => ok(s));
+      }),
+  );
+  return server;
+}
+
+export async function closeSipjsServer(): Promise<void> {
+  const s = await server;
+  server = undefined;
+  if (s) await new Promise<void>((ok) => s.close(() => ok()));
+}
+
 export class SipjsPage {
-  constructor(
-    readonly page: Page,
-    private readonly httpPort: number,
-  ) {}
+  constructor(readonly page: Page) {}
 
   async open(): Promise<void> {
-    const js = await sipjsBundle();
-    const origin = `http://127.0.0.1:${this.httpPort}`;
-    await this.page.route(`${origin}/test-pages/**`, (route) => {
-      const url = route.request().url();
-      if (url.endsWith('/sipjs.js')) return route.fulfill({ status: 200, contentType: 'text/javascript', body: js });
-      return route.fulfill({ status: 200, contentType: 'text/html', body: HTML });
-    });
-    await this.page.goto(`${origin}/test-pages/sipjs.html`);
+    const port = ((await pageServer()).address() as AddressInfo).port;
+    await this.page.goto(`http://127.0.0.1:${port}/test-pages/sipjs.html`);
     await until('SIP.js page ready', async () => (await this.page.locator('#log').innerText()) === 'ready');
   }
 

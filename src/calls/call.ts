@@ -8,13 +8,13 @@
 import type { Logger } from '@nestjs/common';
 import type { CallSummary } from '../billing/cdrs.service';
 import type { Reservation } from '../billing/credit-control.service';
-import type { RelaySession } from '../media';
+import { RelaySession } from '../media';
 import { newId } from '../platform/ids';
 import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, createResponse } from '../sip';
 import type { CallLabels, CallMetrics } from './call-metrics';
-import { type SipAnswer, dispositionOf, reject } from './call-policy';
+import { type SipAnswer, dispositionOf, mediaRefusal, reject } from './call-policy';
 import { type LegSip, hasSdp } from './leg';
-import { RingAttempt, type RingOutcome, type RingTarget } from './ring-attempt';
+import { type Failure, RingAttempt, type RingLeg, type RingOutcome, type RingTarget } from './ring-attempt';
 import { isLocalRefresh, refreshAnswer, sessionTimerAnswer } from './session-timer';
 import type { UacLeg } from './uac-leg';
 import type { UasLeg } from './uas-leg';
@@ -38,7 +38,7 @@ export interface CallFacts {
   reservation?: Reservation | null;
 }
 
-export type { RingOutcome, RingTarget };
+export type { RingLeg, RingOutcome, RingTarget };
 
 interface Attempt {
   target: RingTarget;
@@ -80,6 +80,9 @@ export class Call {
   private media?: RelaySession;
   /** The caller's SDP rewritten for the callee side. */
   private offer?: Buffer;
+  /** Browser branches of the current ring: their own WebRTC offer, and the relay's branch id. */
+  private browserOffers = new Map<RingLeg, { id: string; sdp: Buffer }>();
+  private browserLegs = new Map<UacLeg, string>();
   private earlySdpSent = false;
   private ringingNow?: () => void;
   private readonly attempts: Attempt[] = [];
@@ -137,15 +140,22 @@ export class Call {
     this.endHooks.push(hook);
   }
 
-  /** Joins the relay: the caller's SDP (side a) is rewritten once for every callee (side b). */
-  attachMedia(session: RelaySession): void {
+  /**
+   * Joins the relay: the caller's SDP (side a) is rewritten once for every plain callee (side b).
+   * A browser caller's WebRTC offer is answered by a WebRTC leg (after ICE gathering, hence async),
+   * and the callees get a plain G.711 offer; a plain caller's path stays synchronous.
+   */
+  async attachMedia(session: RelaySession): Promise<void> {
     // Kept before the SDP is read, so that a MediaError for a bad offer still closes the session.
     this.media = session;
     session.expectSources('a', [this.caller.source.address, ...this.callerMediaSources]);
     session.on('inactive', () => {
       if (this.state === 'answered') this.hangup('gateway', 'media timeout');
     });
-    if (hasSdp(this.caller.invite)) this.offer = Buffer.from(session.relaySdp('a', this.caller.invite.body.toString('utf8')).sdp);
+    if (!hasSdp(this.caller.invite)) return;
+    const sdp = this.caller.invite.body.toString('utf8');
+    if (RelaySession.isWebRtc(sdp)) this.offer = Buffer.from(await session.acceptWebRtc('a', sdp));
+    else this.offer = Buffer.from(session.relaySdp('a', sdp).sdp);
   }
 
   /**
@@ -154,6 +164,55 @@ export class Call {
    */
   ring(target: RingTarget, ringTimeoutMs: number): Promise<RingOutcome> {
     if (this.state === 'ended' || this.cancelledByCaller) return Promise.resolve({ kind: 'cancelled' });
+    if (this.media && target.legs.some((l) => l.webrtc)) return this.ringWithBrowsers(target, ringTimeoutMs);
+    return this.ringPrepared(target, ringTimeoutMs, []);
+  }
+
+  /**
+   * Makes each browser branch's own WebRTC offer (the gateway offers ICE/DTLS-SRTP with the caller's
+   * G.711), then rings. A branch whose offer cannot be made fails alone, with the reason (e.g. 488
+   * when the caller offered no G.711), and the others still ring.
+   */
+  private async ringWithBrowsers(target: RingTarget, ringTimeoutMs: number): Promise<RingOutcome> {
+    const media = this.media!;
+    const legs: RingLeg[] = [];
+    const failed: Failure[] = [];
+    this.dropBrowserBranches();
+    await Promise.all(
+      target.legs.map(async (leg, i) => {
+        if (!leg.webrtc) return;
+        const id = `${this.attempts.length}.${i}`;
+        try {
+          this.browserOffers.set(leg, { id, sdp: Buffer.from(await media.offerToBrowser(id)) });
+        } catch (err) {
+          const refusal = mediaRefusal(err);
+          this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'no WebRTC offer for a browser branch');
+          failed.push({ ...refusal, origin: 'network' });
+        }
+      }),
+    );
+    for (const leg of target.legs) if (!leg.webrtc || this.browserOffers.has(leg)) legs.push(leg);
+    if (this.state === 'ended' || this.cancelledByCaller) {
+      this.dropBrowserBranches();
+      return { kind: 'cancelled' };
+    }
+    return this.ringPrepared({ ...target, legs }, ringTimeoutMs, failed);
+  }
+
+  private dropBrowserBranches(except?: UacLeg): void {
+    for (const [leg, id] of this.browserLegs) if (leg !== except) this.media?.dropBranch(id);
+    if (!except) for (const { id } of this.browserOffers.values()) this.media?.dropBranch(id);
+    this.browserOffers = new Map();
+    this.browserLegs = new Map([...this.browserLegs].filter(([leg]) => leg === except));
+  }
+
+  /** The relay's branch of a callee leg: its id for a browser branch, null for the plain ones. */
+  private branchOf(leg: UacLeg | undefined): string | null | undefined {
+    if (!leg) return undefined;
+    return this.browserLegs.get(leg) ?? null;
+  }
+
+  private ringPrepared(target: RingTarget, ringTimeoutMs: number, failedEarly: Failure[]): Promise<RingOutcome> {
     this.flushPendingAttempt();
     this.state = 'ringing';
     const attempt: Attempt = {
@@ -174,13 +233,23 @@ export class Call {
         log: this.host.log,
         callId: this.callId,
         offer: this.offer,
-        register: (leg) => this.host.register(leg.key, this, leg),
-        unregister: (leg) => this.host.unregister(leg.key),
-        provisional: (response) => this.relayProvisional(attempt, response),
+        offerFor: (spec) => this.browserOffers.get(spec)?.sdp,
+        register: (leg, spec) => {
+          const browser = spec && this.browserOffers.get(spec);
+          if (browser) this.browserLegs.set(leg, browser.id);
+          this.host.register(leg.key, this, leg);
+        },
+        unregister: (leg) => {
+          const id = this.browserLegs.get(leg);
+          if (id !== undefined) this.media?.dropBranch(id);
+          this.host.unregister(leg.key);
+        },
+        provisional: (response, leg) => this.relayProvisional(attempt, response, leg),
         answered: (leg, response) => this.connect(attempt, leg, response),
         settled: (outcome) => this.attemptOver(attempt, outcome),
       },
       target,
+      failedEarly,
     );
     this.ringingNow = () => ring.cancel();
     return ring.start(ringTimeoutMs);
@@ -368,7 +437,7 @@ export class Call {
     return createResponse(request, 200, { headers: [{ name: 'Contact', value: this.host.sip.contact(transport) }, ...refreshAnswer(request)] });
   }
 
-  private relayProvisional(attempt: Attempt, response: SipResponse): void {
+  private relayProvisional(attempt: Attempt, response: SipResponse, leg?: UacLeg): void {
     if (this.caller.state !== 'proceeding') return;
     if (response.status === 180 || response.status === 183) {
       attempt.ringingAt ??= new Date();
@@ -377,7 +446,7 @@ export class Call {
     let sdp: Buffer | undefined;
     if (hasSdp(response) && this.media) {
       try {
-        sdp = Buffer.from(this.media.relaySdp('b', response.body.toString('utf8')).sdp);
+        sdp = Buffer.from(this.media.relaySdp('b', response.body.toString('utf8'), this.branchOf(leg)).sdp);
       } catch (err) {
         this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'early media SDP unusable: ringing without it');
       }
@@ -401,7 +470,7 @@ export class Call {
     let answer: Buffer | undefined = hasSdp(response) ? response.body : undefined;
     if (answer && this.media) {
       try {
-        answer = Buffer.from(this.media.relaySdp('b', answer.toString('utf8')).sdp);
+        answer = Buffer.from(this.media.relaySdp('b', answer.toString('utf8'), this.branchOf(leg)).sdp);
       } catch (err) {
         this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'callee SDP answer unusable: hanging the leg up');
         void leg.bye();
@@ -415,6 +484,8 @@ export class Call {
       return 'gone';
     }
     this.callee = leg;
+    // The browser branches that did not win free their peer connections now, not at the call's end.
+    this.dropBrowserBranches(leg);
     this.state = 'answered';
     this.media?.restartSilence();
     attempt.answeredAt = new Date();

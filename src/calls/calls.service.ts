@@ -535,7 +535,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private async attachMedia(call: Call): Promise<boolean> {
     if (call.hasMedia) return true;
     try {
-      call.attachMedia(await this.relay.openSession(call.id));
+      await call.attachMedia(await this.relay.openSession(call.id));
       return true;
     } catch (err) {
       const refusal = mediaRefusal(err);

@@ -13,9 +13,15 @@ import { type FailureOrigin, bestFailure, reject } from './call-policy';
 import type { LegSip } from './leg';
 import { UacLeg, type UacLegSpec } from './uac-leg';
 
+/** One leg of a ring: where to send the INVITE; its SDP is the call's offer, or a browser's own. */
+export interface RingLeg extends Omit<UacLegSpec, 'body'> {
+  /** the callee is a browser: offer WebRTC media (ICE, DTLS-SRTP) */
+  readonly webrtc?: boolean;
+}
+
 /** One ring: a trunk (one leg) or a user's devices (a leg each, forked). */
 export interface RingTarget {
-  readonly legs: readonly Omit<UacLegSpec, 'body'>[];
+  readonly legs: readonly RingLeg[];
   readonly trunkId?: string;
   readonly trunkName?: string;
   readonly userId?: string;
@@ -38,17 +44,19 @@ export interface RingingCall {
   readonly callId: string;
   /** The caller's SDP rewritten for the callee side. */
   readonly offer?: Buffer;
+  /** A leg's own offer (a browser's WebRTC SDP) instead of `offer`. */
+  offerFor?(spec: RingLeg): Buffer | undefined;
   /** A leg's key now belongs to the call (in-dialog requests, stray answers). */
-  register(leg: UacLeg): void;
+  register(leg: UacLeg, spec?: RingLeg): void;
   unregister(leg: UacLeg): void;
-  provisional(response: SipResponse): void;
+  provisional(response: SipResponse, leg?: UacLeg): void;
   /** Bridges the answering leg: 'gone' when the caller left meanwhile, 'bad-sdp' when its answer cannot be relayed. */
   answered(leg: UacLeg, response: SipResponse): 'ok' | 'gone' | 'bad-sdp';
   /** The attempt is over (called once, before the ring's promise resolves). */
   settled(outcome: RingOutcome): void;
 }
 
-type Failure = { status: number; reason: string; origin: FailureOrigin };
+export type Failure = { status: number; reason: string; origin: FailureOrigin };
 
 export class RingAttempt {
   private readonly live = new Set<UacLeg>();
@@ -62,7 +70,11 @@ export class RingAttempt {
   constructor(
     private readonly call: RingingCall,
     private readonly target: RingTarget,
-  ) {}
+    /** Legs that failed before they could start (no WebRTC offer could be made for a browser). */
+    private readonly failedEarly: readonly Failure[] = [],
+  ) {
+    this.failures.push(...failedEarly);
+  }
 
   /** Starts every leg; resolves when one answered or the attempt is over. */
   start(ringTimeoutMs: number): Promise<RingOutcome> {
@@ -70,7 +82,7 @@ export class RingAttempt {
     this.timer = setTimeout(() => this.stop({ kind: 'noAnswer' }), ringTimeoutMs);
     this.timer.unref();
     if (this.target.legs.length === 0) {
-      this.settle({ kind: 'failed', ...reject(480), origin: 'network' });
+      this.settle(this.failedEarly.length > 0 ? { kind: 'failed', ...bestFailure(this.failures)! } : { kind: 'failed', ...reject(480), origin: 'network' });
       return outcome;
     }
     for (const spec of this.target.legs) this.startLeg(spec);
@@ -88,16 +100,16 @@ export class RingAttempt {
     this.settle(outcome);
   }
 
-  private startLeg(spec: Omit<UacLegSpec, 'body'>): void {
-    const leg = new UacLeg(this.call.sip, { ...spec, body: this.call.offer }, {
-      provisional: this.guarded('provisional', (_leg: UacLeg, response: SipResponse) => {
-        if (!this.done) this.call.provisional(response);
+  private startLeg(spec: RingLeg): void {
+    const leg = new UacLeg(this.call.sip, { ...spec, body: this.call.offerFor?.(spec) ?? this.call.offer }, {
+      provisional: this.guarded('provisional', (from: UacLeg, response: SipResponse) => {
+        if (!this.done) this.call.provisional(response, from);
       }),
       answered: this.guarded('answered', (answered: UacLeg, response: SipResponse) => this.answered(answered, response)),
       failed: this.guarded('failed', (failed: UacLeg, response: SipResponse, origin: FailureOrigin) => this.fail(failed, response.status, response.reason, origin)),
     });
     this.live.add(leg);
-    this.call.register(leg);
+    this.call.register(leg, spec);
     try {
       leg.start();
     } catch (err) {

@@ -3,7 +3,9 @@
  * Imports nothing of the domain or of NestJS; the B2BUA uses only what is here.
  */
 export { MediaRelay, type MediaRelayOptions, type RelayTotals } from './media-relay';
-export { RelaySession, type Side, type SessionStats, type LegStats, type RelaySessionEvents } from './relay-session';
+export { RelaySession, type Side, type SessionStats, type LegStats, type RelaySessionEvents, type SideLeg, type WebRtcLegFactory } from './relay-session';
+export { WebRtcLeg, type WebRtcOptions, type RtpSink } from './webrtc-leg';
+export { isWebRtcSdp, readWebRtcSdp, plainSdp, browserSdp, type WebRtcEndpoint } from './webrtc-sdp';
 export { PortPool, type PortPoolOptions, type PortPair } from './port-pool';
 export { MediaError, MediaErrorCode } from './media.errors';
 export type { MediaCounterValues } from './media-counters';

@@ -8,7 +8,8 @@ import { MediaClock } from './media-clock';
 import { MediaCounters, type MediaCounterValues } from './media-counters';
 import { PortPool } from './port-pool';
 import { RelayLeg } from './relay-leg';
-import { RelaySession } from './relay-session';
+import { RelaySession, type WebRtcLegFactory } from './relay-session';
+import { WebRtcLeg } from './webrtc-leg';
 
 export interface MediaRelayOptions {
   /** Address written into rewritten SDP (SIP_PUBLIC_ADDRESS). */
@@ -26,6 +27,13 @@ export interface MediaRelayOptions {
   readonly allowLoopback?: boolean;
   /** How long a side's SDP host may speak from another port before it latches (latch.ts, rule 3); default 1000 ms. */
   readonly learningMs?: number;
+  /**
+   * WebRTC legs for browsers (webrtc-leg.ts): ICE binds ports of the same RTP range. Default on;
+   * false refuses WebRTC SDP with 488.
+   */
+  readonly webrtc?: boolean;
+  /** Longest wait for ICE gathering of a WebRTC leg; default 3000 ms. */
+  readonly webrtcGatherTimeoutMs?: number;
 }
 
 export interface RelayTotals extends MediaCounterValues {
@@ -47,9 +55,23 @@ export class MediaRelay {
   private readonly timer: NodeJS.Timeout | null;
   private readonly publicAddress: string;
   private readonly policy: { readonly allowLoopback: boolean; readonly learningMs: number };
+  private readonly webrtc?: WebRtcLegFactory;
 
   constructor(options: MediaRelayOptions) {
     this.publicAddress = options.publicAddress;
+    if (options.webrtc !== false) {
+      const webrtcOptions = {
+        publicAddress: options.publicAddress,
+        ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+        portMin: options.portMin,
+        portMax: options.portMax,
+        ...(options.webrtcGatherTimeoutMs ? { gatherTimeoutMs: options.webrtcGatherTimeoutMs } : {}),
+      };
+      this.webrtc = {
+        answer: (sdp, offer) => WebRtcLeg.answer(sdp, offer, webrtcOptions, this.totals, this.clock),
+        offer: (payloads, direction) => WebRtcLeg.offer(payloads, direction, webrtcOptions, this.totals, this.clock),
+      };
+    }
     this.policy = { allowLoopback: options.allowLoopback ?? false, learningMs: options.learningMs ?? 1000 };
     this.pool = new PortPool({
       portMin: options.portMin,
@@ -87,6 +109,7 @@ export class MediaRelay {
       new RelayLeg(pairB, this.totals, this.clock, this.policy),
       (closing) => this.release(closing),
       this.policy,
+      this.webrtc,
     );
     this.sessions.add(session);
     this.clock.acquire();
@@ -103,7 +126,7 @@ export class MediaRelay {
     let jitter = 0;
     let jitterLegs = 0;
     for (const session of this.sessions) {
-      for (const leg of session.legs()) {
+      for (const leg of session.activeLegs()) {
         lost += leg.rtpStats.lost;
         expected += leg.rtpStats.expected;
         if (leg.rtpStats.jitterMs > 0) {

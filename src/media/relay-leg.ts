@@ -27,12 +27,15 @@ import { MediaCounters } from './media-counters';
 import type { PortPair } from './port-pool';
 import { RtpStreamStats } from './rtp-stream-stats';
 import type { MediaEndpoint } from './sdp-rewrite';
+import type { RtpSink } from './webrtc-leg';
 
 export class RelayLeg {
   readonly counters = new MediaCounters();
   readonly rtpStats: RtpStreamStats;
   /** The leg that packets received here are sent out of. Set once by the session. */
   peer: RelayLeg | null = null;
+  /** Set when the other side is a browser (webrtc-leg.ts): RTP goes there instead of to `peer`; RTCP stays here. */
+  toWebRtc: RtpSink | null = null;
   /** Bumped on every accepted packet; the session's inactivity check compares it. */
   activity = 0;
 
@@ -89,6 +92,8 @@ export class RelayLeg {
     this.total.countRtp(msg.length);
     this.activity++;
     this.rtpStats.update(msg);
+    const web = this.toWebRtc;
+    if (web !== null) return web.sendRtp(msg) ? undefined : this.notSent();
     const to = this.peer!;
     if (to.rtp.port === 0 || !to.receivesRtp) return this.notSent();
     this.send(to.pair.rtp, msg, to.rtp.port, to.rtp.address);
@@ -101,8 +106,16 @@ export class RelayLeg {
     this.total.countRtcp(msg.length);
     this.activity++;
     const to = this.peer!;
-    if (to.rtcp.port === 0) return this.notSent();
+    // Towards a browser, the WebRTC stack makes its own RTCP; the trunk's reports name SSRCs it never saw.
+    if (to.rtcp.port === 0 || this.toWebRtc !== null) return this.notSent();
     this.send(to.pair.rtcp, msg, to.rtcp.port, to.rtcp.address);
+  }
+
+  /** Sends a packet from a WebRTC peer out to this side's latched destination; false when the side takes none now. */
+  sendRtp(msg: Buffer): boolean {
+    if (this.rtp.port === 0 || !this.receivesRtp) return false;
+    this.send(this.pair.rtp, msg, this.rtp.port, this.rtp.address);
+    return true;
   }
 
   /** dgram throws synchronously for a bad port or a closed socket: never out of a socket handler. */

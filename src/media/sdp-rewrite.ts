@@ -232,7 +232,7 @@ const STATIC_TYPES: Record<number, readonly [string, number]> = {
   18: ['G729', 8000],
 };
 
-function payloadsOf(media: MediaDescription): PayloadType[] {
+export function payloadsOf(media: MediaDescription): PayloadType[] {
   const listed = String(media.payloads ?? '')
     .split(' ')
     .filter((p) => p !== '')

@@ -19,14 +19,6 @@ import { freeTrunkPort, sippTrace, TRUNK_IP, trunkSipp } from './trunk';
 
 jest.setTimeout(120_000);
 
-/**
- * Why the media flows (a)-(d) are skipped, or undefined when they run. They need WebRTC media
- * terminated in the gateway (ICE, DTLS-SRTP: branch h-webrtc); without it a browser's offer cannot
- * be answered. Registration and binding removal (e) need only SIP over WebSocket and always run.
- */
-const MEDIA_SKIPPED: string | undefined = 'needs WebRTC media in the gateway (h-webrtc), not merged into this branch yet';
-const itMedia = (name: string, fn: () => Promise<void>) => (MEDIA_SKIPPED ? it.skip(`${name} [skipped: ${MEDIA_SKIPPED}]`, fn) : it(name, fn));
-
 const TONE = 440;
 const OTHER_TONE = 660;
 
@@ -44,7 +36,10 @@ async function keypadAndMute(p: BrowserPhone): Promise<void> {
   })()`);
   await page.getByRole('button', { name: '5', exact: true }).click();
   await page.getByRole('button', { name: 'pound' }).click();
-  await eventually(async () => (((await page.evaluate('window.__tones.join("")')) as string) === '5#' ? true : undefined), 5_000, 100);
+  await eventually(async () => (((await page.evaluate('window.__tones.join("")')) as string) === '5#' ? true : undefined), 5_000, 100).catch(async (e: Error) => {
+    const why = await page.evaluate(`(() => { const pc = window.phoneDebug.peerConnection; const s = pc.getSenders().find((x) => x.track && x.track.kind === 'audio'); return { tones: window.__tones, canInsert: s.dtmf.canInsertDTMF, answer: pc.remoteDescription && pc.remoteDescription.sdp }; })()`);
+    throw new Error(`${e.message}: keypad tones not played: ${JSON.stringify(why, null, 1)}\n${p.browser.console().slice(-2000)}`);
+  });
   const mute = page.getByRole('button', { name: 'Mute' });
   await mute.click();
   expect(await page.getByRole('button', { name: 'Unmute' }).getAttribute('aria-pressed')).toBe('true');
@@ -94,7 +89,7 @@ describe.each<[Library, string]>([
     await gw?.stop();
   });
 
-  itMedia('(a) calls a number routed to the trunk, hears its own tone echoed over PCMU, and the CDR is rated', async () => {
+  it('(a) calls a number routed to the trunk, hears its own tone echoed over PCMU, and the CDR is rated', async () => {
     const u = await user();
     const dialled = '+12125550142';
     await newRoute(gw.asCallsGateway(), dialled, trunkId);
@@ -111,13 +106,15 @@ describe.each<[Library, string]>([
     await p.idle(20_000);
     const run = await trunk.run;
     expect({ code: run.code, trace: run.code === 0 ? '' : sippTrace(run) }).toEqual({ code: 0, trace: '' });
-    const [cdr] = await waitForCdrs(gw.asCallsGateway(), { userId: u.id }, 1);
+    const cdrs = await waitForCdrs(gw.asCallsGateway(), { userId: u.id }, 1);
+    expect(cdrs.map((c) => [c.disposition, c.sipCode, c.sipReason])).toEqual([['answered', 200, expect.anything()]]);
+    const [cdr] = cdrs;
     expect(cdr).toMatchObject({ direction: 'outbound', disposition: 'answered', status: 'rated', dialed: dialled });
     expect(cdr.billableSeconds).toBeGreaterThan(0);
     expect(Number(cdr.cost)).toBeGreaterThan(0);
   });
 
-  itMedia('(b) answers a call from the trunk to its DID, with audio both ways', async () => {
+  it('(b) answers a call from the trunk to its DID, with audio both ways', async () => {
     const u = await user();
     const did = await newDid(gw.asCallsGateway(), u.id);
     const p = await phone();
@@ -133,7 +130,7 @@ describe.each<[Library, string]>([
     await p.idle();
   });
 
-  itMedia('(c) two pages call each other through the gateway, each hearing the other', async () => {
+  it('(c) two pages call each other through the gateway, each hearing the other', async () => {
     const [ua, ub] = [await user(), await user()];
     const [a, b] = [await phone(TONE), await phone(OTHER_TONE)];
     await a.register(ua);
@@ -151,7 +148,7 @@ describe.each<[Library, string]>([
     }
   });
 
-  itMedia('(d) calls baresip and is called by baresip', async () => {
+  it('(d) calls baresip and is called by baresip', async () => {
     const [pageUser, phoneUser] = [await user(), await user()];
     const baresip = new Baresip({ lifetimeSeconds: 100, rtpPorts: [53400, 53698] });
     try {

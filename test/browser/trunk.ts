@@ -4,13 +4,36 @@
  * with `-rtp_echo`: whatever RTP reaches its media port goes back, so a browser hears its own tone.
  */
 import { createSocket } from 'node:dgram';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/net';
 import { type PeerRun, runPeer } from '../support/sip-peers';
 
 export const TRUNK_IP = '127.0.0.2';
-const scenario = (name: string) => join(__dirname, '..', 'calls', 'scenarios', name);
+/**
+ * test/calls/scenarios' trunk scenario, its SDP also offering or accepting RFC 4733
+ * telephone-event, as a trunk that takes keypad tones does (the gateway offers a browser
+ * telephone-event only when the trunk has it). Answering, it takes the payload number the
+ * gateway offered; offering, it uses 101.
+ */
+function scenario(name: string): string {
+  let xml = readFileSync(join(__dirname, '..', 'calls', 'scenarios', name), 'utf8');
+  const answering = xml.includes('<recv request="INVITE"');
+  const pt = answering ? '[$te_pt]' : '101';
+  if (answering) {
+    const from = '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="caller" />';
+    if (!xml.includes(from)) throw new Error(`${name}: no INVITE action to read the offered telephone-event from`);
+    xml = xml
+      .replace(from, `${from}\n      <ereg regexp="a=rtpmap:([0-9]+) telephone-event/8000" search_in="body" check_it="true" assign_to="te_line,te_pt" />`)
+      .replace(/(<recv request="INVITE"[\s\S]*?<\/recv>)/, '$1\n  <Reference variables="te_line" />');
+  }
+  const withEvents = xml.replace(/m=audio \[media_port\] RTP\/AVP ([0-9 ]+)\n(\s*)/g, (_, pts: string, indent: string) => `m=audio [media_port] RTP/AVP ${pts.trim()} ${pt}\n${indent}a=rtpmap:${pt} telephone-event/8000\n${indent}a=fmtp:${pt} 0-16\n${indent}`);
+  if (withEvents === xml) throw new Error(`${name}: no m=audio line to add telephone-event to`);
+  const file = join(mkdtempSync(join(tmpdir(), 'gw-browser-scn-')), name);
+  writeFileSync(file, withEvents);
+  return file;
+}
 
 function udpTaken(address: string, port: number): Promise<boolean> {
   return new Promise((ok) => {

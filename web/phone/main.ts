@@ -226,8 +226,13 @@ function toggleMute(): void {
 /** RFC 4733 events in the RTP stream (RTCDTMFSender), which trunks understand; not SIP INFO. */
 function sendTone(key: string): void {
   if (!session?.isEstablished()) return;
-  session.sendDTMF(key, { transportType: JsSIP.C.DTMF_TRANSPORT.RFC2833, duration: 160, interToneGap: 70 });
-  say(`Sent ${key}`);
+  try {
+    session.sendDTMF(key, { transportType: JsSIP.C.DTMF_TRANSPORT.RFC2833, duration: 160, interToneGap: 70 });
+    say(`Sent ${key}`);
+  } catch {
+    // The far end did not accept telephone-event: the browser cannot send tones on this call.
+    say('Keypad tones are not available on this call', true);
+  }
 }
 
 function buildKeypad(): void {

@@ -26,7 +26,7 @@ import { RoutesService } from '../routing/routes.service';
 import type { Trunk } from '../routing/trunk.entity';
 import { type TrunkAttempt, TrunksService } from '../routing/trunks.service';
 import { SipServer } from '../signaling/sip-server';
-import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Target, escapeUser, isSipUri, isWebSocket, newTag, parseUri } from '../sip';
+import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, type Source, type Target, escapeUser, isSipUri, isWebSocket, newTag, parseUri } from '../sip';
 import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
 import { type CallView, callView } from './call-view';
@@ -110,6 +110,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       const key = `${message.callId}|${message.to.params.get('tag') ?? ''}`;
       this.legs.get(key)?.acknowledged(key);
     });
+    // A browser that closed its WebSocket cannot send BYE any more, nor receive one: its calls end now.
+    this.sip.onConnectionClosed((source) => this.connectionClosed(source));
     this.sip.onStrayResponse(({ message }) => {
       if (message.kind !== 'response' || message.status < 200 || message.status >= 300 || message.cseq.method !== 'INVITE') return;
       const key = `${message.callId}|${message.from.params.get('tag') ?? ''}`;
@@ -182,6 +184,21 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private ended(call: Call): void {
     this.calls.delete(call.id);
     for (const key of [call.caller.key, call.callee?.key]) if (key) this.host.unregister(key);
+  }
+
+  /** Ends the calls of a WebSocket connection that closed: its caller leg or its answered callee leg. */
+  private connectionClosed(source: Source): void {
+    const same = (t: { host: string; port: number; transport: string }) => t.transport === source.transport && t.host === source.address && t.port === source.port;
+    for (const call of [...this.calls.values()]) {
+      if (call.caller.source.connection === source.connection && source.connection) {
+        this.log.log({ callId: call.callId, connection: source.connection }, 'caller WebSocket closed: call ended');
+        if (call.state === 'answered') call.hangup('caller', 'WebSocket closed');
+        else call.callerCancelled();
+      } else if (call.state === 'answered' && call.callee && same(call.callee.peer)) {
+        this.log.log({ callId: call.callId, connection: source.connection }, 'callee WebSocket closed: call ended');
+        call.hangup('callee', 'WebSocket closed');
+      }
+    }
   }
 
   // ---- SIP entry points -------------------------------------------------------------------

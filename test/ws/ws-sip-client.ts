@@ -137,10 +137,6 @@ export class WsSipClient {
     return this.next<SipResponse>((m) => m.kind === 'response' && m.callId === callId && m.cseq.seq === seq && m.status >= 200, ms);
   }
 
-  request(m: (m: SipMessage) => boolean): (m: SipMessage) => boolean {
-    return m;
-  }
-
   private registerText(seq: number, expires: number, auth?: string, branch?: string): string {
     const u = this.user.username;
     return [
@@ -334,8 +330,8 @@ export async function answerIncoming(c: WsSipClient, rtpPort: number, o: { ms?: 
   return { invite, dialog };
 }
 
-/** Answers a request the gateway sent down the socket (a BYE, say) with `status`. */
-export function respond(c: WsSipClient, req: SipRequest, status: number, reason: string): void {
+/** Answers a request the gateway sent down the socket (a BYE, a re-INVITE with `body` SDP) with `status`. */
+export function respond(c: WsSipClient, req: SipRequest, status: number, reason: string, body = ''): void {
   c.send(
     [
       `SIP/2.0 ${status} ${reason}`,
@@ -344,9 +340,11 @@ export function respond(c: WsSipClient, req: SipRequest, status: number, reason:
       `To: ${req.headers.find((h) => h.name.toLowerCase() === 'to')!.value}`,
       `Call-ID: ${req.callId}`,
       `CSeq: ${req.cseq.seq} ${req.method}`,
-      'Content-Length: 0',
+      ...(req.method === 'INVITE' ? [`Contact: <sip:${c.contactUser}@${c.host};transport=ws>`] : []),
+      ...(body ? ['Content-Type: application/sdp'] : []),
+      `Content-Length: ${Buffer.byteLength(body)}`,
       '',
-      '',
+      body,
     ].join('\r\n'),
   );
 }

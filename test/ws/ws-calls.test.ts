@@ -1,0 +1,266 @@
+/**
+ * Calls of a user registered over a WebSocket (RFC 7118), against a real gateway process:
+ * the user calls a number routed to a SIPp trunk, a SIPp trunk calls the user's DID, BYE both ways,
+ * a session refresh (RFC 4028 UPDATE without SDP) in the dialog on either side, 422 for a session
+ * interval under 90 s, and a call forked to the user's WebSocket and UDP bindings. Media is plain
+ * RTP/AVP from the test's UDP sockets (WebRTC media is tested with browsers in test/browser).
+ *
+ * Addresses: gateway, users and outbound trunks on 127.0.0.1; the inbound trunk sends from
+ * 127.0.0.151 (on no other test file's allow-list). RTP: the gateway relays on 50100–50299.
+ */
+import type { SipRequest } from '../../src/sip';
+import { UdpPeer } from '../media/udp-peer';
+import {
+  answered,
+  type CallsGateway,
+  disableTrunks,
+  exchangeRtp,
+  expectedCost,
+  expectSuccess,
+  newAccount,
+  newDestination,
+  newDid,
+  newRoute,
+  newTrunk,
+  newUser,
+  registerDevice,
+  scenarioWith,
+  type Sipp,
+  sippClient,
+  sippServer,
+  TARIFF,
+  type User,
+  waitForCdrs,
+} from '../calls/support';
+import { freePort } from '../support/net';
+import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
+import { answerIncoming, respond, sdp, WsSipClient, wsCall } from './ws-sip-client';
+
+const TRUNK_IN_IP = '127.0.0.151';
+const CALLER = '+13125550177';
+const TOPUP = '10.000000';
+
+let gw: GatewayProcess;
+let cg: CallsGateway;
+let inboundTrunk: string;
+const trunks: string[] = [];
+const peers: UdpPeer[] = [];
+const clients: WsSipClient[] = [];
+
+beforeAll(async () => {
+  gw = await startGatewayProcess({ rtpMin: 50100, rtpMax: 50299, env: { CALL_RING_TIMEOUT_SECONDS: '8' } });
+  cg = gw.asCallsGateway();
+  inboundTrunk = await newTrunk(cg, { host: TRUNK_IN_IP, port: await freePort(), inboundAddresses: [`${TRUNK_IN_IP}/32`] });
+  trunks.push(inboundTrunk);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(peers.map((p) => p.close()));
+  if (gw) {
+    await disableTrunks(cg, trunks);
+    await gw.stop();
+  }
+});
+
+async function peer(): Promise<UdpPeer> {
+  const p = await UdpPeer.open();
+  peers.push(p);
+  return p;
+}
+
+async function wsUser(user: User): Promise<WsSipClient> {
+  const c = await WsSipClient.connect(gw.wsPort!, user);
+  clients.push(c);
+  expect((await c.register()).status).toBe(200);
+  return c;
+}
+
+function audioPort(body: Buffer | string): number {
+  return Number(/m=audio (\d+)/.exec(body.toString())![1]);
+}
+
+/** An outbound trunk (SIPp answering, then waiting for BYE) routed for a new number, and the RTP sockets of both ends. */
+async function trunkCall(pauseMs: number): Promise<{ accountId: string; user: User; trunkId: string; dest: string; trunk: Sipp; wsRtp: UdpPeer; trunkRtp: UdpPeer }> {
+  const accountId = await newAccount(cg, TOPUP);
+  const user = await newUser(cg, accountId);
+  const trunkPort = await freePort();
+  const trunkId = await newTrunk(cg, { port: trunkPort });
+  trunks.push(trunkId);
+  const dest = newDestination();
+  await newRoute(cg, dest, trunkId);
+  const [wsRtp, trunkRtp] = [await peer(), await peer()];
+  const trunk = await sippServer({ scenario: 'uas-answer.xml', port: trunkPort, vars: { rtp: trunkRtp.port }, pauseMs });
+  return { accountId, user, trunkId, dest, trunk, wsRtp, trunkRtp };
+}
+
+const header = (m: SipRequest, name: string) => m.headers.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
+
+it('a WebSocket user calls a number on a SIPp trunk: audio both ways, a session refresh by UPDATE, BYE from the browser, a rated CDR', async () => {
+  const { accountId, user, trunkId, dest, trunk, wsRtp, trunkRtp } = await trunkCall(200);
+
+  const c = await wsUser(user);
+  const { answer, dialog } = await wsCall(c, dest, wsRtp.port, { sessionExpires: 90 });
+  expect(answer.status).toBe(200);
+  // Our Contact says WS; the browser keeps sending on its socket (RFC 7118 §5.3).
+  expect(answer.headers.find((h) => h.name === 'Contact')?.value).toMatch(new RegExp(`;transport=ws>$`));
+  // RFC 4028: the caller asked for a 90 s session with `Supported: timer`: it is the refresher.
+  expect(answer.headers.find((h) => h.name === 'Session-Expires')?.value).toBe('90;refresher=uac');
+  const toTrunk = await answered(trunk);
+  const media = await exchangeRtp(wsRtp, { port: audioPort(answer.body) }, trunkRtp, toTrunk);
+  expect(media.toCallee).toBeGreaterThanOrEqual(20);
+  expect(media.toCaller).toBeGreaterThanOrEqual(20);
+
+  // JsSIP's refresh: UPDATE without SDP, answered by the gateway itself (the trunk knows nothing of it).
+  const refreshed = await dialog.request('UPDATE', { headers: ['Session-Expires: 90;refresher=uac', 'Supported: timer'] });
+  expect(refreshed.status).toBe(200);
+  expect(refreshed.headers.find((h) => h.name === 'Session-Expires')?.value).toBe('90;refresher=uac');
+  const again = await dialog.request('UPDATE', { headers: ['Session-Expires: 90;refresher=uac', 'Supported: timer'] });
+  expect(again.status).toBe(200);
+
+  const bye = await dialog.request('BYE');
+  expect(bye.status).toBe(200);
+  const run = await expectSuccess(trunk, 'trunk');
+  expect(run.code).toBe(0);
+
+  const cdrs = await waitForCdrs(cg, { accountId }, 1);
+  expect(cdrs).toHaveLength(1);
+  expect(cdrs[0]).toMatchObject({ direction: 'outbound', userId: user.id, trunkId, callee: dest, disposition: 'answered', sipCode: 200, hangupBy: 'caller', status: 'rated' });
+  expect(cdrs[0].cost).toBe(expectedCost(TARIFF.us, cdrs[0].billableSeconds));
+});
+
+it('a SIPp trunk calls the DID of a WebSocket user: the INVITE goes down the socket to the registered Contact; refresh from the browser; BYE from the trunk', async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const user = await newUser(cg, accountId);
+  const did = await newDid(cg, user.id);
+  const c = await wsUser(user);
+  const [wsRtp, trunkRtp] = [await peer(), await peer()];
+  // The trunk hangs up 2.5 s after the answer.
+  const trunk = sippClient(cg, { scenario: 'trunk-uac.xml', ip: TRUNK_IN_IP, dialled: did, from: CALLER, rtp: trunkRtp.port, pauseMs: 2500 });
+
+  const { invite, dialog } = await answerIncoming(c, wsRtp.port);
+  expect(invite.headers.find((h) => h.name === 'Via')?.value).toMatch(/^SIP\/2\.0\/WS 127\.0\.0\.1:\d+;branch=z9hG4bK/);
+  expect(c.received.find((r) => r.text.startsWith('INVITE '))!.text.split('\r\n')[0]).toBe(`INVITE sip:${c.contactUser}@${c.host};transport=ws SIP/2.0`);
+  expect(header(invite, 'Contact')).toMatch(new RegExp(`^<sip:gw@127\\.0\\.0\\.1:${gw.wsPort};transport=ws>$`));
+  const toTrunk = await answered(trunk);
+  const media = await exchangeRtp(trunkRtp, toTrunk, wsRtp, { port: audioPort(invite.body) });
+  expect(media.toCallee).toBeGreaterThanOrEqual(20);
+  expect(media.toCaller).toBeGreaterThanOrEqual(20);
+
+  // The browser is the callee here and refreshes its own dialog with the gateway.
+  const refreshed = await dialog.request('UPDATE', { headers: ['Session-Expires: 120;refresher=uac', 'Supported: timer'] });
+  expect(refreshed.status).toBe(200);
+  expect(refreshed.headers.find((h) => h.name === 'Session-Expires')?.value).toBe('120;refresher=uac');
+
+  const bye = await c.next<SipRequest>((m) => m.kind === 'request' && m.method === 'BYE' && m.callId === invite.callId, 10_000);
+  respond(c, bye, 200, 'OK');
+  await expectSuccess(trunk, 'inbound trunk');
+
+  const cdrs = await waitForCdrs(cg, { userId: user.id }, 1);
+  expect(cdrs).toHaveLength(1);
+  expect(cdrs[0]).toMatchObject({ direction: 'inbound', trunkId: inboundTrunk, userId: user.id, caller: CALLER, callee: did, disposition: 'answered', sipCode: 200, hangupBy: 'caller', status: 'rated', cost: '0.000000' });
+});
+
+it('refuses a session interval under 90 s with 422 and Min-SE: 90 (RFC 4028 §6)', async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const user = await newUser(cg, accountId);
+  const c = await wsUser(user);
+  const rtp = await peer();
+  const { answer } = await wsCall(c, newDestination(), rtp.port, { sessionExpires: 30 });
+  expect(answer.status).toBe(422);
+  expect(answer.reason).toBe('Session Interval Too Small');
+  expect(answer.headers.find((h) => h.name === 'Min-SE')?.value).toBe('90');
+  await gw.expectAlive();
+});
+
+it('a call to a user forks to its WebSocket and its UDP binding: the browser answers, the softphone is cancelled', async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const user = await newUser(cg, accountId);
+  const did = await newDid(cg, user.id);
+  const udpPort = await freePort();
+  await registerDevice(cg, user, udpPort);
+  const c = await wsUser(user);
+  const regs = (await cg.t.http().get(`/v1/users/${user.id}/registrations`).expect(200)).body.data as { transport: string }[];
+  expect(regs.map((r) => r.transport).sort()).toEqual(['udp', 'ws']);
+
+  const [wsRtp, trunkRtp] = [await peer(), await peer()];
+  const softphone = await sippServer({ scenario: 'uas-ring-cancel.xml', port: udpPort });
+  const trunk = sippClient(cg, { scenario: 'trunk-uac.xml', ip: TRUNK_IN_IP, dialled: did, from: CALLER, rtp: trunkRtp.port, pauseMs: 1500 });
+  // Let the softphone ring first, so the CANCEL proves the fork reached it.
+  await new Promise((r) => setTimeout(r, 500));
+  const { invite } = await answerIncoming(c, wsRtp.port);
+  await answered(trunk);
+  await expectSuccess(softphone, 'the UDP softphone (rang, then cancelled)');
+  const bye = await c.next<SipRequest>((m) => m.kind === 'request' && m.method === 'BYE' && m.callId === invite.callId, 10_000);
+  respond(c, bye, 200, 'OK');
+  await expectSuccess(trunk, 'inbound trunk');
+  const cdrs = await waitForCdrs(cg, { userId: user.id }, 1);
+  expect(cdrs.filter((x) => x.disposition === 'answered')).toHaveLength(1);
+});
+
+it('a WebSocket user whose socket closed is offline at once: the trunk hears 480', async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const user = await newUser(cg, accountId);
+  const did = await newDid(cg, user.id);
+  const c = await wsUser(user);
+  await c.close();
+  for (let i = 0; i < 50; i++) {
+    const regs = (await cg.t.http().get(`/v1/users/${user.id}/registrations`).expect(200)).body.data as unknown[];
+    if (regs.length === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const trunkRtp = await peer();
+  const trunk = sippClient(cg, { scenario: scenarioWith('trunk-uac-final.xml', { FINAL: '480' }), ip: TRUNK_IN_IP, dialled: did, from: CALLER, rtp: trunkRtp.port });
+  const run = await trunk.done;
+  expect(run.code).toBe(0);
+  await gw.expectAlive();
+});
+
+it('two WebSocket users call each other: a re-INVITE with SDP reaches the other browser and its answer comes back; BYE from the callee', async () => {
+  const accountId = await newAccount(cg, TOPUP);
+  const [alice, bob] = [await newUser(cg, accountId), await newUser(cg, accountId)];
+  const [a, b] = [await wsUser(alice), await wsUser(bob)];
+  const [aRtp, bRtp, aRtp2, bRtp2] = [await peer(), await peer(), await peer(), await peer()];
+  const answering = answerIncoming(b, bRtp.port);
+  const { answer, dialog } = await wsCall(a, bob.username, aRtp.port);
+  expect(answer.status).toBe(200);
+  const { invite, dialog: bobDialog } = await answering;
+  const media = await exchangeRtp(aRtp, { port: audioPort(answer.body) }, bRtp, { port: audioPort(invite.body) });
+  expect(media.toCallee).toBeGreaterThanOrEqual(20);
+  expect(media.toCaller).toBeGreaterThanOrEqual(20);
+
+  // Alice moves her media (a re-INVITE with a new offer): Bob's browser gets it down its socket.
+  const { text, seq } = dialog.text('INVITE', { body: sdp(aRtp2.port) });
+  a.send(text);
+  const reinvite = await b.next<SipRequest>((m) => m.kind === 'request' && m.method === 'INVITE' && m.callId === invite.callId);
+  expect(reinvite.to.params.get('tag')).toBe(bobDialog.localTag);
+  respond(b, reinvite, 200, 'OK', sdp(bRtp2.port));
+  await b.next((m) => m.kind === 'request' && m.method === 'ACK' && m.callId === invite.callId);
+  const ok = await a.final(dialog.callId, seq);
+  expect(ok.status).toBe(200);
+  a.send(dialog.text('ACK', { seq }).text);
+  const moved = await exchangeRtp(aRtp2, { port: audioPort(ok.body) }, bRtp2, { port: audioPort(reinvite.body) });
+  expect(moved.toCallee).toBeGreaterThanOrEqual(20);
+  expect(moved.toCaller).toBeGreaterThanOrEqual(20);
+
+  const byeDone = bobDialog.request('BYE');
+  const bye = await a.next<SipRequest>((m) => m.kind === 'request' && m.method === 'BYE' && m.callId === dialog.callId);
+  respond(a, bye, 200, 'OK');
+  expect((await byeDone).status).toBe(200);
+  const cdrs = await waitForCdrs(cg, { accountId }, 1);
+  expect(cdrs).toHaveLength(1);
+  expect(cdrs[0]).toMatchObject({ direction: 'internal', userId: bob.id, disposition: 'answered', sipCode: 200, hangupBy: 'callee', status: 'rated' });
+});
+
+it("the caller's browser closes its socket mid-call: the trunk gets BYE at once, the CDR says the caller hung up", async () => {
+  const { accountId, user, dest, trunk, wsRtp } = await trunkCall(100);
+  const c = await wsUser(user);
+  const { answer } = await wsCall(c, dest, wsRtp.port);
+  expect(answer.status).toBe(200);
+  await answered(trunk);
+  await c.close();
+  await expectSuccess(trunk, 'trunk (BYE after the browser left)');
+  const cdrs = await waitForCdrs(cg, { accountId }, 1);
+  expect(cdrs[0]).toMatchObject({ direction: 'outbound', disposition: 'answered', hangupBy: 'caller', sipReason: 'WebSocket closed', status: 'rated' });
+  expect(gw.log()).toContain('caller WebSocket closed: call ended');
+});

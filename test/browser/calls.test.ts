@@ -7,7 +7,8 @@
  * (a) a page calls a number routed to the trunk, hears its own tone echoed, PCMU inbound RTP grows,
  *     and the CDR is rated; (b) the trunk calls the DID of the page's user, the page answers, audio
  *     both ways; (c) two pages call each other; (d) a page calls baresip and baresip calls a page;
- *     (e) closing the page's socket removes its binding at once.
+ *     (e) closing the page's socket removes its binding at once; (f) a call to a user registered
+ *     on a page and on baresip forks to both.
  * RTP ranges: the gateway 54000-54798, SIPp 53000-53396, baresip 53400-53698.
  */
 import { startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
@@ -43,6 +44,7 @@ async function keypadAndMute(p: BrowserPhone): Promise<void> {
   const mute = page.getByRole('button', { name: 'Mute' });
   await mute.click();
   expect(await page.getByRole('button', { name: 'Unmute' }).getAttribute('aria-pressed')).toBe('true');
+  await p.browser.screenshot('phone-in-call-muted');
   await eventually(async () => {
     const heard = await p.hears();
     return !heard || Math.abs(heard.hz - TONE) > 15 ? true : undefined;
@@ -172,6 +174,30 @@ describe.each<[Library, string]>([
       await baresip.waitFor('CALL_RTPESTAB', 10_000);
       await baresip.hangup();
       await p.idle();
+    } finally {
+      await baresip.stop();
+    }
+  });
+
+  it("(f) a trunk call to a user on a page and on baresip rings both; the page answers, baresip stops ringing", async () => {
+    const u = await user();
+    const did = await newDid(gw.asCallsGateway(), u.id);
+    const baresip = new Baresip({ lifetimeSeconds: 60, rtpPorts: [53400, 53698] });
+    try {
+      await baresip.start({ username: u.username, password: u.password, gatewayPort: gw.sipPort, regint: 60, answermode: 'manual' });
+      await baresip.waitFor('REGISTER_OK', 10_000);
+      const p = await phone();
+      await p.register(u);
+      expect((await bindings(u)).map((b) => b.transport).sort()).toEqual(['udp', 'ws']);
+      const trunk = trunkSipp({ kind: 'uac', port: await freeTrunkPort(), target: `127.0.0.1:${gw.sipPort}`, service: did, caller: '+12125550177', holdMs: 5000 });
+      await baresip.waitFor('CALL_INCOMING', 15_000);
+      await p.answer();
+      await p.established();
+      await baresip.waitFor('CALL_CLOSED', 10_000);
+      expect(baresip.seen('CALL_ESTABLISHED')).toBe(false);
+      await expectToHear(p, TONE);
+      const run = await trunk.run;
+      expect({ code: run.code, trace: run.code === 0 ? '' : sippTrace(run) }).toEqual({ code: 0, trace: '' });
     } finally {
       await baresip.stop();
     }

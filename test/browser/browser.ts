@@ -49,8 +49,11 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** A fresh Chromium with a fake microphone playing `toneHz`. */
-export async function launchBrowser(toneHz = 440): Promise<Browser> {
+/**
+ * A fresh Chromium with a fake microphone playing `toneHz`. `ignoreHTTPSErrors`: accept the
+ * self-signed certificate of a test's WSS listener (pages and WebSockets alike).
+ */
+export async function launchBrowser(toneHz = 440, o: { ignoreHTTPSErrors?: boolean } = {}): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-chromium-'));
   const wav = join(dir, `tone-${toneHz}.wav`);
   writeFileSync(wav, toneWav(toneHz));
@@ -74,6 +77,7 @@ export async function launchBrowser(toneHz = 440): Promise<Browser> {
       '--autoplay-policy=no-user-gesture-required',
     ],
     viewport: { width: 420, height: 860 },
+    ignoreHTTPSErrors: o.ignoreHTTPSErrors ?? false,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   let log = '';

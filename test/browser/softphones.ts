@@ -35,12 +35,16 @@ export interface BrowserPhone {
   close(): Promise<void>;
 }
 
-/** A fresh Chromium whose microphone plays `toneHz`, on the library's page, not yet registered. */
-export async function openPhone(library: Library, gw: GatewayProcess, toneHz: number): Promise<BrowserPhone> {
-  if (!gw.wsPort) throw new Error('the gateway process has no SIP over WebSocket listener (SIP_WS_LISTEN)');
-  const server = `ws://127.0.0.1:${gw.wsPort}/`;
+/**
+ * A fresh Chromium whose microphone plays `toneHz`, on the library's page, not yet registered.
+ * `server`: the SIP WebSocket URL (default the gateway's ws:// listener); a wss:// one with a
+ * self-signed certificate is accepted.
+ */
+export async function openPhone(library: Library, gw: GatewayProcess, toneHz: number, o: { server?: string } = {}): Promise<BrowserPhone> {
+  if (!o.server && !gw.wsPort) throw new Error('the gateway process has no SIP over WebSocket listener (SIP_WS_LISTEN)');
+  const server = o.server ?? `ws://127.0.0.1:${gw.wsPort}/`;
   const domain = '127.0.0.1';
-  const browser = await launchBrowser(toneHz);
+  const browser = await launchBrowser(toneHz, { ignoreHTTPSErrors: server.startsWith('wss:') });
   const common = { library, browser, close: () => browser.close() };
   if (library === 'jssip') {
     const page = new PhonePage(browser.page, gw.httpPort);

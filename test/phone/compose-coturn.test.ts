@@ -7,14 +7,13 @@
  * the test (command-line options, which coturn applies over its configuration file).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { turnCredential } from '../../src/phone/turn-credentials';
 import { freePort } from '../support/net';
 import { runPeer } from '../support/sip-peers';
+import { untilStunAnswers } from './coturn';
 
 const SECRET = 'compose-coturn-secret-0123456789';
 
@@ -29,22 +28,6 @@ function composeScript(): string {
     .map((l) => l.replace(/^ {8}/, ''))
     .join('\n')
     .replace(/\$\$/g, '$');
-}
-
-function stunAnswers(port: number): Promise<boolean> {
-  const request = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), randomBytes(12)]);
-  const socket = createSocket('udp4');
-  return new Promise((ok) => {
-    const done = (v: boolean) => {
-      clearTimeout(timer);
-      socket.close();
-      ok(v);
-    };
-    const timer = setTimeout(() => done(false), 200);
-    socket.on('error', () => done(false));
-    socket.on('message', (m) => done(m.readUInt16BE(0) === 0x0101));
-    socket.send(request, port, '127.0.0.1');
-  });
 }
 
 describe("docker-compose.yml's coturn service", () => {
@@ -66,10 +49,7 @@ describe("docker-compose.yml's coturn service", () => {
     const keep = (d: Buffer) => (log = (log + d.toString()).slice(-50_000));
     coturn.stdout!.on('data', keep);
     coturn.stderr!.on('data', keep);
-    const deadline = Date.now() + 10_000;
-    while (!(await stunAnswers(port))) {
-      if (Date.now() > deadline || coturn.exitCode !== null) throw new Error(`coturn did not start from the compose script:\n${log.slice(-4000)}`);
-    }
+    await untilStunAnswers(port, coturn, () => log);
   }, 20_000);
 
   afterAll(() => {

@@ -32,13 +32,14 @@ export class PhonePage {
   }
 
   /** Signs in; `server` and `domain` fill the override fields under "Server settings". */
-  async signIn(username: string, password: string, server?: string, domain?: string): Promise<void> {
+  async signIn(username: string, password: string, server?: string, domain?: string, relayOnly = false): Promise<void> {
     await this.page.getByLabel('Username', { exact: true }).fill(username);
     await this.page.getByLabel('Password', { exact: true }).fill(password);
-    if (server || domain) {
+    if (server || domain || relayOnly) {
       await this.page.getByText('Server settings').click();
       if (server) await this.page.getByLabel('SIP WebSocket URL').fill(server);
       if (domain) await this.page.getByLabel('SIP domain').fill(domain);
+      if (relayOnly) await this.page.getByLabel('Send audio through the TURN relay only').check();
     }
     await this.page.getByRole('button', { name: 'Sign in' }).click();
   }

@@ -25,6 +25,7 @@ const ui = {
   password: $<HTMLInputElement>('password'),
   server: $<HTMLInputElement>('server'),
   domain: $<HTMLInputElement>('domain'),
+  relay: $<HTMLInputElement>('relay'),
   signin: $<HTMLButtonElement>('signin'),
   phone: $('phone'),
   identity: $('identity'),
@@ -48,6 +49,8 @@ const audioOnly = { audio: true, video: false };
 let ua: UA | undefined;
 let session: RTCSession | undefined;
 let iceServers: RTCIceServer[] = [];
+/** 'relay' when the user asked for TURN only and the gateway gave a TURN server. */
+let iceTransportPolicy: RTCIceTransportPolicy = 'all';
 let domain = '';
 let remoteStream: MediaStream | undefined;
 
@@ -64,6 +67,7 @@ function prefill(): void {
   ui.server.value = q.get('server') ?? '';
   ui.domain.value = q.get('domain') ?? '';
   if (q.get('username')) ui.username.value = q.get('username')!;
+  ui.relay.checked = q.get('relay') === '1';
 }
 
 /** The gateway's TURN servers for this user, or none; a failure here must not stop the phone. */
@@ -94,6 +98,9 @@ async function signIn(e: SubmitEvent): Promise<void> {
     return say('Sign-in failed: wrong username or password (or too many attempts).', true);
   }
   iceServers = ice;
+  const hasTurn = ice.some((s) => [s.urls].flat().some((u) => /^turns?:/.test(u)));
+  iceTransportPolicy = ui.relay.checked && hasTurn ? 'relay' : 'all';
+  if (ui.relay.checked && !hasTurn) say('This gateway has no TURN relay; audio goes directly. Signing in…');
   ua?.stop();
   ua = new JsSIP.UA({
     sockets: [new JsSIP.WebSocketInterface(server)],
@@ -197,7 +204,7 @@ function placeCall(e: SubmitEvent): void {
   if (!ua || session) return;
   const uri = targetUri(ui.target.value, domain);
   if (!uri) return say('Enter a phone number (digits, optional +) or a username.', true);
-  ua.call(uri, { mediaConstraints: audioOnly, pcConfig: { iceServers }, rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false } });
+  ua.call(uri, { mediaConstraints: audioOnly, pcConfig: { iceServers, iceTransportPolicy }, rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false } });
 }
 
 function answer(): void {
@@ -205,7 +212,7 @@ function answer(): void {
   ui.incoming.hidden = true;
   ui.inCall.hidden = false;
   showCall('Connecting…');
-  session.answer({ mediaConstraints: audioOnly, pcConfig: { iceServers } });
+  session.answer({ mediaConstraints: audioOnly, pcConfig: { iceServers, iceTransportPolicy } });
   ui.hangup.focus();
 }
 

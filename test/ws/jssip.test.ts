@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { newAccount, newDid, newTrunk, newUser, scenarioWith, sippClient, type User, disableTrunks } from '../calls/support';
 import { freePort } from '../support/net';
 import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
+import { untilNone } from './ws-sip-client';
 
 const TRUNK_IN_IP = '127.0.0.152';
 
@@ -94,12 +95,7 @@ it('JsSIP registers over WebSocket with digest; its binding goes when it stops',
   expect(list[0].transport).toBe('ws');
   expect(list[0].contact).toMatch(/\.invalid;transport=ws>/);
   await stopUa(ua);
-  let left = list.length;
-  for (let i = 0; i < 100 && left > 0; i++) {
-    left = (await bindings()).length;
-    if (left > 0) await new Promise((r) => setTimeout(r, 20));
-  }
-  expect(left).toBe(0);
+  expect(await untilNone(async () => (await bindings()).length)).toBe(0);
   await gw.expectAlive();
 });
 

@@ -34,7 +34,7 @@ import {
 } from '../calls/support';
 import { freePort } from '../support/net';
 import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
-import { answerIncoming, respond, sdp, WsSipClient, wsCall } from './ws-sip-client';
+import { answerIncoming, respond, sdp, untilNone, WsSipClient, wsCall } from './ws-sip-client';
 
 const TRUNK_IN_IP = '127.0.0.151';
 const CALLER = '+13125550177';
@@ -204,11 +204,7 @@ it('a WebSocket user whose socket closed is offline at once: the trunk hears 480
   const did = await newDid(cg, user.id);
   const c = await wsUser(user);
   await c.close();
-  for (let i = 0; i < 50; i++) {
-    const regs = (await cg.t.http().get(`/v1/users/${user.id}/registrations`).expect(200)).body.data as unknown[];
-    if (regs.length === 0) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  expect(await untilNone(async () => ((await cg.t.http().get(`/v1/users/${user.id}/registrations`).expect(200)).body.data as unknown[]).length)).toBe(0);
   const trunkRtp = await peer();
   const trunk = sippClient(cg, { scenario: scenarioWith('trunk-uac-final.xml', { FINAL: '480' }), ip: TRUNK_IN_IP, dialled: did, from: CALLER, rtp: trunkRtp.port });
   const run = await trunk.done;

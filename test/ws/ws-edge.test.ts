@@ -8,7 +8,7 @@
 import WebSocket from 'ws';
 import { newAccount, newUser, type User } from '../calls/support';
 import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
-import { openSocket, upgradeStatus, WsSipClient } from './ws-sip-client';
+import { openSocket, untilNone, upgradeStatus, WsSipClient } from './ws-sip-client';
 
 const MAX_PER_IP = 6;
 
@@ -210,12 +210,7 @@ describe('registration over a WebSocket', () => {
     expect((await registrations()).some((b) => (b.uri as string).includes(c.contactUser))).toBe(true);
     await c.close();
     // The close is handled on the gateway's side as its socket sees it: no expiry involved (300 s).
-    let left = true;
-    for (let i = 0; i < 50 && left; i++) {
-      left = (await registrations()).some((b) => (b.uri as string).includes(c.contactUser));
-      if (left) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(left).toBe(false);
+    expect(await untilNone(async () => (await registrations()).filter((b) => (b.uri as string).includes(c.contactUser)).length, 50)).toBe(0);
     expect(gw.log()).toContain('WebSocket closed: its bindings removed');
   });
 

@@ -348,3 +348,17 @@ export function respond(c: WsSipClient, req: SipRequest, status: number, reason:
     ].join('\r\n'),
   );
 }
+
+/**
+ * Reads `count` until it is 0 (bindings still listed), every 20 ms for at most `tries` reads;
+ * resolves with the last count. Removal on close is immediate on the gateway's side, but the
+ * close reaches it a moment after the client's own close resolves.
+ */
+export async function untilNone(count: () => Promise<number>, tries = 100): Promise<number> {
+  let left = await count();
+  for (let i = 1; i < tries && left > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    left = await count();
+  }
+  return left;
+}

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { newAccount, newUser, type User } from '../calls/support';
 import { type GatewayProcess, listeningPort, startGatewayProcess } from '../security/gateway-process';
-import { upgradeStatus, WsSipClient } from './ws-sip-client';
+import { untilNone, upgradeStatus, WsSipClient } from './ws-sip-client';
 
 let gw: GatewayProcess;
 let wssPort: number;
@@ -54,12 +54,7 @@ it('registers over WSS with digest; the binding says wss and goes when the socke
   expect(before[0].transport).toBe('wss');
   expect(before[0].connection).toMatch(/^wss-/);
   await c.close();
-  let left = 1;
-  for (let i = 0; i < 50 && left > 0; i++) {
-    left = (await list()).length;
-    if (left > 0) await new Promise((res) => setTimeout(res, 20));
-  }
-  expect(left).toBe(0);
+  expect(await untilNone(async () => (await list()).length)).toBe(0);
   await gw.expectAlive();
 });
 

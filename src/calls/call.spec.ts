@@ -45,6 +45,8 @@ import type { LegSip } from './leg';
 import { stampedTarget } from '../sip/transport/nat';
 import type { UacLeg } from './uac-leg';
 import { UasLeg } from './uas-leg';
+import { BrowserPeer, rtp, toneFrame } from '../../test/webrtc-media/browser-peer';
+import { UdpPeer, sdpFor } from '../../test/media/udp-peer';
 
 const GW = { host: '127.0.0.1', port: 5060 };
 const CALLER = 5070;
@@ -264,7 +266,7 @@ afterEach(async () => {
 const tick = (ms = 0) => jest.advanceTimersByTimeAsync(ms);
 
 /** The caller (127.0.0.1:5070) sends its INVITE; the Call is built and joined to a relay session as the flow does. */
-async function newCall(): Promise<{ call: Call; session: RelaySession }> {
+async function newCall(callerSdp = sdp(40000)): Promise<{ call: Call; session: RelaySession }> {
   callerInvite = createRequest({
     method: 'INVITE',
     uri: 'sip:+12025550100@127.0.0.1',
@@ -275,13 +277,13 @@ async function newCall(): Promise<{ call: Call; session: RelaySession }> {
     cseq: 1,
     contact: `<sip:alice@127.0.0.1:${CALLER}>`,
     headers: [SDP_TYPE],
-    body: Buffer.from(sdp(40000)),
+    body: Buffer.from(callerSdp),
   });
   h.transport.deliver(callerInvite, CALLER);
   const call = h.calls[h.calls.length - 1];
   const session = await relay.openSession(call.id);
   sessions.push(session);
-  call.attachMedia(session);
+  await call.attachMedia(session);
   return { call, session };
 }
 
@@ -716,5 +718,99 @@ describe('Call: CDRs', () => {
     expect(records()[1]).toMatchObject({ ringingAt: new Date(T0.getTime()), durationSeconds: 10 });
     expect(records()[1].answeredAt).toEqual(new Date(T0.getTime() + 3_000));
     expect(h.ended).toHaveBeenCalledTimes(1);
+  });
+});
+
+/** Waits, in real time (the native WebRTC threads do not follow Jest's clock), until `check` holds. */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = process.hrtime.bigint() + BigInt(ms) * 1_000_000n;
+  while (!check()) {
+    if (process.hrtime.bigint() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('Call: a browser among the callees (WebRTC branch, the gateway offers)', () => {
+  it('forks to a SIP phone (plain offer) and a browser (its own WebRTC offer); the browser answers, the phone is cancelled, and audio flows both ways', async () => {
+    const phoneMedia = await UdpPeer.open();
+    const browser = new BrowserPeer({ portMin: 52800, portMax: 52899 });
+    try {
+      const { call } = await newCall(sdpFor(phoneMedia.port));
+      const target: RingTarget = { userId: 'user-2', legs: [...devices(DEVICE_1).legs, { ...devices(DEVICE_2).legs[0], webrtc: true }] };
+      const flow = call.ring(target, RING_MS);
+      await until(() => h.requestsTo(DEVICE_1).length > 0 && h.requestsTo(DEVICE_2).length > 0, 'INVITEs to both devices');
+
+      const toPhone = h.sentRequest(DEVICE_1, 'INVITE').body.toString();
+      const toBrowser = h.sentRequest(DEVICE_2, 'INVITE').body.toString();
+      expect(toPhone).toMatch(/^m=audio \d+ RTP\/AVP 0 101\r$/m);
+      expect(toPhone).not.toMatch(/fingerprint|candidate/);
+      // The browser's own offer: DTLS-SRTP with ICE candidates on the public address, the caller's G.711 and DTMF numbers.
+      expect(toBrowser).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF 0 101\r$/m);
+      expect(toBrowser).toMatch(/^a=setup:actpass\r$/m);
+      expect(toBrowser).toMatch(/^a=candidate:\S+ 1 UDP \d+ 127\.0\.0\.1 \d+ typ host/m);
+      expect(toBrowser).toMatch(/^a=rtcp-mux\r$/m);
+      expect(toBrowser).toMatch(/^a=rtpmap:101 telephone-event\/8000/m);
+
+      h.answerFrom(DEVICE_1, 180);
+      h.answerFrom(DEVICE_2, 200, await browser.answer(toBrowser));
+      await expect(flow).resolves.toEqual({ kind: 'answered' });
+      // The phone rang (180), so it is cancelled at once (RFC 3261 §9.1).
+      expect(h.requestsTo(DEVICE_1)).toContain('CANCEL 1');
+      const ok = h.response(callerInvite, 200)!;
+      const answer = ok.body.toString();
+      // The SIP caller gets plain RTP/AVP on the relay, whatever the browser speaks.
+      expect(answer).toMatch(/^m=audio \d+ RTP\/AVP 0 101\r$/m);
+      expect(answer).not.toMatch(/fingerprint|candidate|SAVPF/);
+      const relayPort = Number(/^m=audio (\d+)/m.exec(answer)![1]);
+      h.transport.deliver(ACK_FROM_CALLER(), CALLER);
+      await browser.opened();
+
+      for (let i = 0; i < 20; i++) {
+        await phoneMedia.send(rtp(i, 0x1234, toneFrame(i)), relayPort);
+        browser.send(rtp(1000 + i, browser.ssrc, Buffer.alloc(160, 0x55)));
+        await new Promise((r) => setImmediate(r));
+      }
+      await until(() => browser.receivedCount >= 15 && phoneMedia.received.length >= 15, 'media both ways');
+      expect(browser.received.every((p) => p.subarray(12).equals(toneFrame(p.readUInt16BE(2))))).toBe(true);
+      expect(phoneMedia.received.every((r) => r.data.subarray(12).equals(Buffer.alloc(160, 0x55)))).toBe(true);
+
+      call.hangup('gateway', 'test over');
+    } finally {
+      browser.close();
+      await phoneMedia.close();
+    }
+  });
+
+  it('answers a browser caller with WebRTC and offers the callee plain G.711; a browser callee then gets a WebRTC offer of its own (browser to browser)', async () => {
+    const caller = new BrowserPeer({ portMin: 52800, portMax: 52899 });
+    const callee = new BrowserPeer({ portMin: 52800, portMax: 52899 });
+    try {
+      const { call } = await newCall(await caller.offer());
+      const flow = call.ring({ userId: 'user-2', legs: [{ ...devices(DEVICE_2).legs[0], webrtc: true }] }, RING_MS);
+      await until(() => h.requestsTo(DEVICE_2).length > 0, 'INVITE to the browser callee');
+      const offer = h.sentRequest(DEVICE_2, 'INVITE').body.toString();
+      expect(offer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF 0 8 126\r$/m);
+      expect(offer).not.toMatch(/opus/);
+      h.answerFrom(DEVICE_2, 200, await callee.answer(offer));
+      await expect(flow).resolves.toEqual({ kind: 'answered' });
+      const answer = h.response(callerInvite, 200)!.body.toString();
+      expect(answer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF( \d+)+\r$/m);
+      expect(answer).not.toMatch(/opus/);
+      caller.accept(answer);
+      h.transport.deliver(ACK_FROM_CALLER(), CALLER);
+      await Promise.all([caller.opened(), callee.opened()]);
+      for (let i = 0; i < 20; i++) {
+        caller.send(rtp(i, caller.ssrc, toneFrame(i)));
+        callee.send(rtp(500 + i, callee.ssrc, Buffer.alloc(160, 0x33)));
+        await new Promise((r) => setImmediate(r));
+      }
+      await until(() => callee.receivedCount >= 15 && caller.receivedCount >= 15, 'media both ways between the browsers');
+      expect(callee.received.every((p) => p.subarray(12).equals(toneFrame(p.readUInt16BE(2))))).toBe(true);
+      expect(caller.received.every((p) => p.subarray(12).equals(Buffer.alloc(160, 0x33)))).toBe(true);
+      call.hangup('gateway', 'test over');
+    } finally {
+      caller.close();
+      callee.close();
+    }
   });
 });

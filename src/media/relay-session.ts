@@ -202,15 +202,22 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
     if (sender.remote && !sameTransport(sender.remote, declared)) {
       throw new MediaError(MediaErrorCode.UnsupportedSdp, 'a new ICE or DTLS session (ICE restart) is not supported mid-call');
     }
+    // A browser's answer to our offer speaks in the offer's terms: the caller's codecs and payload
+    // numbers (a browser that renumbers is mapped back by codec name and rate).
+    const answering = sender.role === 'offerer' && sender.remote === undefined;
+    const payloads = answering ? inTermsOf(declared.payloads, this.callerPayloads) : declared.payloads;
+    if (answering && !payloads.some((p) => p.codec.toUpperCase() !== 'TELEPHONE-EVENT')) {
+      throw new MediaError(MediaErrorCode.UnsupportedSdp, 'the browser answered no codec the caller offered');
+    }
     sender.acceptAnswer(sdp, declared);
-    const remote = browserEndpoint(declared);
+    const remote = browserEndpoint({ ...declared, payloads });
     const receiver = this.leg(to);
     if (receiver instanceof WebRtcLeg) {
       // Browser to browser: each browser keeps its own DTLS session with the gateway.
-      receiver.restrict(declared.payloads.map((p) => p.payload), reverse(declared.direction));
+      receiver.restrict(payloads.map((p) => p.payload), reverse(declared.direction));
       return { sdp: receiver.sdp(), remote };
     }
-    return { sdp: this.plainFor(to, declared.payloads, declared.direction), remote };
+    return { sdp: this.plainFor(to, payloads, declared.direction), remote };
   }
 
   /** The plain RTP/AVP SDP a plain side gets for a browser's codecs and direction, on that side's relay ports. */
@@ -334,6 +341,16 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
   private leg(side: Side): SideLeg {
     return side === 'a' ? this.a : this.b;
   }
+}
+
+/** The codecs of `answer` that `offer` has (same name and clock rate), with the offer's payload numbers. */
+function inTermsOf(answer: readonly PayloadType[], offer: readonly PayloadType[]): PayloadType[] {
+  const kept: PayloadType[] = [];
+  for (const a of answer) {
+    const match = offer.find((o) => o.codec.toUpperCase() === a.codec.toUpperCase() && o.clockRate === a.clockRate);
+    if (match && !kept.includes(match)) kept.push(match);
+  }
+  return kept;
 }
 
 /** What a browser's SDP declares, in the terms of a plain side's (no address: ICE finds it). */

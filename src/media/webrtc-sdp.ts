@@ -230,7 +230,8 @@ export function browserSdp(local: string, spec: BrowserSdpSpec): string {
     }
     media.direction = spec.direction;
   }
-  return write(session);
+  // sdp-transform leaves the empty optional fields of a candidate as trailing spaces; browsers' parsers are strict.
+  return write(session).replace(/ +\r\n/g, '\r\n');
 }
 
 /** The fields that must not change in a browser's re-offer: a new ICE or DTLS session is not supported mid-call. */

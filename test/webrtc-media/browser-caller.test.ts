@@ -24,7 +24,7 @@ jest.setTimeout(90_000);
 
 const RTP_MIN = 51000;
 const RTP_MAX = 51999;
-const BROWSER_PORTS = { portMin: 52000, portMax: 52899 };
+const BROWSER_PORTS = { portMin: 52000, portMax: 52799 };
 const TRUNK_IP = '127.0.0.57';
 const SCENARIO = join(__dirname, '..', 'calls', 'scenarios', 'baresip-trunk-uas.xml');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

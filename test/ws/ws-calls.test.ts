@@ -212,7 +212,7 @@ it('a WebSocket user whose socket closed is offline at once: the trunk hears 480
   await gw.expectAlive();
 });
 
-it('two WebSocket users call each other: a re-INVITE with SDP reaches the other browser and its answer comes back; BYE from the callee', async () => {
+it('two WebSocket users call each other: a re-INVITE with SDP and an INFO reach the other browser and their answers come back; BYE from the callee', async () => {
   const accountId = await newAccount(cg, TOPUP);
   const [alice, bob] = [await newUser(cg, accountId), await newUser(cg, accountId)];
   const [a, b] = [await wsUser(alice), await wsUser(bob)];
@@ -238,6 +238,14 @@ it('two WebSocket users call each other: a re-INVITE with SDP reaches the other 
   const moved = await exchangeRtp(aRtp2, { port: audioPort(ok.body) }, bRtp2, { port: audioPort(reinvite.body) });
   expect(moved.toCallee).toBeGreaterThanOrEqual(20);
   expect(moved.toCaller).toBeGreaterThanOrEqual(20);
+
+  // INFO (DTMF as JsSIP sends it with `mode: 'INFO'`) reaches the other browser with its body, and its answer comes back.
+  const infoDone = dialog.request('INFO', { headers: ['Content-Type: application/dtmf-relay'], body: 'Signal=5\r\nDuration=160\r\n' });
+  const info = await b.next<SipRequest>((m) => m.kind === 'request' && m.method === 'INFO' && m.callId === invite.callId);
+  expect(info.body.toString()).toBe('Signal=5\r\nDuration=160\r\n');
+  expect(header(info, 'Content-Type')).toBe('application/dtmf-relay');
+  respond(b, info, 200, 'OK');
+  expect((await infoDone).status).toBe(200);
 
   const byeDone = bobDialog.request('BYE');
   const bye = await a.next<SipRequest>((m) => m.kind === 'request' && m.method === 'BYE' && m.callId === dialog.callId);

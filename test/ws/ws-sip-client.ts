@@ -217,7 +217,7 @@ export class WsDialog {
       `CSeq: ${seq} ${method}`,
       ...(method === 'ACK' || method === 'BYE' ? [] : [`Contact: <sip:${this.c.contactUser}@${this.c.host};transport=ws>`]),
       ...(o.headers ?? []),
-      ...(body ? ['Content-Type: application/sdp'] : []),
+      ...(body && !(o.headers ?? []).some((h) => /^content-type:/i.test(h)) ? ['Content-Type: application/sdp'] : []),
       `Content-Length: ${Buffer.byteLength(body)}`,
       '',
       body,

@@ -5,6 +5,7 @@ import { BillingModule } from './billing/billing.module';
 import { CallsModule } from './calls/calls.module';
 import { NumbersModule } from './numbers/numbers.module';
 import { AppConfig } from './platform/config';
+import { PhoneModule } from './phone/phone.module';
 import { PlatformModule } from './platform/platform.module';
 import { RegistrarModule } from './registrar/registrar.module';
 import { RoutingModule } from './routing/routing.module';
@@ -17,7 +18,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule, CallsModule],
+      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule, CallsModule, PhoneModule],
     };
   }
 }

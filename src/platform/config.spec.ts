@@ -61,6 +61,9 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   BLOCK_PREMIUM_RATE: 'no',
   DEFAULT_MAX_CONCURRENT_CALLS: 'none',
   EMERGENCY_NUMBERS: '110, 119',
+  TURN_URLS: 'turn:turn.example:3478?transport=udp, turns:turn.example:5349',
+  TURN_SECRET: 's'.repeat(24),
+  TURN_TTL_SECONDS: '600',
 };
 
 
@@ -89,6 +92,12 @@ describe('loadConfig', () => {
 
   it('never echoes a secret it rejects', () => {
     expect(() => loadConfig({ ADMIN_API_KEY: 'short-secret' })).toThrow(/ADMIN_API_KEY: expected at least 32 characters \(got "<hidden>"\)/);
+  });
+
+  it('reads TURN settings: none by default, URLs checked, the secret never echoed', () => {
+    expect(loadConfig({}).turn).toEqual({ urls: [], secret: undefined, ttlSeconds: 86400 });
+    expect(() => loadConfig({ TURN_URLS: 'http://turn.example' })).toThrow(/TURN_URLS: expected comma-separated turn:/);
+    expect(() => loadConfig({ TURN_SECRET: 'short secret' })).toThrow(/TURN_SECRET: expected at least 16 characters without spaces \(coturn static-auth-secret\) \(got "<hidden>"\)/);
   });
 
   it('rejects an odd RTP_PORT_MIN and an inverted range', () => {
@@ -180,6 +189,7 @@ describe('loadConfig', () => {
         defaultMaxConcurrentCalls: null,
         emergencyNumbers: ['110', '119'],
       },
+      turn: { urls: ['turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'], secret: 's'.repeat(24), ttlSeconds: 600 },
     });
     expect(loadConfig({ SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }).secretsKey).toStrictEqual(Buffer.alloc(32, 7));
   });

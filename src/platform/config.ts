@@ -160,6 +160,15 @@ const variables = z.object({
     .regex(/^(none|\d{2,6}(\s*,\s*\d{2,6})*)$/, 'expected comma-separated short numbers such as 911,933, or none')
     .transform(noneOrList)
     .optional(),
+  // -- TURN for browsers (issue 14: src/phone/turn-credentials.ts, the TURN REST API shared-secret scheme)
+  TURN_URLS: z
+    .string()
+    .regex(/^(none|(turns?|stun):[^\s,]+(\s*,\s*(turns?|stun):[^\s,]+)*)$/, 'expected comma-separated turn:, turns: or stun: URLs such as turn:turn.example.org:3478?transport=udp, or none')
+    .default('none')
+    .transform(noneOrList),
+  TURN_SECRET: z.string().regex(/^\S{16,}$/, 'expected at least 16 characters without spaces (coturn static-auth-secret)').optional(),
+  TURN_TTL_SECONDS: z.coerce.number().int().min(60).max(604800).default(86400),
+  // -- end TURN
 });
 
 /** Every variable the gateway reads (config.spec.ts checks each reaches AppConfig and the README). */
@@ -260,6 +269,15 @@ const schema = variables
       /** Dialled digits routed as emergency calls; undefined: the defaults of DEFAULT_COUNTRY (src/calls/emergency.ts). */
       emergencyNumbers: c.EMERGENCY_NUMBERS,
     },
+    /** TURN servers handed to logged-in browser users (src/phone/turn-credentials.ts). */
+    turn: {
+      /** Empty: the softphone page uses no ICE servers at all. */
+      urls: c.TURN_URLS,
+      /** coturn's static-auth-secret; unset: turn:/turns: URLs are not handed out (they need credentials), stun: ones are. */
+      secret: c.TURN_SECRET,
+      /** Lifetime of an issued credential. */
+      ttlSeconds: c.TURN_TTL_SECONDS,
+    },
   }));
 
 /**
@@ -282,7 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = String(i.path[0] ?? 'config');
-        const got = name in cleaned ? ` (got ${JSON.stringify(/KEY|TOKEN/.test(name) ? '<hidden>' : cleaned[name])})` : '';
+        const got = name in cleaned ? ` (got ${JSON.stringify(/KEY|TOKEN|SECRET/.test(name) ? '<hidden>' : cleaned[name])})` : '';
         return `${name}: ${i.message}${got}`;
       }),
     );

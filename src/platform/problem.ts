@@ -25,6 +25,7 @@ export type ProblemCode =
   | 'unprocessable'
   | 'unsupported_media_type'
   | 'payload_too_large'
+  | 'too_many_requests'
   | 'unavailable';
 
 const statusOf: Record<ProblemCode, number> = {
@@ -36,6 +37,7 @@ const statusOf: Record<ProblemCode, number> = {
   unprocessable: 422,
   unsupported_media_type: 415,
   payload_too_large: 413,
+  too_many_requests: 429,
   unavailable: 503,
 };
 
@@ -48,6 +50,7 @@ const titleOf: Record<ProblemCode, string> = {
   unprocessable: 'Unprocessable content',
   unsupported_media_type: 'Unsupported media type',
   payload_too_large: 'Payload too large',
+  too_many_requests: 'Too many requests',
   unavailable: 'Service unavailable',
 };
 
@@ -92,6 +95,7 @@ const httpCodes: Record<number, ProblemCode> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   422: 'unprocessable',
+  429: 'too_many_requests',
   503: 'unavailable',
 };
 

@@ -22,6 +22,10 @@ const transformIgnorePatterns = [
 module.exports = {
   // Per-project testTimeout is ignored by Jest 30; integration tests drive real peers and need it.
   testTimeout: 60000,
+  // node-datachannel (WebRTC legs, src/media/webrtc-leg.ts, and the tests' browser peer) keeps native
+  // libdatachannel threads alive once loaded, and its cleanup() crashed the Jest process when called
+  // from afterAll: without this, a run whose tests all finished can wait forever for them.
+  forceExit: true,
   projects: [
     {
       displayName: 'unit',

@@ -950,7 +950,7 @@ async function fresh(h: TargetHandle, numbers: string, trunkPort: number, restar
   const tag = `bc-${h.target}-warm-${Date.now().toString(36)}`;
   const warm = await callRun({ target: h.target, port: h.port(), rate: 50, calls: 100, holdMs: 0, numbers, tag }, trunkPort);
   const own = h.check ? await h.check(warm, tag) : 0;
-  if (warm.failed + own > 0) log(`${h.target}: ${warm.failed + own} of 100 warm-up calls failed`);
+  if (warm.failed + own > 0) log(`${h.target}: ${warm.failed + own} of 100 warm-up calls failed (${warm.failed} in SIPp, ${own} by the CDR check)`);
   await sleep(2000);
 }
 

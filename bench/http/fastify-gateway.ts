@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/platform/config';
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.databaseUrl || !config.adminApiKey || !config.secretsKey) throw new Error('set DATABASE_URL, ADMIN_API_KEY and SECRETS_KEY');
-  const app = await createApp(config, { adapter: 'fastify' });
+  const app = await createApp(config);
   await app.listen(config.httpPort, config.httpHost);
   const stop = () => void app.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);

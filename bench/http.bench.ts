@@ -21,7 +21,9 @@
  * stopped at the end and every child is killed by id if the bench dies.
  *
  * Environment: BENCH_HTTP_SECONDS (10 per case), BENCH_HTTP_CONNECTIONS (10), BENCH_HTTP_ROUNDS (3),
- * BENCH_HTTP_TARGETS (baseline,fastify), BENCH_HTTP_CASES (health-live,account-get), BENCH_HTTP_BASELINE_REF (main),
+ * BENCH_HTTP_TARGETS (baseline,fastify), BENCH_HTTP_CASES (health-live,account-get), BENCH_HTTP_BASELINE_REF (main), BENCH_HTTP_BASELINE_MODULES (the
+ * node_modules the baseline is built and run with; this tree's by default, which has no Express: give a
+ * checkout of main's, e.g. /work/main/node_modules),
  * BENCH_HTTP_NODE_ARGS (for example "--cpu-prof --cpu-prof-dir=/tmp/prof": profiles each gateway).
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -41,6 +43,7 @@ const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
 const TARGETS = (process.env.BENCH_HTTP_TARGETS ?? 'baseline,fastify').split(',').map((t) => t.trim()) as Target[];
 const BASELINE_REF = process.env.BENCH_HTTP_BASELINE_REF ?? 'main';
+const BASELINE_MODULES = process.env.BENCH_HTTP_BASELINE_MODULES;
 const NODE_ARGS = (process.env.BENCH_HTTP_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const CASES = (process.env.BENCH_HTTP_CASES ?? 'health-live,account-get').split(',').map((c) => c.trim()) as CaseName[];
 const WARMUP_SECONDS = 3;
@@ -62,7 +65,8 @@ function buildBaseline(): { dir: string; main: string; commit: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-http-base-'));
   log(`building the baseline ${BASELINE_REF} (${commit.slice(0, 10)}) in ${dir}`);
   execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${dir}`], { cwd: root, stdio: 'inherit' });
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  // This tree no longer has Express installed: the baseline may need another tree's node_modules.
+  symlinkSync(BASELINE_MODULES ?? join(root, 'node_modules'), join(dir, 'node_modules'));
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
   return { dir, main: join(dir, 'dist/src/main.js'), commit };
 }

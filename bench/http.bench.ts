@@ -12,17 +12,18 @@
  *
  * The baseline is measured in the same run: the tree of BENCH_HTTP_BASELINE_REF (default `main`)
  * is extracted with `git archive` into a temporary directory, built there with this tree's
- * node_modules, and started exactly like this tree's build. Variants of this tree: `express`
- * (dist/src/main.js, what the gateway serves) and `fastify` (bench/http/fastify-gateway.ts: the same
- * modules on @nestjs/platform-fastify). Rounds alternate the targets, so a burst of other work on
- * the shared machine hits all of them alike.
+ * node_modules, and started exactly like this tree's build (`main` served on Express). This tree is
+ * the `fastify` target (dist/src/main.js, on @nestjs/platform-fastify since the gateway switched).
+ * Rounds alternate the targets, so a burst of other work on the shared machine hits all of them alike.
  *
  * The load generator is Debian's wrk (C, one thread): a Node client on the same two cores would
  * take about as much CPU as the server it measures. wrk's -d bounds each case; the gateway is
  * stopped at the end and every child is killed by id if the bench dies.
  *
  * Environment: BENCH_HTTP_SECONDS (10 per case), BENCH_HTTP_CONNECTIONS (10), BENCH_HTTP_ROUNDS (3),
- * BENCH_HTTP_TARGETS (baseline,express,fastify), BENCH_HTTP_CASES (health-live,account-get), BENCH_HTTP_BASELINE_REF (main),
+ * BENCH_HTTP_TARGETS (baseline,fastify), BENCH_HTTP_CASES (health-live,account-get), BENCH_HTTP_BASELINE_REF (main), BENCH_HTTP_BASELINE_MODULES (the
+ * node_modules the baseline is built and run with; this tree's by default, which has no Express: give a
+ * checkout of main's, e.g. /work/main/node_modules),
  * BENCH_HTTP_NODE_ARGS (for example "--cpu-prof --cpu-prof-dir=/tmp/prof": profiles each gateway).
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -34,14 +35,15 @@ import { deleteKeysWithPrefix } from '../src/platform/redis';
 import { ADMIN_KEY, REDIS_URL, freePort, freshDatabase, machine, writeResult } from './harness';
 import { repoRoot, resultsDir } from './results-dir';
 
-type Target = 'baseline' | 'express' | 'fastify';
+type Target = 'baseline' | 'fastify';
 type CaseName = 'health-live' | 'account-get';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
-const TARGETS = (process.env.BENCH_HTTP_TARGETS ?? 'baseline,express,fastify').split(',').map((t) => t.trim()) as Target[];
+const TARGETS = (process.env.BENCH_HTTP_TARGETS ?? 'baseline,fastify').split(',').map((t) => t.trim()) as Target[];
 const BASELINE_REF = process.env.BENCH_HTTP_BASELINE_REF ?? 'main';
+const BASELINE_MODULES = process.env.BENCH_HTTP_BASELINE_MODULES;
 const NODE_ARGS = (process.env.BENCH_HTTP_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const CASES = (process.env.BENCH_HTTP_CASES ?? 'health-live,account-get').split(',').map((c) => c.trim()) as CaseName[];
 const WARMUP_SECONDS = 3;
@@ -63,7 +65,8 @@ function buildBaseline(): { dir: string; main: string; commit: string } {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-http-base-'));
   log(`building the baseline ${BASELINE_REF} (${commit.slice(0, 10)}) in ${dir}`);
   execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${dir}`], { cwd: root, stdio: 'inherit' });
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  // This tree no longer has Express installed: the baseline may need another tree's node_modules.
+  symlinkSync(BASELINE_MODULES ?? join(root, 'node_modules'), join(dir, 'node_modules'));
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
   return { dir, main: join(dir, 'dist/src/main.js'), commit };
 }
@@ -243,7 +246,7 @@ async function main(): Promise<void> {
   const selfCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot(), encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot(), encoding: 'utf8' }).trim() !== '';
   const baseline = TARGETS.includes('baseline') ? buildBaseline() : undefined;
-  const mains: Record<Target, string> = { baseline: baseline?.main ?? '', express: self, fastify: resolve(repoRoot(), 'dist/bench/http/fastify-gateway.js') };
+  const mains: Record<Target, string> = { baseline: baseline?.main ?? '', fastify: self };
 
   const all: CaseResult[] = [];
   try {

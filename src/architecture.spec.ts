@@ -40,7 +40,7 @@ describe.each(['sip', 'media'])('src/%s is a library', (lib) => {
   });
 
   it('imports no framework, ORM or database client', () => {
-    const banned = /^(@nestjs\/|typeorm|pg$|ioredis|bullmq|express)/;
+    const banned = /^(@nestjs\/|typeorm|pg$|ioredis|bullmq|express|fastify)/;
     const found = files(root).flatMap((f) => imports(f).filter((i) => banned.test(i)).map((i) => `${relative(SRC, f)} imports ${i}`));
     expect(found).toEqual([]);
   });

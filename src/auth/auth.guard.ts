@@ -4,13 +4,13 @@
  */
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../platform/problem';
 import type { ApiRole } from './api-key.entity';
 import { ApiKeysService, Principal } from './api-keys.service';
 import { PUBLIC_KEY, ROLES_KEY } from './roles.decorator';
 
-export type AuthenticatedRequest = Request & { principal?: Principal };
+export type AuthenticatedRequest = FastifyRequest & { principal?: Principal };
 
 @Injectable()
 export class AuthGuard implements CanActivate {

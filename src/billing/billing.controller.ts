@@ -5,7 +5,8 @@
 import { Controller, Get, Headers, HttpCode, Logger, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { stringify } from 'csv-stringify';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { Roles } from '../auth/roles.decorator';
@@ -37,10 +38,10 @@ export class BillingController {
     @ValidParam('id') id: string,
     @ValidBody(topUpInput) body: z.infer<typeof topUpInput>,
     @Headers('idempotency-key') key: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
     const { replayed, topup } = await this.ledger.topUp(id, body, key);
-    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+    if (replayed) void res.header('Idempotent-Replayed', 'true');
     return topup;
   }
 
@@ -78,8 +79,12 @@ export class BillingController {
   @Get('cdrs/export')
   @ApiQueryOf(exportQuery)
   @ApiProduces('text/csv')
-  async export(@ValidQuery(exportQuery) q: z.infer<typeof exportQuery>, @Res() res: Response): Promise<void> {
-    res.status(200).type('text/csv; charset=utf-8').setHeader('Content-Disposition', 'attachment; filename="cdrs.csv"');
+  async export(@ValidQuery(exportQuery) q: z.infer<typeof exportQuery>, @Res() reply: FastifyReply): Promise<void> {
+    // Written to Node's response with backpressure, so Fastify lets go of the answer; the headers it
+    // already holds (X-Request-Id) go out with ours.
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="cdrs.csv"' });
     await pipeline(this.cdrs.stream(q), stringify({ header: true, columns: [...CDR_COLUMNS], cast: { string: spreadsheetSafe } }), res).catch((err: Error) => {
       // Headers are gone already: all that is left is to cut the download short, visibly.
       this.log.error({ err: err.message }, 'CDR export aborted');

@@ -1,9 +1,9 @@
 import { Controller, Get, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { Roles } from '../auth/roles.decorator';
-import { DomainError } from '../platform/problem';
+import { csvBody } from '../platform/csv-import';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { createRateDeck, rateDeckQuery, RateDecksService, rateQuery } from './rate-decks.service';
 
@@ -46,9 +46,7 @@ export class RateDecksController {
   @Roles('operator')
   @ApiConsumes('text/csv')
   @ApiBody({ schema: { type: 'string', example: 'prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n44,United Kingdom,0.012000,0,30,6,\n' } })
-  importRates(@ValidParam('id') id: string, @Req() req: Request) {
-    const type = req.headers['content-type'] ?? '';
-    if (!/^text\/csv\b/i.test(type)) throw new DomainError('unsupported_media_type', `expected Content-Type text/csv, got ${type || 'none'}`, [{ field: 'Content-Type', message: 'expected text/csv' }]);
-    return this.decks.importCsv(id, req);
+  importRates(@ValidParam('id') id: string, @Req() req: FastifyRequest) {
+    return this.decks.importCsv(id, csvBody(req));
   }
 }

@@ -1,9 +1,9 @@
 import { Controller, Delete, Get, HttpCode, Patch, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { Roles } from '../auth/roles.decorator';
-import { DomainError } from '../platform/problem';
+import { csvBody } from '../platform/csv-import';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { createNumber, numberQuery, updateNumber } from './numbers.schemas';
 import { NumbersService } from './numbers.service';
@@ -27,10 +27,8 @@ export class NumbersController {
   @Post('import')
   @ApiConsumes('text/csv')
   @ApiBody({ schema: { type: 'string', example: 'e164,monthlyFee\n+81312345678,1.50\n' } })
-  importCsv(@Req() req: Request) {
-    const type = req.headers['content-type'] ?? '';
-    if (!/^text\/csv\b/i.test(type)) throw new DomainError('unsupported_media_type', `expected Content-Type text/csv, got ${type || 'none'}`, [{ field: 'Content-Type', message: 'expected text/csv' }]);
-    return this.numbers.importCsv(req);
+  importCsv(@Req() req: FastifyRequest) {
+    return this.numbers.importCsv(csvBody(req));
   }
 
   @Get()

@@ -42,6 +42,22 @@ export function headerText(spec: Pick<CsvImportSpec<unknown>, 'required' | 'opti
   return spec.required.join(',') + (spec.optional ?? []).map((c) => `[,${c}]`).join('');
 }
 
+/**
+ * The body of a `text/csv` upload: the request stream, unread (app.ts hands text/csv bodies on as
+ * they come). Any other Content-Type is a 415 naming the header.
+ */
+export function csvBody(req: { headers: Record<string, string | string[] | undefined>; body?: unknown }): Readable {
+  const type = req.headers['content-type'] ?? '';
+  if (typeof type !== 'string' || !/^text\/csv\b/i.test(type) || !isReadable(req.body)) {
+    throw new DomainError('unsupported_media_type', `expected Content-Type text/csv, got ${type || 'none'}`, [{ field: 'Content-Type', message: 'expected text/csv' }]);
+  }
+  return req.body;
+}
+
+function isReadable(body: unknown): body is Readable {
+  return typeof (body as Readable | undefined)?.pipe === 'function';
+}
+
 /** Row errors: the first MAX_LISTED_ERRORS by row are kept, and the bad rows counted exactly. */
 export class RowErrors {
   private list: (FieldError & { row: number })[] = [];

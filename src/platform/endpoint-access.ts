@@ -3,7 +3,7 @@
  * not send our API keys) and `/docs`, `/docs-json`, `/docs-yaml` (the OpenAPI description). Owns
  * the parsing of the allow lists (METRICS_ALLOW, DOCS_ALLOW) and the middleware that guards those
  * paths before Nest's router; no domain imports. The middleware uses only Node's own request and
- * response (no Express helpers), so it runs the same under Express and under Fastify's middie.
+ * response (no Express helpers), so it runs under Fastify's middie (as it did under Express).
  *
  * Two checks, both optional: the client's TCP source address must be in the allow list (the
  * socket's address, never X-Forwarded-For, which anyone can write), and for /metrics a bearer
@@ -50,7 +50,7 @@ export interface EndpointAccess {
 
 const log = new Logger('endpoints');
 
-/** Connect-style middleware over Node's request and response (Express and middie both call it so). */
+/** Connect-style middleware over Node's request and response (Fastify's middie calls it so). */
 export type RawMiddleware = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 export function endpointGuard(access: EndpointAccess): RawMiddleware {
@@ -59,7 +59,7 @@ export function endpointGuard(access: EndpointAccess): RawMiddleware {
     const refuse = (status: 401 | 403, detail: string) => {
       log.warn({ endpoint: access.name, source, status }, `${access.name} refused`);
       const p = problemOf(status === 401 ? 'unauthenticated' : 'forbidden', detail);
-      // Express strips the mount path from req.url; originalUrl keeps it.
+      // The middleware layer strips the mount path from req.url; originalUrl keeps it.
       const body = JSON.stringify({ ...p, instance: (req.originalUrl ?? req.url ?? '').split('?')[0] });
       res.statusCode = status;
       if (status === 401) res.setHeader('WWW-Authenticate', `Bearer realm="${access.name}"`);

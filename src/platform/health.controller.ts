@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/roles.decorator';
@@ -35,7 +35,7 @@ export class HealthController {
 
   /** PostgreSQL and Redis answer: the node may take traffic. */
   @Get('ready')
-  async ready(@Res({ passthrough: true }) res: Response) {
+  async ready(@Res({ passthrough: true }) res: FastifyReply) {
     const checks = await Promise.all([probe('postgres', () => pingDatabase(this.db)), probe('redis', () => this.redis.ping())]);
     const ok = checks.every((c) => c.ok);
     res.status(ok ? 200 : 503);

@@ -53,7 +53,7 @@ export function httpLoggingParams(level: string): Params {
       },
       autoLogging: { ignore: (req: IncomingMessage) => req.url === '/health/live' || req.url === '/health/ready' },
     },
-    // Every path, '/' included, under Express and under Fastify's middie (nestjs-pino's default matches none under middie).
+    // Every path, '/' included, under Fastify's middie (nestjs-pino's default matches none under middie).
     forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
   };
 }

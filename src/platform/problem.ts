@@ -7,7 +7,7 @@
  * sip/reasons.ts and maps billing's refusal reasons in calls/call-policy.ts.
  */
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { QueryFailedError } from 'typeorm';
 
 export interface FieldError {
@@ -131,26 +131,48 @@ function fieldOfConstraint(name?: string): string {
   return col.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/**
+ * Fastify's own refusals of a request body (before any guard or pipe), as the problems the API
+ * gave for them on Express: a body that is not JSON names the field `body`.
+ */
+function bodyProblem(cause: unknown): Problem | undefined {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !code.startsWith('FST_ERR_CTP_')) return undefined;
+  const message = (cause as Error).message;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problemOf('payload_too_large', 'request body over 1 MB', [{ field: 'body', message: 'over 1 MB' }]);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problemOf('unsupported_media_type', message, [{ field: 'Content-Type', message: 'expected application/json (text/csv for imports)' }]);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return problemOf('invalid_input', 'malformed JSON body: empty body with Content-Type application/json', [{ field: 'body', message: 'malformed JSON' }]);
+    default:
+      // FST_ERR_CTP_INVALID_JSON_BODY, FST_ERR_CTP_INVALID_CONTENT_LENGTH and the like.
+      return problemOf('invalid_input', `malformed JSON body: ${message}`, [{ field: 'body', message: 'malformed JSON' }]);
+  }
+}
+
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request>();
+    const res = ctx.getResponse<FastifyReply>();
+    const req = ctx.getRequest<FastifyRequest>();
     const problem = this.toProblem(exception);
-    problem.instance = req.originalUrl?.split('?')[0];
+    problem.instance = (req.originalUrl ?? req.url)?.split('?')[0];
     if (problem.status >= 500) {
       this.logger.error({ err: exception, status: problem.status }, 'request failed');
     } else {
       this.logger.warn({ status: problem.status, detail: problem.detail, errors: problem.errors.slice(0, 20) }, 'request refused');
     }
-    if (res.headersSent) {
-      res.destroy();
+    if (res.sent || res.raw.headersSent) {
+      // A streamed answer (the CDR export) already under way: cut it short, visibly.
+      res.raw.destroy();
       return;
     }
-    res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+    void res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
   }
 
   private toProblem(e: unknown): Problem {
@@ -163,6 +185,8 @@ export class ProblemFilter implements ExceptionFilter {
       if (p) return p;
     }
     if (e instanceof HttpException) {
+      const refused = bodyProblem(e.cause);
+      if (refused) return refused;
       const status = e.getStatus();
       const body = e.getResponse();
       const detail = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? e.message);

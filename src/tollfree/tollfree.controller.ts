@@ -4,7 +4,7 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nes
 import { z } from 'zod';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { Roles } from '../auth/roles.decorator';
-import { DomainError } from '../platform/problem';
+import { csvBody } from '../platform/csv-import';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { createEntry, entryQuery, rangeInput, replaceEntry, translateInput, versionQuery } from './tollfree.schemas';
 import { TollFreeService } from './tollfree.service';
@@ -34,11 +34,7 @@ export class TollFreeController {
   @ApiConsumes('text/csv')
   @ApiBody({ schema: { type: 'string', example: 'e164,accountId,timezone,defaultTarget\n+18005550100,0190a000-0000-7000-8000-000000000000,America/New_York,+12125550100\n' } })
   importCsv(@Req() req: AuthenticatedRequest) {
-    const type = req.headers['content-type'] ?? '';
-    if (!/^text\/csv\b/i.test(type)) {
-      throw new DomainError('unsupported_media_type', `expected Content-Type text/csv, got ${type || 'none'}`, [{ field: 'Content-Type', message: 'expected text/csv' }]);
-    }
-    return this.tollfree.importCsv(req, who(req));
+    return this.tollfree.importCsv(csvBody(req), who(req));
   }
 
   @Get()

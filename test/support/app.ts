@@ -55,6 +55,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const config = testConfig(env);
   const app = await createApp(config);
   await app.init();
+  // Fastify answers only once its plugins are loaded; supertest talks to app.getHttpServer().
+  await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   return {
     app,
     config,

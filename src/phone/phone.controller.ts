@@ -8,7 +8,7 @@
  */
 import { Controller, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -70,13 +70,13 @@ export class PhoneController {
 
   @Get()
   @ApiExcludeEndpoint()
-  page(@Res() res: Response): void {
+  page(@Res() res: FastifyReply): void {
     this.send(res, 'index.html');
   }
 
   @Get(':asset')
   @ApiExcludeEndpoint()
-  asset(@Param('asset') name: string, @Res() res: Response): void {
+  asset(@Param('asset') name: string, @Res() res: FastifyReply): void {
     if (!Object.hasOwn(ASSETS, name) || name === 'index.html') throw new DomainError('not_found', `no file ${name} in the phone page`);
     this.send(res, name);
   }
@@ -89,12 +89,12 @@ export class PhoneController {
       'Checks the SIP username and password, then returns the configured ICE servers with TURN REST API credentials (username "<expiry>:<user>", credential base64 HMAC-SHA1 under TURN_SECRET). `iceServers` is empty when no TURN is configured. Failures are rate-limited per address and per username (429 with Retry-After).',
   })
   @ApiBodyOf(turnCredentialsRequest)
-  async turnCredentials(@ValidBody(turnCredentialsRequest) body: z.infer<typeof turnCredentialsRequest>, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    res.setHeader('Cache-Control', 'no-store');
-    const outcome = await this.login.check(body.username, body.password, req.socket.remoteAddress ?? 'unknown');
+  async turnCredentials(@ValidBody(turnCredentialsRequest) body: z.infer<typeof turnCredentialsRequest>, @Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply) {
+    res.header('Cache-Control', 'no-store');
+    const outcome = await this.login.check(body.username, body.password, req.raw.socket.remoteAddress ?? 'unknown');
     if (!outcome.ok) {
       if (outcome.reason === 'rate-limited') {
-        res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+        res.header('Retry-After', String(outcome.retryAfterSeconds));
         throw new DomainError('too_many_requests', 'too many failed logins; try again later');
       }
       if (outcome.reason === 'disabled') throw new DomainError('forbidden', 'this user is disabled');
@@ -103,7 +103,7 @@ export class PhoneController {
     return iceServersFor(this.config.turn, outcome.user.username, Date.now());
   }
 
-  private send(res: Response, name: string): void {
+  private send(res: FastifyReply, name: string): void {
     let body = this.cache.get(name);
     if (!body) {
       const path = resolve(this.dir, name);
@@ -113,7 +113,7 @@ export class PhoneController {
     }
     res
       .status(200)
-      .set({ 'Content-Type': ASSETS[name], 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-cache' })
+      .headers({ 'Content-Type': ASSETS[name], 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-cache' })
       .send(body);
   }
 }

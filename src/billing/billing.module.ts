@@ -38,6 +38,7 @@ import { AccountsRepository } from './accounts.repository';
 import { AccountsService } from './accounts.service';
 import { BillingController } from './billing.controller';
 import { CallStatsRepository } from './call-stats.repository';
+import { CdrQueueMetrics } from './cdr-queue-metrics';
 import { BillingQueues, BillingWorkers } from './billing-queues';
 import { CDR_QUEUE_PORT } from './cdr-queue.port';
 import { CdrsRepository } from './cdrs.repository';
@@ -71,6 +72,7 @@ import { StatsController } from './stats.controller';
     { provide: CDR_QUEUE_PORT, useExisting: BillingQueues },
     BillingWorkers,
     QueuesDashboard,
+    CdrQueueMetrics,
   ],
   exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService, BillingQueues],
 })

@@ -31,6 +31,7 @@ import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
 import { type CallView, callView } from './call-view';
 import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget } from './call';
+import { logCallEnd, logInviteRefused } from './call-log';
 import { CallMetrics } from './call-metrics';
 import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
@@ -90,11 +91,13 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       register: (key, call, leg) => {
         this.legs.set(key, call);
         if (leg) this.uacLegs.set(key, leg);
+        if (leg) this.sip.capture.link(leg.callId, call.callId);
       },
       unregister: (key) =>
         setTimeout(() => {
           this.legs.delete(key);
           this.uacLegs.delete(key);
+          this.sip.capture.unlink(key.slice(0, key.lastIndexOf('|')));
         }, LINGER_MS).unref(),
       record: (summary) => this.record(summary),
       ended: (call) => this.ended(call),
@@ -102,7 +105,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   }
 
   onModuleInit(): void {
-    this.sip.handle('INVITE', (incoming) => this.onInvite(incoming));
+    this.sip.handle('INVITE', async (incoming) => {
+      const response = await this.onInvite(incoming);
+      // A refusal before any call exists (a new INVITE's): its call log line.
+      if (response && !incoming.request.to.params.has('tag')) logInviteRefused(this.log, incoming.request, incoming.source, response);
+      return response;
+    });
     this.sip.handle('CANCEL', async (incoming) => this.onCancel(incoming));
     for (const method of ['BYE', 'INFO', 'UPDATE']) this.sip.handle(method, (incoming) => this.inDialog(incoming));
     this.sip.onAck(({ message }) => {
@@ -182,6 +190,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   }
 
   private ended(call: Call): void {
+    logCallEnd(this.log, call);
     this.calls.delete(call.id);
     for (const key of [call.caller.key, call.callee?.key]) if (key) this.host.unregister(key);
   }
@@ -274,6 +283,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const request = call.caller.invite;
     const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
     call.facts.dialed = dialled;
+    call.facts.username = user.username;
     call.facts.caller = (await this.numbers.firstOfUser(user.id)) ?? user.username;
     if (!dialled) return call.reject(reject(484, 'no number dialled'));
     const emergency = emergencyNumber(dialled, this.config.calls.emergencyNumbers ?? defaultEmergencyNumbers(this.config.defaultCountry));
@@ -383,6 +393,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       if (!(err instanceof DomainError && err.code === 'not_found')) return this.lookupFailed(call, err);
     }
     call.facts.userId = userId;
+    if (user) call.facts.username ??= user.username;
     const unreachable = async (reason: UnreachableReason) => {
       const target = forwardingTarget(forwarding, reason);
       if (target) return this.forward(call, target, forwarding!.redirect, forwardPayer ?? user?.accountId);

@@ -67,6 +67,15 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   CONSOLE_SESSION_TTL_SECONDS: '3600',
   CONSOLE_COOKIE_SECURE: 'always',
   CONSOLE_TRUSTED_PROXIES: '10.0.0.5',
+  SIP_TRACE: 'true',
+  SIP_CAPTURE: 'false',
+  SIP_CAPTURE_RETENTION_HOURS: '48',
+  SIP_CAPTURE_MAX_CALLS: '1000',
+  SIP_CAPTURE_MAX_MESSAGES_PER_CALL: '20',
+  SIP_CAPTURE_MAX_MESSAGE_BYTES: '2048',
+  HEP_URL: 'udp://[::1]:9060',
+  HEP_CAPTURE_ID: '7',
+  HEP_AUTH_KEY: 'homer',
 };
 
 
@@ -200,6 +209,7 @@ describe('loadConfig', () => {
       },
       turn: { urls: ['turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'], secret: 's'.repeat(24), ttlSeconds: 600 },
       console: { sessionTtlSeconds: 3600, cookieSecure: 'always', trustedProxies: ['10.0.0.5'] },
+      capture: { trace: true, enabled: false, retentionHours: 48, maxCalls: 1000, maxMessagesPerCall: 20, maxMessageBytes: 2048, hep: { host: '::1', port: 9060, captureId: 7, authKey: 'homer' } },
     });
     expect(loadConfig({ SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }).secretsKey).toStrictEqual(Buffer.alloc(32, 7));
   });

@@ -6,11 +6,12 @@ import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@n
 import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { LoggerModule } from 'nestjs-pino';
 import { APP_CONFIG, AppConfig } from './config';
 import { dataSourceOptions } from './database';
 import { HealthController } from './health.controller';
-import { createMetricsRegistry, METRICS, MetricsController } from './metrics';
+import { createMetricsRegistry, GatewayMetrics, METRICS, MetricsController } from './metrics';
 import { httpLoggingParams } from './logging';
 import { ProblemFilter } from './problem';
 import { createRedis, REDIS } from './redis';
@@ -51,8 +52,9 @@ export class PlatformModule {
         { provide: APP_FILTER, useClass: ProblemFilter },
         RedisLifecycle,
         { provide: METRICS, useFactory: createMetricsRegistry },
+        { provide: GatewayMetrics, useFactory: (registry: Registry) => new GatewayMetrics(registry), inject: [METRICS] },
       ],
-      exports: [APP_CONFIG, REDIS, SecretBox, METRICS],
+      exports: [APP_CONFIG, REDIS, SecretBox, METRICS, GatewayMetrics],
     };
   }
 }

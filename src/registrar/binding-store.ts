@@ -44,6 +44,25 @@ export class BindingStore {
     return `${this.prefix}:reg:${userId}`;
   }
 
+  /**
+   * Bindings stored for every user (each hash's fields but its version): a SCAN over the users'
+   * hashes, for the registrations gauge read at scrape time. Counts bindings past their expiry
+   * that no REGISTER has removed yet until their hash expires.
+   */
+  async countAll(): Promise<number> {
+    let cursor = '0';
+    let total = 0;
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:reg:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const p = this.redis.pipeline();
+      for (const k of keys) p.hlen(k);
+      for (const [err, n] of (await p.exec()) ?? []) if (!err) total += Math.max(0, Number(n) - 1);
+    } while (cursor !== '0');
+    return total;
+  }
+
   async list(userId: string, now = Date.now()): Promise<Binding[]> {
     return this.live(await this.redis.hgetall(this.key(userId)), now);
   }

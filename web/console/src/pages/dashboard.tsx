@@ -18,7 +18,10 @@ interface Point {
   pddMs: number | null;
 }
 interface Stats {
+  from: string;
+  to: string;
   bucket: string;
+  bucketSeconds: number;
   totals: Omit<Point, 'at'> & { answered: number };
   series: { trunkId: string | null; direction: string; points: Point[] }[];
 }
@@ -40,14 +43,20 @@ export function DashboardPage(_: { args: string[] }) {
   const trunks = useLoad(() => api<{ data: Trunk[] }>('/v1/trunks?limit=1000'), []);
   const names = new Map((trunks.value?.data ?? []).map((t) => [t.id, t.name]));
   const charts = useMemo(() => {
-    const list = stats.value?.series ?? [];
-    const metric = (pick: (p: Point) => number | null): ChartSeries[] =>
-      list.map((s) => ({
-        label: `${s.trunkId ? (names.get(s.trunkId) ?? s.trunkId.slice(0, 8)) : 'no trunk'} · ${s.direction}`,
-        values: new Map(s.points.map((p) => [Date.parse(p.at) / 1000, pick(p)])),
-      }));
+    const st = stats.value;
+    const list = st?.series ?? [];
+    // Every bucket start of the window: calls per minute is 0 where a bucket had no call (the others have no value there).
+    const buckets: number[] = [];
+    if (st) for (let t = Math.floor(Date.parse(st.from) / 1000 / st.bucketSeconds) * st.bucketSeconds; t < Date.parse(st.to) / 1000; t += st.bucketSeconds) buckets.push(t);
+    const metric = (pick: (p: Point) => number | null, zero = false): ChartSeries[] =>
+      list.map((s) => {
+        const values = new Map<number, number | null>(zero ? buckets.map((b) => [b, 0]) : []);
+        for (const p of s.points) values.set(Date.parse(p.at) / 1000, pick(p));
+        return { label: `${s.trunkId ? (names.get(s.trunkId) ?? s.trunkId.slice(0, 8)) : 'no trunk'} · ${s.direction}`, values };
+      });
     return {
-      cpm: metric((p) => p.callsPerMinute),
+      range: st ? ([Date.parse(st.from) / 1000, Date.parse(st.to) / 1000] as [number, number]) : undefined,
+      cpm: metric((p) => p.callsPerMinute, true),
       asr: metric((p) => (p.asr === null ? null : Math.round(p.asr * 1000) / 10)),
       acd: metric((p) => p.acdSeconds),
       pdd: metric((p) => p.pddMs),
@@ -76,10 +85,10 @@ export function DashboardPage(_: { args: string[] }) {
         </select>
         <p class="hint">Per trunk and direction, from the CDRs; buckets of {stats.value?.bucket ?? WINDOWS[win][2]}.</p>
         <div class="charts">
-          <LineChart title="Calls per minute" unit="calls/min" series={charts.cpm} />
-          <LineChart title="ASR" unit="% answered" series={charts.asr} />
-          <LineChart title="ACD" unit="seconds" series={charts.acd} />
-          <LineChart title="Post-dial delay" unit="ms" series={charts.pdd} />
+          <LineChart title="Calls per minute" unit="calls/min" series={charts.cpm} range={charts.range} />
+          <LineChart title="ASR" unit="% answered" series={charts.asr} range={charts.range} />
+          <LineChart title="ACD" unit="seconds" series={charts.acd} range={charts.range} />
+          <LineChart title="Post-dial delay" unit="ms" series={charts.pdd} range={charts.range} />
         </div>
       </section>
     </>

@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 import { startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
 import { answered, type CallsGateway, expectSuccess, newRoute, newUser, sippClient, sippServer, type User } from '../calls/support';
 import { rtpPacket, UdpPeer } from '../media/udp-peer';
-import { launchBrowser, until, type Browser } from '../browser/browser';
+import { contrastRatios, launchBrowser, until, type Browser } from '../browser/browser';
 import { unique, uniqueUsNumber } from '../support/app';
 import { ADMIN_KEY } from '../support/env';
 
@@ -287,6 +287,29 @@ describe('/console in Chromium against a real gateway', () => {
     await dry.getByRole('button', { name: 'Dry run' }).click();
     await until('Sunday translated', async () => (await result.textContent())?.includes('Routed to +12125550100 by the default target'));
     await shot('08-tollfree-dry-run');
+  });
+
+  it('is usable by keyboard and keeps text at WCAG AA contrast (4.5:1)', async () => {
+    await open('accounts');
+    // Tab from the top of a fresh load: the skip link, then the sections in order; Enter follows a link.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
+    const focused = () => page.evaluate('document.activeElement.textContent.trim()') as Promise<string>;
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await focused());
+    }
+    expect(order).toEqual(['Skip to content', 'Dashboard', 'Live calls']);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Live calls', level: 1 }).waitFor();
+    expect(await page.getByRole('link', { name: 'Live calls' }).getAttribute('aria-current')).toBe('page');
+    for (const view of ['accounts', 'cdrs', 'dashboard']) {
+      await open(view);
+      const ratios = await contrastRatios(page, 'h1, h2, label, button, a, th, td, caption, .hint, .card-label, .card-detail, .field-error, input, select');
+      expect(ratios.length).toBeGreaterThanOrEqual(10);
+      expect(ratios.filter((r) => r.ratio < 4.5)).toEqual([]);
+    }
   });
 
   it('opens /admin/queues with the session, without Google Fonts', async () => {

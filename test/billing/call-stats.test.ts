@@ -65,6 +65,12 @@ describe('GET /v1/stats/calls', () => {
     await t.http(null).get('/v1/stats/calls').expect(401);
   });
 
+  it('is described in the OpenAPI document with its query parameters', async () => {
+    const doc = (await t.http(null).get('/docs-json').expect(200)).body as { paths: Record<string, { get?: { parameters?: { name: string }[] } }> };
+    expect(doc.paths['/v1/stats/calls'].get!.parameters!.map((p) => p.name).sort()).toEqual(['bucket', 'direction', 'from', 'to', 'trunkId']);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/console/session', '/v1/overview', '/v1/registrations']));
+  });
+
   it('is answered from the covering index on started_at', async () => {
     const c = await db();
     try {

@@ -315,6 +315,8 @@ describe('/console in Chromium against a real gateway', () => {
   it('opens /admin/queues with the session, without Google Fonts', async () => {
     await page.goto(`${origin}/admin/queues`);
     await page.getByText('cdr-rating').first().waitFor({ timeout: 20_000 });
+    // Its own API answered the session too: the queues' job counts are drawn.
+    await page.getByRole('main').getByText(/^\d+ Jobs?$/).first().waitFor({ timeout: 20_000 });
     expect(await page.locator('link[href*="fonts.googleapis.com"]').count()).toBe(0);
     await shot('09-admin-queues');
   });

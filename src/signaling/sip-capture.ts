@@ -18,10 +18,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
 import type { WireTrace } from '../sip/transport/types';
 import { APP_CONFIG, AppConfig } from '../platform/config';
-import { METRICS } from '../platform/metrics';
+import { GatewayMetrics } from '../platform/metrics';
 import { REDIS } from '../platform/redis';
 import { encodeHep3 } from './hep';
 import { type CapturedMessage, SipCaptureStore } from './sip-capture.store';
@@ -46,18 +45,16 @@ export class SipCapture implements OnApplicationShutdown {
   private pendingCount = 0;
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
-  private readonly dropped: Counter<'reason'>;
   private hep?: Socket;
   private lastStoreError = 0;
 
   constructor(
     @Inject(REDIS) redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(METRICS) registry: Registry,
+    private readonly metrics: GatewayMetrics,
   ) {
     const c = config.capture;
     this.store = new SipCaptureStore(redis, config.redisPrefix, { retentionSeconds: c.retentionHours * 3600, maxCalls: c.maxCalls, maxMessagesPerCall: c.maxMessagesPerCall });
-    this.dropped = new Counter({ name: 'gateway_sip_capture_dropped_total', help: 'SIP messages not captured: store unavailable or backlog full', labelNames: ['reason'], registers: [registry] });
     if (c.hep) {
       this.hep = createSocket(c.hep.host.includes(':') ? 'udp6' : 'udp4');
       this.hep.on('error', (err) => this.log.warn({ err: err.message }, 'HEP socket error'));
@@ -91,7 +88,7 @@ export class SipCapture implements OnApplicationShutdown {
     if (this.hep) this.sendHep(t, src, dst, callId);
     if (!this.config.capture.enabled || !CALL_METHODS.has(t.message.cseq.method)) return;
     if (this.pendingCount >= MAX_PENDING) {
-      this.dropped.inc({ reason: 'backlog' });
+      this.metrics.captureDropped('backlog');
       return;
     }
     const max = this.config.capture.maxMessageBytes;
@@ -136,7 +133,7 @@ export class SipCapture implements OnApplicationShutdown {
       try {
         await this.store.append(batch);
       } catch (err) {
-        this.dropped.inc({ reason: 'store' }, count);
+        this.metrics.captureDropped('store', count);
         // One line per minute at most while Redis fails.
         if (Date.now() - this.lastStoreError > 60_000) {
           this.lastStoreError = Date.now();
@@ -162,7 +159,7 @@ export class SipCapture implements OnApplicationShutdown {
     const hep = this.config.capture.hep!;
     const packet = encodeHep3({ transport: t.transport, src, dst, at: t.at, payload: t.data, captureId: hep.captureId, authKey: hep.authKey, correlationId: callId });
     this.hep!.send(packet, hep.port, hep.host, (err) => {
-      if (err) this.dropped.inc({ reason: 'hep' });
+      if (err) this.metrics.captureDropped('hep');
     });
   }
 }

@@ -74,6 +74,11 @@ export class SipCapture implements OnApplicationShutdown {
     this.links.set(legCallId, callId);
   }
 
+  /** The call a SIP Call-ID belongs to: its own for the caller's leg and for messages of no call. */
+  callIdOf(sipCallId: string): string {
+    return this.links.get(sipCallId) ?? sipCallId;
+  }
+
   unlink(legCallId: string): void {
     this.links.delete(legCallId);
   }

@@ -66,7 +66,7 @@ function attemptLine(a: Attempt): CallLogAttempt {
 }
 
 /** The line for a call that is over: `call refused` when nobody was rung, else `call ended`. */
-export function callLogLine(call: Call): { msg: 'call ended' | 'call refused'; line: CallLogLine } {
+export function callLogLine(call: Pick<Call, 'callId' | 'facts' | 'history' | 'refusal' | 'startedAt' | 'hangupReason'>): { msg: 'call ended' | 'call refused'; line: CallLogLine } {
   const f = call.facts;
   const rung = call.history.filter((a) => a.target.legs.length > 0);
   const last = call.history.at(-1);

@@ -80,6 +80,7 @@ export class GatewayMetrics {
   private readonly responses: Counter<'direction' | 'method' | 'class' | 'code'>;
   private readonly registers: Counter<'code'>;
   private readonly authFailures: Counter<'reason'>;
+  private readonly captureDrops: Counter<'reason'>;
   private registrationSource?: () => Promise<number>;
   private cdrQueueSource?: () => Promise<CdrQueueDepth>;
 
@@ -95,6 +96,8 @@ export class GatewayMetrics {
     this.registers = new Counter({ name: 'gateway_sip_register_total', help: 'REGISTER requests answered, by final status (200 bound/refreshed/removed, 401 challenged, 403 refused, 423 interval too brief...)', labelNames: ['code'], registers });
     this.authFailures = new Counter({ name: 'gateway_sip_auth_failures_total', help: 'Digest authentication failures (REGISTER and INVITE), by reason', labelNames: ['reason'], registers });
     for (const reason of AUTH_FAILURE_REASONS) this.authFailures.inc({ reason }, 0);
+    this.captureDrops = new Counter({ name: 'gateway_sip_capture_dropped_total', help: 'SIP messages not captured (backlog: Redis too slow; store: Redis refused; hep: the HEP send failed)', labelNames: ['reason'], registers });
+    for (const reason of ['backlog', 'store', 'hep']) this.captureDrops.inc({ reason }, 0);
     const metrics = this;
     new Gauge({
       name: 'gateway_registrations_active',
@@ -146,6 +149,10 @@ export class GatewayMetrics {
 
   registerAnswered(status: number): void {
     this.registers.inc({ code: codeLabel(status) });
+  }
+
+  captureDropped(reason: 'backlog' | 'store' | 'hep', count = 1): void {
+    this.captureDrops.inc({ reason }, count);
   }
 
   authFailed(reason: AuthFailureReason): void {

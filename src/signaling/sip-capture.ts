@@ -18,11 +18,10 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
 import type { WireTrace } from '../sip/transport/types';
 import { APP_CONFIG, AppConfig } from '../platform/config';
-import { METRICS } from '../platform/metrics';
-import { REDIS } from '../platform/redis';
+import { GatewayMetrics } from '../platform/metrics';
+import { createRedis } from '../platform/redis';
 import { encodeHep3 } from './hep';
 import { type CapturedMessage, SipCaptureStore } from './sip-capture.store';
 
@@ -34,30 +33,44 @@ const MAX_PENDING = 20_000;
 /** Leg links at most (a leak guard: the B2BUA unlinks each leg when it is forgotten). */
 const MAX_LINKS = 500_000;
 
+/**
+ * The capture's own Redis connection: its batches must not queue in front of the call path's
+ * commands (credit control, registrations) on the shared connection.
+ */
+export const SIP_CAPTURE_REDIS = Symbol('SIP_CAPTURE_REDIS');
+export const sipCaptureRedisProvider = {
+  provide: SIP_CAPTURE_REDIS,
+  inject: [APP_CONFIG],
+  useFactory: async (config: AppConfig): Promise<Redis | undefined> => {
+    if (!config.capture.enabled) return undefined;
+    const redis = createRedis(config.redisUrl, 'sip-capture');
+    await redis.connect();
+    return redis;
+  },
+};
+
 /** `ip:port`, IPv6 in brackets. */
 export const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
 @Injectable()
 export class SipCapture implements OnApplicationShutdown {
   private readonly log = new Logger('sip-capture');
-  private readonly store: SipCaptureStore;
+  private readonly store?: SipCaptureStore;
   private readonly links = new Map<string, string>();
   private pending = new Map<string, CapturedMessage[]>();
   private pendingCount = 0;
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
-  private readonly dropped: Counter<'reason'>;
   private hep?: Socket;
   private lastStoreError = 0;
 
   constructor(
-    @Inject(REDIS) redis: Redis,
+    @Inject(SIP_CAPTURE_REDIS) private readonly redis: Redis | undefined,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(METRICS) registry: Registry,
+    private readonly metrics: GatewayMetrics,
   ) {
     const c = config.capture;
-    this.store = new SipCaptureStore(redis, config.redisPrefix, { retentionSeconds: c.retentionHours * 3600, maxCalls: c.maxCalls, maxMessagesPerCall: c.maxMessagesPerCall });
-    this.dropped = new Counter({ name: 'gateway_sip_capture_dropped_total', help: 'SIP messages not captured: store unavailable or backlog full', labelNames: ['reason'], registers: [registry] });
+    if (redis && c.enabled) this.store = new SipCaptureStore(redis, config.redisPrefix, { retentionSeconds: c.retentionHours * 3600, maxCalls: c.maxCalls, maxMessagesPerCall: c.maxMessagesPerCall });
     if (c.hep) {
       this.hep = createSocket(c.hep.host.includes(':') ? 'udp6' : 'udp4');
       this.hep.on('error', (err) => this.log.warn({ err: err.message }, 'HEP socket error'));
@@ -67,7 +80,7 @@ export class SipCapture implements OnApplicationShutdown {
 
   /** Whether anything consumes traces (SipServer subscribes only then). */
   get active(): boolean {
-    return this.config.capture.enabled || this.hep !== undefined;
+    return this.store !== undefined || this.hep !== undefined;
   }
 
   /** A callee leg's Call-ID belongs to the call `callId`. */
@@ -75,6 +88,11 @@ export class SipCapture implements OnApplicationShutdown {
     if (legCallId === callId) return;
     if (this.links.size >= MAX_LINKS) this.links.delete(this.links.keys().next().value!);
     this.links.set(legCallId, callId);
+  }
+
+  /** The call a SIP Call-ID belongs to: its own for the caller's leg and for messages of no call. */
+  callIdOf(sipCallId: string): string {
+    return this.links.get(sipCallId) ?? sipCallId;
   }
 
   unlink(legCallId: string): void {
@@ -89,9 +107,9 @@ export class SipCapture implements OnApplicationShutdown {
     const src = isWildcard(t.src.address) ? { address: publicHost, port: t.src.port } : t.src;
     const dst = isWildcard(t.dst.address) ? { address: publicHost, port: t.dst.port } : t.dst;
     if (this.hep) this.sendHep(t, src, dst, callId);
-    if (!this.config.capture.enabled || !CALL_METHODS.has(t.message.cseq.method)) return;
+    if (!this.store || !CALL_METHODS.has(t.message.cseq.method)) return;
     if (this.pendingCount >= MAX_PENDING) {
-      this.dropped.inc({ reason: 'backlog' });
+      this.metrics.captureDropped('backlog');
       return;
     }
     const max = this.config.capture.maxMessageBytes;
@@ -134,9 +152,9 @@ export class SipCapture implements OnApplicationShutdown {
       this.pending = new Map();
       this.pendingCount = 0;
       try {
-        await this.store.append(batch);
+        await this.store!.append(batch);
       } catch (err) {
-        this.dropped.inc({ reason: 'store' }, count);
+        this.metrics.captureDropped('store', count);
         // One line per minute at most while Redis fails.
         if (Date.now() - this.lastStoreError > 60_000) {
           this.lastStoreError = Date.now();
@@ -149,6 +167,7 @@ export class SipCapture implements OnApplicationShutdown {
 
   /** What was captured for a call, oldest first; messages still buffered on this node are written first. */
   async messages(callId: string): Promise<CapturedMessage[]> {
+    if (!this.store) return [];
     if (this.pending.has(callId)) await this.flush();
     return this.store.messages(callId);
   }
@@ -156,13 +175,14 @@ export class SipCapture implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.flush();
     this.hep?.close();
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
   }
 
   private sendHep(t: WireTrace, src: { address: string; port: number }, dst: { address: string; port: number }, callId: string): void {
     const hep = this.config.capture.hep!;
     const packet = encodeHep3({ transport: t.transport, src, dst, at: t.at, payload: t.data, captureId: hep.captureId, authKey: hep.authKey, correlationId: callId });
     this.hep!.send(packet, hep.port, hep.host, (err) => {
-      if (err) this.dropped.inc({ reason: 'hep' });
+      if (err) this.metrics.captureDropped('hep');
     });
   }
 }

@@ -234,6 +234,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
         direction: t.direction,
         transport: t.transport,
         ...(m.kind === 'request' ? { method: m.method } : { status: m.status, method: m.cseq.method }),
+        // The gateway's call id (as in the call log and CDRs) for both legs; the leg's own Call-ID beside it.
+        callId: this.capture.callIdOf(m.callId),
         sipCallId: m.callId,
         src: hostPort(t.src.address, t.src.port),
         dst: hostPort(t.dst.address, t.dst.port),

@@ -9,7 +9,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { freePort } from '../support/net';
-import { startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
+import { optionsProbe, startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
 import {
   type CallsGateway,
   disableTrunks,
@@ -111,6 +111,22 @@ describe('observability of a real gateway process: call log, SIP ladder, HEP, me
     expect(String(lines.find((l) => l.user === user.username)!.reason)).not.toBe('');
   });
 
+  it('402 (no balance) and 403 (blocked destination): "call refused" lines with the reason', async () => {
+    const broke = await newAccount(gw);
+    const poor = await newUser(gw, broke);
+    const dest = newDestination();
+    await expectSuccess(sippClient(gw, { scenario: scenarioWith('uac-final.xml', { FINAL: '402' }), dialled: dest, from: poor.username, user: poor, rtp: PHONE_RTP }), 'call expecting 402');
+    const { user } = await userWithAccount();
+    const premium = '+19005550123';
+    await expectSuccess(sippClient(gw, { scenario: scenarioWith('uac-final.xml', { FINAL: '403' }), dialled: premium, from: user.username, user, rtp: PHONE_RTP }), 'call expecting 403 blocked');
+    expect(await callLines(dest)).toEqual([expect.objectContaining({ msg: 'call refused', user: poor.username, accountId: broke, sipCode: 402, disposition: 'rejected', reason: expect.any(String) })]);
+    const [blocked] = (await callLines(premium)).filter((l) => l.user === user.username);
+    expect(blocked).toMatchObject({ msg: 'call refused', sipCode: 403, disposition: 'rejected' });
+    expect(String(blocked.reason)).toMatch(/block|premium/i);
+    // At LOG_LEVEL=info there is no per-message SIP line.
+    expect(gp.logLines().filter((l) => l.msg === 'sip message')).toEqual([]);
+  });
+
   it('trunk 503 then failover: one "call ended" line lists both trunks with their codes; the ladder holds both legs; HEP got them', async () => {
     const { accountId, user } = await userWithAccount();
     const dest = newDestination();
@@ -200,6 +216,45 @@ describe('observability of a real gateway process: call log, SIP ladder, HEP, me
     await gw.t.http(null).get('/v1/calls/x/sip').expect(401);
   });
 
+  it('a 30 kB INVITE is captured cut at SIP_CAPTURE_MAX_MESSAGE_BYTES, answered, and the same process still answers', async () => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((ok) => socket.bind(62320, '127.0.0.1', () => ok()));
+    const callId = `huge-${Date.now()}@127.0.0.1`;
+    const invite = [
+      `INVITE sip:+12015550100@127.0.0.1:${gp.sipPort} SIP/2.0`,
+      'Via: SIP/2.0/UDP 127.0.0.1:62320;branch=z9hG4bK-huge-1;rport',
+      'Max-Forwards: 70',
+      'From: <sip:scanner@127.0.0.44>;tag=h1',
+      'To: <sip:+12015550100@127.0.0.1>',
+      `Call-ID: ${callId}`,
+      'CSeq: 1 INVITE',
+      'Contact: <sip:scanner@127.0.0.1:62320>',
+      `X-Filler: ${'y'.repeat(30_000)}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    // The final answer (the 100 Trying comes first).
+    const answer = new Promise<string>((ok) =>
+      socket.on('message', (m) => {
+        const line = m.toString().split('\r\n')[0];
+        if (!/^SIP\/2\.0 1/.test(line)) ok(line);
+      }),
+    );
+    socket.send(invite, gp.sipPort, '127.0.0.1');
+    try {
+      expect(await Promise.race([answer, sleep(3000).then(() => 'no answer')])).toMatch(/^SIP\/2\.0 [3-6]\d\d /);
+    } finally {
+      socket.close();
+    }
+    const ladder = await gw.t.http().get(`/v1/calls/${encodeURIComponent(callId)}/sip`).expect(200);
+    const [first] = ladder.body.messages as { text: string; direction: string }[];
+    expect(first.direction).toBe('in');
+    expect(first.text).toContain('[truncated: ');
+    expect(Buffer.byteLength(first.text)).toBeLessThan(4096 + 100);
+    await gp.expectAlive();
+  });
+
   it('/metrics: SIP messages, REGISTER outcomes, registrations, auth failures and the CDR queue moved after real traffic', async () => {
     const scrape = async () => (await gw.t.http(null).get('/metrics').expect(200)).text;
     const value = (text: string, series: string): number => {
@@ -227,3 +282,30 @@ describe('observability of a real gateway process: call log, SIP ladder, HEP, me
     await gp.expectAlive();
   });
 });
+
+describe('per-message SIP logs (LOG_LEVEL=debug, SIP_TRACE=true) of a real gateway process', () => {
+  let gp: GatewayProcess;
+  beforeAll(async () => {
+    gp = await startGatewayProcess({ rtpMin: 62400, rtpMax: 62438, env: { LOG_LEVEL: 'debug', SIP_TRACE: 'true' } });
+  });
+  afterAll(async () => {
+    await gp?.stop();
+  });
+
+  it('one debug line per message in and out, with the Call-ID, the ends and the text', async () => {
+    expect(await optionsProbe(gp.sipPort)).toBe(200);
+    const deadline = Date.now() + 3000;
+    let lines: Record<string, unknown>[] = [];
+    while (Date.now() < deadline) {
+      lines = gp.logLines().filter((l) => l.msg === 'sip message' && String(l.sipCallId).startsWith('probe-'));
+      if (lines.length >= 2) break;
+      await sleep(100);
+    }
+    const [inbound, outbound] = [lines.find((l) => l.direction === 'in'), lines.find((l) => l.direction === 'out')];
+    expect(inbound).toMatchObject({ level: 20, transport: 'UDP', method: 'OPTIONS', dst: `127.0.0.1:${gp.sipPort}`, src: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(String(inbound!.text)).toMatch(/^OPTIONS sip:127\.0\.0\.1:\d+ SIP\/2\.0\r\n/);
+    expect(outbound).toMatchObject({ level: 20, method: 'OPTIONS', status: 200, callId: inbound!.sipCallId, src: `127.0.0.1:${gp.sipPort}` });
+    expect(String(outbound!.text)).toMatch(/^SIP\/2\.0 200 /);
+  });
+});
+

@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
-import { answered, type CallsGateway, expectSuccess, newRoute, newUser, sippClient, sippServer, type User } from '../calls/support';
+import { answered, type CallsGateway, expectSuccess, newRoute, newUser, registerDevice, sippClient, sippServer, type User } from '../calls/support';
 import { rtpPacket, UdpPeer } from '../media/udp-peer';
 import { contrastRatios, launchBrowser, until, type Browser } from '../browser/browser';
 import { unique, uniqueUsNumber } from '../support/app';
@@ -191,6 +191,19 @@ describe('/console in Chromium against a real gateway', () => {
     await shot('04-field-message');
   });
 
+  it('shows who is registered, from where and with which user agent', async () => {
+    await registerDevice(calls, caller, 64020, 120);
+    await open('users');
+    const row = page.getByRole('row').filter({ hasText: caller.username });
+    await until('the device listed', async () => (await row.textContent())?.includes('127.0.0.1:64020 over udp, SIPp register scenario'));
+    await open('dashboard');
+    // At least this one: the run's earlier test files may have left live registrations under the same Redis prefix.
+    await until('the registered user counted', async () => Number(await page.getByRole('group', { name: 'Registered users' }).locator('.card-value').textContent()) >= 1);
+    await open('users');
+    await row.waitFor();
+    await shot('05-registrations');
+  });
+
   let heldCallId = '';
 
   it('shows a live call with its packet counts and hangs it up', async () => {
@@ -207,13 +220,13 @@ describe('/console in Chromium against a real gateway', () => {
       expect(await row.textContent()).toContain('answered');
       await until('the caller packets counted', async () => Number(await row.locator('[data-testid="rtp-caller"]').textContent()) >= 20);
       heldCallId = ((await gw.t.http().get('/v1/calls').expect(200)).body.data as { callId: string; dialed: string }[]).find((c) => c.dialed === heldDestination)!.callId;
-      await shot('05-live-call');
+      await shot('06-live-call');
       await row.getByRole('button', { name: /Hang up/ }).click();
       await until('hang-up said', async () => (await page.getByRole('status').first().textContent())?.startsWith('Hung up the call'));
       await expectSuccess(held, 'held caller (BYE from the gateway)');
       await expectSuccess(trunk, 'trunk (BYE from the gateway)');
       await until('the call gone from the list', async () => (await page.getByText('no call in progress on this node.').count()) === 1);
-      await shot('06-hung-up');
+      await shot('07-hung-up');
     } finally {
       await callerRtp.close();
       await calleeRtp.close();
@@ -243,7 +256,7 @@ describe('/console in Chromium against a real gateway', () => {
     expect(labels).toEqual(expect.arrayContaining(['INVITE', '407 Proxy Authentication Required', '180 Ringing', '200 OK', 'ACK', 'BYE']));
     await ladder.getByRole('button', { name: /^INVITE sip:/ }).first().click();
     expect(await page.getByRole('region', { name: 'SIP message' }).locator('pre').textContent()).toMatch(/^INVITE sip:/);
-    await shot('07-sip-ladder');
+    await shot('08-sip-ladder');
   });
 
   it('edits a toll-free rule and dry-runs the translation at a chosen instant', async () => {
@@ -286,7 +299,7 @@ describe('/console in Chromium against a real gateway', () => {
     await dry.getByLabel('At (your local time)').fill('2026-12-06T15:00');
     await dry.getByRole('button', { name: 'Dry run' }).click();
     await until('Sunday translated', async () => (await result.textContent())?.includes('Routed to +12125550100 by the default target'));
-    await shot('08-tollfree-dry-run');
+    await shot('09-tollfree-dry-run');
   });
 
   it('is usable by keyboard and keeps text at WCAG AA contrast (4.5:1)', async () => {
@@ -318,7 +331,7 @@ describe('/console in Chromium against a real gateway', () => {
     // Its own API answered the session too: the queues' job counts are drawn.
     await page.getByRole('main').getByText(/^\d+ Jobs?$/).first().waitFor({ timeout: 20_000 });
     expect(await page.locator('link[href*="fonts.googleapis.com"]').count()).toBe(0);
-    await shot('09-admin-queues');
+    await shot('10-admin-queues');
   });
 
   it('logs out: the session is gone for the API and the dashboard', async () => {
@@ -330,7 +343,7 @@ describe('/console in Chromium against a real gateway', () => {
     expect(queues?.status()).toBe(401);
     await page.goto(`${origin}/console`);
     await page.getByRole('form', { name: 'Log in' }).waitFor();
-    await shot('10-logged-out');
+    await shot('11-logged-out');
   });
 
   it('asked no host but the gateway for anything', () => {

@@ -56,7 +56,7 @@ export function AccountsPage({ args }: { args: string[] }) {
 }
 
 function AccountList() {
-  const accounts = useLoad(() => api<Page<Account>>('/v1/accounts?limit=200'), []);
+  const accounts = useLoad(() => api<Page<Account>>('/v1/accounts?limit=1000'), []);
   const decks = useDecks();
   const { state, onSubmit } = useSubmit(async (v, form) => {
     const a = await api<Account>('/v1/accounts', { method: 'POST', body: { name: v.name, currency: v.currency.trim().toUpperCase(), status: v.status, ...limits(v) } });

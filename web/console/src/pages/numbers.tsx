@@ -14,7 +14,7 @@ interface Num {
 }
 
 export function NumbersPage(_: { args: string[] }) {
-  const numbers = useLoad(() => api<Page<Num>>('/v1/numbers?limit=500'), []);
+  const numbers = useLoad(() => api<Page<Num>>('/v1/numbers?limit=1000'), []);
   const users = useLoad(() => api<Page<User>>('/v1/users?limit=1000'), []);
   const userOptions: [string, string][] = [['', 'nobody'], ...(users.value?.data ?? []).map((u): [string, string] => [u.id, u.username])];
   const nameOf = (id: string | null) => (id ? (users.value?.data.find((u) => u.id === id)?.username ?? id.slice(0, 8)) : '—');

@@ -37,7 +37,7 @@ const pairs = (v: string | undefined, sep: RegExp) =>
   });
 
 export function TollFreePage({ args }: { args: string[] }) {
-  const entries = useLoad(() => api<Page<Entry>>('/v1/tollfree?limit=500'), []);
+  const entries = useLoad(() => api<Page<Entry>>('/v1/tollfree?limit=1000'), []);
   const selected = args[0];
   return (
     <>

@@ -25,7 +25,7 @@ interface Registration {
 export const useAccounts = () => useLoad(() => api<Page<Account>>('/v1/accounts?limit=1000'), []);
 
 export function UsersPage(_: { args: string[] }) {
-  const users = useLoad(() => api<Page<User>>('/v1/users?limit=200'), []);
+  const users = useLoad(() => api<Page<User>>('/v1/users?limit=1000'), []);
   const regs = useLoad(() => api<{ data: Registration[] }>('/v1/registrations'), [], 10_000);
   const accounts = useAccounts();
   const { state, onSubmit } = useSubmit(async (v, form) => {

@@ -277,10 +277,21 @@ describe('/console in Chromium against a real gateway', () => {
     expect(await entry.locator('.field.invalid .field-error').first().textContent()).toContain('expected HH:MM (00:00 to 24:00)');
     await entry.getByLabel('Rule 1 time ranges').fill('08:00-18:00');
     await entry.getByLabel('Rule 1 route to').fill('+12125550199');
+    // A second rule that blocks in the evening: choosing "block" shows the block fields only.
+    await entry.getByRole('button', { name: 'Add a rule' }).click();
+    await entry.getByLabel('Rule 2 name').fill('evenings');
+    await entry.getByLabel('Rule 2 time ranges').fill('18:00-24:00');
+    expect(await entry.getByLabel('Rule 2 route to').count()).toBe(1);
+    await entry.getByLabel('Rule 2 action').selectOption('block');
+    expect(await entry.getByLabel('Rule 2 route to').count()).toBe(0);
+    await entry.getByLabel('Rule 2 block reason').fill('closed');
     await entry.getByRole('button', { name: 'Save entry' }).click();
     await until('saved', async () => (await status('Toll-free entry').textContent()) === 'Saved version 2.');
     const saved = (await gw.t.http().get(`/v1/tollfree/${encodeURIComponent(e164)}`).expect(200)).body;
-    expect(saved.rules).toEqual([expect.objectContaining({ name: 'office hours', when: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], timeRanges: [{ from: '08:00', to: '18:00' }] }, action: { route: '+12125550199' } })]);
+    expect(saved.rules).toEqual([
+      expect.objectContaining({ name: 'office hours', when: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], timeRanges: [{ from: '08:00', to: '18:00' }] }, action: { route: '+12125550199' } }),
+      expect.objectContaining({ name: 'evenings', when: { timeRanges: [{ from: '18:00', to: '24:00' }] }, action: { block: 'closed', sipCode: 403 } }),
+    ]);
 
     const dry = page.getByRole('form', { name: 'Translation dry run' });
     const result = page.getByTestId('dry-run-result');

@@ -57,6 +57,8 @@ interface FieldProps {
   errorName?: string;
   multiline?: boolean;
   autoComplete?: string;
+  /** Select only: called with the chosen value. */
+  onChange?: (value: string) => void;
 }
 
 export function Field(p: FieldProps) {
@@ -69,7 +71,7 @@ export function Field(p: FieldProps) {
   let control: JSX.Element;
   if (p.options)
     control = (
-      <select {...common}>
+      <select {...common} onChange={p.onChange && ((e) => p.onChange!((e.currentTarget as HTMLSelectElement).value))}>
         {p.options.map((o) => {
           const [v, text] = typeof o === 'string' ? [o, o || '—'] : o;
           return (

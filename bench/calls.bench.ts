@@ -20,7 +20,8 @@
  * user calling the trunk without anything between), the floor that delays are measured against.
  *
  * Every SIPp run is bounded by a call count and a timeout, and killed by id if it outlives them.
- * BENCH_CALLS_TARGETS (default gateway,kamailio,direct) and BENCH_CALLS_RATES narrow a run.
+ * BENCH_CALLS_TARGETS (default gateway,kamailio,direct; add gateway-nocapture for the same gateway with
+ * SIP_CAPTURE=false, the baseline of the capture cost) and BENCH_CALLS_RATES narrow a run.
  *
  * Issue 13 adds, for the gateway: its idle CPU; CPU per call until every CDR is rated (the worker
  * runs in the process) and the event-loop delay p99 at each step; a hot-account run (the same load
@@ -51,7 +52,7 @@ import { SourceGuard } from '../src/sip/transport/source-guard';
 import { deleteKeysWithPrefix } from '../src/platform/redis';
 import { ADMIN_KEY, Gateway, REDIS_URL, freshDatabase, machine, startGateway, writeResult } from './harness';
 
-type Target = 'gateway' | 'gateway-nolimits' | 'kamailio' | 'direct';
+type Target = 'gateway' | 'gateway-nolimits' | 'gateway-nocapture' | 'kamailio' | 'direct';
 
 const TARGETS = (process.env.BENCH_CALLS_TARGETS ?? 'gateway,kamailio,direct').split(',').map((t) => t.trim()) as Target[];
 const RATES = (process.env.BENCH_CALLS_RATES ?? '25,50,100,150,200,300,400,600,800,1200,1600').split(',').map(Number);
@@ -1037,7 +1038,7 @@ interface TargetResult {
 
 /** The two capacity figures of each laddered target, in one sentence (calls.md's headline). */
 function headline(r: Record<Target, TargetResult | undefined>): string {
-  const laddered = (['gateway', 'gateway-nolimits', 'kamailio'] as Target[]).filter((t) => r[t]?.ladder);
+  const laddered = (['gateway', 'gateway-nolimits', 'gateway-nocapture', 'kamailio'] as Target[]).filter((t) => r[t]?.ladder);
   const each = (f: (l: Ladder) => string) => laddered.map((t) => `${t} ${f(r[t]!.ladder!)}`).join(', ');
   const top = (l: Ladder) => (l.stoppedBecause.startsWith('every step') ? `≥ ${l.maxCallsPerSecond}` : String(l.maxCallsPerSecond));
   return (
@@ -1135,7 +1136,7 @@ export async function run(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'gw-bench-calls-'));
   const numbers = numbersFile(work);
   const trunkPort = await freeUdpPort();
-  const results: Record<Target, TargetResult | undefined> = { gateway: undefined, 'gateway-nolimits': undefined, kamailio: undefined, direct: undefined };
+  const results: Record<Target, TargetResult | undefined> = { gateway: undefined, 'gateway-nolimits': undefined, 'gateway-nocapture': undefined, kamailio: undefined, direct: undefined };
   const notes: string[] = [];
 
   // --- gateway: ladder, then the post-dial delay at half its highest rate, then concurrency.
@@ -1158,7 +1159,7 @@ export async function run(): Promise<void> {
   };
 
   /** One gateway target: ladder, post-dial delay at half its highest rate, and (unless `ladderOnly`) concurrency. */
-  const gatewayRun = async (target: 'gateway' | 'gateway-nolimits', targetEnv: Record<string, string>, withConcurrency: boolean) => {
+  const gatewayRun = async (target: 'gateway' | 'gateway-nolimits' | 'gateway-nocapture', targetEnv: Record<string, string>, withConcurrency: boolean) => {
     // One Redis prefix for every process of this target, as a deployment keeps its prefix across
     // restarts. A new prefix per process (the harness's default) looks to credit control like Redis
     // lost its keys: the first call opens its 1.5 s recovery window, the calls held meanwhile are
@@ -1208,7 +1209,9 @@ export async function run(): Promise<void> {
       const what =
         target === 'gateway'
           ? 'this gateway (node dist/src/main.js, ROLES api,sip,media,worker in one process), PostgreSQL and Redis on the same machine'
-          : 'the same gateway with every per-source SIP limit off (SIP_RATE_LIMIT_PER_SECOND=0 and the rest)';
+          : target === 'gateway-nocapture'
+            ? 'the same gateway without SIP capture (SIP_CAPTURE=false): the baseline of the capture cost'
+            : 'the same gateway with every per-source SIP limit off (SIP_RATE_LIMIT_PER_SECOND=0 and the rest)';
       const r: TargetResult = { what, idleCpuMsPerSecond, ladder: l, maxCallsPerSecond: l.maxCallsPerSecond };
       results[target] = r;
       if (!pddRate) pddRate = Math.max(1, Math.floor((l.maxCallsPerSecond || RATES[0]) / 2));
@@ -1263,7 +1266,13 @@ export async function run(): Promise<void> {
   const comparingLimits = TARGETS.includes('gateway-nolimits');
   // Without limits first: the post-dial delay rate it sets is then used for both.
   if (comparingLimits) await gatewayRun('gateway-nolimits', GATEWAY_NOLIMITS_ENV, false);
+  // SIP capture's cost (issue 16): BENCH_CALLS_TARGETS=gateway-nocapture,gateway runs both in one
+  // run, in the order listed (swap them to see what comes from running second).
+  const noCapture = () => gatewayRun('gateway-nocapture', { ...GATEWAY_ENV, SIP_CAPTURE: 'false' }, false);
+  const captureFirst = TARGETS.includes('gateway-nocapture') && TARGETS.indexOf('gateway') >= 0 && TARGETS.indexOf('gateway') < TARGETS.indexOf('gateway-nocapture');
+  if (TARGETS.includes('gateway-nocapture') && !captureFirst) await noCapture();
   if (TARGETS.includes('gateway')) await gatewayRun('gateway', GATEWAY_ENV, !comparingLimits);
+  if (captureFirst) await noCapture();
 
   // --- Kamailio: the same ladder, post-dial delay rate and concurrency run.
   if (TARGETS.includes('kamailio')) {

@@ -3,6 +3,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from './auth/auth.module';
 import { BillingModule } from './billing/billing.module';
 import { CallsModule } from './calls/calls.module';
+import { ConsoleModule } from './console/console.module';
 import { NumbersModule } from './numbers/numbers.module';
 import { AppConfig } from './platform/config';
 import { PhoneModule } from './phone/phone.module';
@@ -18,7 +19,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule, CallsModule, PhoneModule],
+      imports: [PlatformModule.register(config), AuthModule, BillingModule, UsersModule, NumbersModule, RoutingModule, TollFreeModule, SignalingModule, RegistrarModule, CallsModule, PhoneModule, ConsoleModule],
     };
   }
 }

@@ -9,6 +9,7 @@
  * as the request stream, unread (they stream it through csv-parse and bound it by rows, as before).
  * Fastify's body errors reach ProblemFilter (src/platform/problem.ts), which answers them as problems.
  */
+import fastifyCookie from '@fastify/cookie';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -39,6 +40,8 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   if (!config.roles.includes('api')) servesOnlyProbes(fastify, config);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config), adapter, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
+  // Cookies are read and written only by the operator console's sessions (src/auth/console-sessions.ts).
+  await app.register(fastifyCookie);
   guardOperatorEndpoints(app, config);
   return app;
 }

@@ -6,11 +6,12 @@ import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysRepository } from './api-keys.repository';
 import { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
+import { ConsoleSessions } from './console-sessions';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKey])],
   controllers: [ApiKeysController],
-  providers: [ApiKeysRepository, ApiKeysService, { provide: APP_GUARD, useClass: AuthGuard }],
-  exports: [ApiKeysService],
+  providers: [ApiKeysRepository, ApiKeysService, ConsoleSessions, { provide: APP_GUARD, useClass: AuthGuard }],
+  exports: [ApiKeysService, ConsoleSessions],
 })
 export class AuthModule {}

@@ -43,6 +43,8 @@ import { AccountsController } from './accounts.controller';
 import { AccountsRepository } from './accounts.repository';
 import { AccountsService } from './accounts.service';
 import { BillingController } from './billing.controller';
+import { CallStatsRepository } from './call-stats.repository';
+import { CdrQueueMetrics } from './cdr-queue-metrics';
 import { BillingQueues, BillingWorkers } from './billing-queues';
 import { CDR_QUEUE_PORT } from './cdr-queue.port';
 import { CdrsRepository } from './cdrs.repository';
@@ -57,13 +59,15 @@ import { RateDecksController } from './rate-decks.controller';
 import { RateDecksRepository } from './rate-decks.repository';
 import { RateDecksService } from './rate-decks.service';
 import { RentalService } from './rental.service';
+import { StatsController } from './stats.controller';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Account]), AuthModule],
-  controllers: [AccountsController, RateDecksController, BillingController],
+  controllers: [AccountsController, RateDecksController, BillingController, StatsController],
   providers: [
     AccountsRepository,
     CdrsRepository,
+    CallStatsRepository,
     LedgerRepository,
     RateDecksRepository,
     AccountsService,
@@ -78,7 +82,8 @@ import { RentalService } from './rental.service';
     QueuesDashboard,
     LostCallsRepository,
     LostCallsService,
+    CdrQueueMetrics,
   ],
-  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService, LostCallsService],
+  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService, LostCallsService, BillingQueues],
 })
 export class BillingModule {}

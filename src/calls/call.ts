@@ -36,11 +36,13 @@ export interface CallFacts {
   callee?: string | null;
   translatedTo?: string | null;
   reservation?: Reservation | null;
+  /** The user's SIP username: the caller's (outbound, internal), else the callee's (for the call log). */
+  username?: string;
 }
 
 export type { RingLeg, RingOutcome, RingTarget };
 
-interface Attempt {
+export interface Attempt {
   target: RingTarget;
   startedAt: Date;
   ringingAt?: Date;
@@ -88,6 +90,10 @@ export class Call {
   private earlySdpSent = false;
   private ringingNow?: () => void;
   private readonly attempts: Attempt[] = [];
+  /** Every attempt of the call, in order, for the call log (call-log.ts); `attempts` is emptied as CDRs are written. */
+  readonly history: Attempt[] = [];
+  /** The final refusal the caller got, when it got one. */
+  refusal?: SipAnswer;
   private current?: Attempt;
   private timers: NodeJS.Timeout[] = [];
   private reinvitePending = false;
@@ -223,6 +229,7 @@ export class Call {
       labels: { direction: this.facts.direction, trunk: target.trunkName ?? this.facts.trunkName ?? '' },
     };
     this.attempts.push(attempt);
+    this.history.push(attempt);
     this.current = attempt;
     // Only this attempt's callees (and their SDP addresses) may latch the callee side (src/media/latch.ts).
     this.media?.expectSources('b', [...target.legs.map((l) => l.target.host), ...(target.mediaSources ?? [])]);
@@ -294,6 +301,7 @@ export class Call {
       return;
     }
     this.caller.reject(status, reason, options.headers);
+    this.refusal = { status, reason };
     const last = this.current;
     if (!last || last.endedAt === undefined || last.answeredAt) {
       // No attempt reached a callee: the refusal itself is the attempt the CDR records.
@@ -507,7 +515,7 @@ export class Call {
 
   private pushRejection(status: number, reason: string, disposition: CallSummary['disposition']): void {
     const now = new Date();
-    this.attempts.push({
+    const attempt: Attempt = {
       target: { legs: [] },
       startedAt: this.attempts.length === 0 ? this.startedAt : now,
       endedAt: now,
@@ -516,7 +524,9 @@ export class Call {
       disposition,
       hangupBy: 'gateway',
       labels: { direction: this.facts.direction, trunk: this.facts.trunkName ?? '' },
-    });
+    };
+    this.attempts.push(attempt);
+    this.history.push(attempt);
   }
 
   /** Records every attempt not yet recorded but the last: failed-over attempts cost nothing and hold no reservation. */

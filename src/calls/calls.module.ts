@@ -16,5 +16,6 @@ import { mediaRelayProvider } from './media-relay.provider';
   imports: [BillingModule, NumbersModule, RegistrarModule, RoutingModule, TollFreeModule, UsersModule],
   controllers: [CallsController],
   providers: [mediaRelayProvider, CallHeartbeat, LostCallsSweep, CallsService],
+  exports: [CallsService],
 })
 export class CallsModule {}

@@ -33,6 +33,7 @@ import { UsersService } from '../users/users.service';
 import { type CallView, callView } from './call-view';
 import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget } from './call';
 import { CallHeartbeat } from './call-heartbeat';
+import { logCallEnd, logInviteRefused } from './call-log';
 import { CallMetrics } from './call-metrics';
 import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
@@ -93,11 +94,13 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       register: (key, call, leg) => {
         this.legs.set(key, call);
         if (leg) this.uacLegs.set(key, leg);
+        if (leg) this.sip.capture.link(leg.callId, call.callId);
       },
       unregister: (key) =>
         setTimeout(() => {
           this.legs.delete(key);
           this.uacLegs.delete(key);
+          this.sip.capture.unlink(key.slice(0, key.lastIndexOf('|')));
         }, LINGER_MS).unref(),
       record: (summary, call) => this.record(summary, call),
       answered: (call) => this.heartbeat.answered(call),
@@ -106,7 +109,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   }
 
   onModuleInit(): void {
-    this.sip.handle('INVITE', (incoming) => this.onInvite(incoming));
+    this.sip.handle('INVITE', async (incoming) => {
+      const response = await this.onInvite(incoming);
+      // A refusal before any call exists (a new INVITE's): its call log line.
+      if (response && !incoming.request.to.params.has('tag')) logInviteRefused(this.log, incoming.request, incoming.source, response);
+      return response;
+    });
     this.sip.handle('CANCEL', async (incoming) => this.onCancel(incoming));
     for (const method of ['BYE', 'INFO', 'UPDATE']) this.sip.handle(method, (incoming) => this.inDialog(incoming));
     this.sip.onAck(({ message }) => {
@@ -186,6 +194,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   }
 
   private ended(call: Call): void {
+    logCallEnd(this.log, call);
     this.calls.delete(call.id);
     for (const key of [call.caller.key, call.callee?.key]) if (key) this.host.unregister(key);
   }
@@ -294,6 +303,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     const request = call.caller.invite;
     const dialled = cleanDialled(isSipUri(request.uri) ? (request.uri.user ?? '') : '');
     call.facts.dialed = dialled;
+    call.facts.username = user.username;
     call.facts.caller = (await this.numbers.firstOfUser(user.id)) ?? user.username;
     if (!dialled) return call.reject(reject(484, 'no number dialled'));
     const emergency = emergencyNumber(dialled, this.config.calls.emergencyNumbers ?? defaultEmergencyNumbers(this.config.defaultCountry));
@@ -403,6 +413,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       if (!(err instanceof DomainError && err.code === 'not_found')) return this.lookupFailed(call, err);
     }
     call.facts.userId = userId;
+    if (user) call.facts.username ??= user.username;
     const unreachable = async (reason: UnreachableReason) => {
       const target = forwardingTarget(forwarding, reason);
       if (target) return this.forward(call, target, forwarding!.redirect, forwardPayer ?? user?.accountId);

@@ -68,6 +68,18 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   TURN_URLS: 'turn:turn.example:3478?transport=udp, turns:turn.example:5349',
   TURN_SECRET: 's'.repeat(24),
   TURN_TTL_SECONDS: '600',
+  CONSOLE_SESSION_TTL_SECONDS: '3600',
+  CONSOLE_COOKIE_SECURE: 'always',
+  CONSOLE_TRUSTED_PROXIES: '10.0.0.5',
+  SIP_TRACE: 'true',
+  SIP_CAPTURE: 'false',
+  SIP_CAPTURE_RETENTION_HOURS: '48',
+  SIP_CAPTURE_MAX_CALLS: '1000',
+  SIP_CAPTURE_MAX_MESSAGES_PER_CALL: '20',
+  SIP_CAPTURE_MAX_MESSAGE_BYTES: '2048',
+  HEP_URL: 'udp://[::1]:9060',
+  HEP_CAPTURE_ID: '7',
+  HEP_AUTH_KEY: 'homer',
 };
 
 
@@ -102,6 +114,12 @@ describe('loadConfig', () => {
     expect(loadConfig({}).turn).toEqual({ urls: [], secret: undefined, ttlSeconds: 86400 });
     expect(() => loadConfig({ TURN_URLS: 'http://turn.example' })).toThrow(/TURN_URLS: expected comma-separated turn:/);
     expect(() => loadConfig({ TURN_SECRET: 'short secret' })).toThrow(/TURN_SECRET: expected at least 16 characters without spaces \(coturn static-auth-secret\) \(got "<hidden>"\)/);
+  });
+
+  it('reads the console session settings: 8 h, Secure decided per request, X-Forwarded-Proto believed from loopback only', () => {
+    expect(loadConfig({}).console).toEqual({ sessionTtlSeconds: 28800, cookieSecure: 'auto', trustedProxies: ['127.0.0.1/32', '::1/128'] });
+    expect(() => loadConfig({ CONSOLE_COOKIE_SECURE: 'never' })).toThrow(/CONSOLE_COOKIE_SECURE/);
+    expect(() => loadConfig({ CONSOLE_TRUSTED_PROXIES: 'proxy.example' })).toThrow(/CONSOLE_TRUSTED_PROXIES: expected any, or comma-separated CIDRs/);
   });
 
   it('rejects an odd RTP_PORT_MIN and an inverted range', () => {
@@ -205,6 +223,8 @@ describe('loadConfig', () => {
         emergencyNumbers: ['110', '119'],
       },
       turn: { urls: ['turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'], secret: 's'.repeat(24), ttlSeconds: 600 },
+      console: { sessionTtlSeconds: 3600, cookieSecure: 'always', trustedProxies: ['10.0.0.5'] },
+      capture: { trace: true, enabled: false, retentionHours: 48, maxCalls: 1000, maxMessagesPerCall: 20, maxMessageBytes: 2048, hep: { host: '::1', port: 9060, captureId: 7, authKey: 'homer' } },
     });
     expect(loadConfig({ SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }).secretsKey).toStrictEqual(Buffer.alloc(32, 7));
   });

@@ -178,6 +178,26 @@ const variables = z.object({
   TURN_SECRET: z.string().regex(/^\S{16,}$/, 'expected at least 16 characters without spaces (coturn static-auth-secret)').optional(),
   TURN_TTL_SECONDS: z.coerce.number().int().min(60).max(604800).default(86400),
   // -- end TURN
+  // -- observability (issue 16: call logs, SIP capture and HEP; docs/observability.md)
+  SIP_TRACE: bool.default(false),
+  SIP_CAPTURE: bool.default(true),
+  SIP_CAPTURE_RETENTION_HOURS: z.coerce.number().int().min(1).max(720).default(24),
+  SIP_CAPTURE_MAX_CALLS: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
+  SIP_CAPTURE_MAX_MESSAGES_PER_CALL: z.coerce.number().int().min(1).max(1000).default(50),
+  SIP_CAPTURE_MAX_MESSAGE_BYTES: z.coerce.number().int().min(256).max(65535).default(4096),
+  HEP_URL: z
+    .string()
+    .regex(/^udp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected udp://host:port, e.g. udp://127.0.0.1:9060')
+    .transform((s) => splitHostPort(s.slice('udp://'.length)))
+    .optional(),
+  HEP_CAPTURE_ID: z.coerce.number().int().min(0).max(4294967295).default(2001),
+  HEP_AUTH_KEY: z.string().min(1).max(128).optional(),
+  // -- end observability
+  // -- operator console (issue 16)
+  CONSOLE_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(604800).default(28800),
+  CONSOLE_COOKIE_SECURE: z.enum(['auto', 'always']).default('auto'),
+  CONSOLE_TRUSTED_PROXIES: allowList('127.0.0.1/32,::1/128'),
+  // -- end operator console
 });
 
 /** Every variable the gateway reads (config.spec.ts checks each reaches AppConfig and the README). */
@@ -306,6 +326,27 @@ const schema = variables
       secret: c.TURN_SECRET,
       /** Lifetime of an issued credential. */
       ttlSeconds: c.TURN_TTL_SECONDS,
+    },
+    /** The operator console at /console and its login sessions (src/auth/console-sessions.ts). */
+    console: {
+      /** A session ends this long after login (and at logout). */
+      sessionTtlSeconds: c.CONSOLE_SESSION_TTL_SECONDS,
+      /** 'auto': the cookie is Secure when the login came over TLS, or with X-Forwarded-Proto: https from a trusted proxy; 'always': Secure whatever the request. */
+      cookieSecure: c.CONSOLE_COOKIE_SECURE,
+      /** Source addresses whose X-Forwarded-Proto is believed (a TLS-terminating proxy in front of the gateway), or 'any'. */
+      trustedProxies: c.CONSOLE_TRUSTED_PROXIES,
+    },
+    /** SIP capture for the ladders of GET /v1/calls/{callId}/sip, HEP export and per-message logs (src/signaling/sip-capture.ts). */
+    capture: {
+      /** SIP_TRACE: the full text of every SIP message in its debug log line. */
+      trace: c.SIP_TRACE,
+      enabled: c.SIP_CAPTURE,
+      retentionHours: c.SIP_CAPTURE_RETENTION_HOURS,
+      maxCalls: c.SIP_CAPTURE_MAX_CALLS,
+      maxMessagesPerCall: c.SIP_CAPTURE_MAX_MESSAGES_PER_CALL,
+      maxMessageBytes: c.SIP_CAPTURE_MAX_MESSAGE_BYTES,
+      /** HEP_URL's collector; undefined: no HEP. */
+      hep: c.HEP_URL ? { host: c.HEP_URL.host, port: c.HEP_URL.port, captureId: c.HEP_CAPTURE_ID, authKey: c.HEP_AUTH_KEY } : undefined,
     },
   }));
 

@@ -7,11 +7,12 @@ import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@n
 import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { LoggerModule } from 'nestjs-pino';
 import { APP_CONFIG, AppConfig } from './config';
 import { dataSourceOptions } from './database';
 import { HealthController } from './health.controller';
-import { createMetricsRegistry, METRICS, MetricsController } from './metrics';
+import { createMetricsRegistry, GatewayMetrics, METRICS, MetricsController } from './metrics';
 import { httpLoggingParams } from './logging';
 import { NodeLifecycle } from './node-lifecycle';
 import { ProblemFilter } from './problem';
@@ -54,8 +55,9 @@ export class PlatformModule {
         RedisLifecycle,
         NodeLifecycle,
         { provide: METRICS, useFactory: createMetricsRegistry },
+        { provide: GatewayMetrics, useFactory: (registry: Registry) => new GatewayMetrics(registry), inject: [METRICS] },
       ],
-      exports: [APP_CONFIG, REDIS, SecretBox, METRICS, NodeLifecycle],
+      exports: [APP_CONFIG, REDIS, SecretBox, METRICS, NodeLifecycle, GatewayMetrics],
     };
   }
 }

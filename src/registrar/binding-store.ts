@@ -44,6 +44,25 @@ export class BindingStore {
     return `${this.prefix}:reg:${userId}`;
   }
 
+  /**
+   * Bindings stored for every user (each hash's fields but its version): a SCAN over the users'
+   * hashes, for the registrations gauge read at scrape time. Counts bindings past their expiry
+   * that no REGISTER has removed yet until their hash expires.
+   */
+  async countAll(): Promise<number> {
+    let cursor = '0';
+    let total = 0;
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:reg:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const p = this.redis.pipeline();
+      for (const k of keys) p.hlen(k);
+      for (const [err, n] of (await p.exec()) ?? []) if (!err) total += Math.max(0, Number(n) - 1);
+    } while (cursor !== '0');
+    return total;
+  }
+
   async list(userId: string, now = Date.now()): Promise<Binding[]> {
     return this.live(await this.redis.hgetall(this.key(userId)), now);
   }
@@ -67,6 +86,32 @@ export class BindingStore {
       if ((await this.redis.eval(REPLACE, 1, key, raw[VERSION] ?? '', expiry, ...pairs)) === 1) return { plan: decided, bindings: after };
     }
     throw new Error(`bindings of user ${userId} kept changing; giving up after 50 attempts`);
+  }
+
+  /**
+   * The live bindings of every user, by user id, for the console's "who is registered" view: walks
+   * the keys with SCAN (never KEYS, which blocks Redis) and stops after `maxUsers` users
+   * (`truncated` then says so).
+   */
+  async all(maxUsers: number, now = Date.now()): Promise<{ byUser: Map<string, Binding[]>; truncated: boolean }> {
+    const byUser = new Map<string, Binding[]>();
+    const head = `${this.prefix}:reg:`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${head}*`, 'COUNT', 500);
+      cursor = next;
+      const fresh = keys.filter((k) => !byUser.has(k.slice(head.length))).slice(0, maxUsers - byUser.size);
+      if (fresh.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      for (const k of fresh) pipeline.hgetall(k);
+      const hashes = (await pipeline.exec()) ?? [];
+      fresh.forEach((k, i) => {
+        const live = this.live((hashes[i]?.[1] as Record<string, string> | undefined) ?? {}, now);
+        if (live.length > 0) byUser.set(k.slice(head.length), live);
+      });
+      if (byUser.size >= maxUsers) return { byUser, truncated: cursor !== '0' };
+    } while (cursor !== '0');
+    return { byUser, truncated: false };
   }
 
   /** Removes every binding of a user (its credentials were revoked: disabled, deleted, new password or name). */

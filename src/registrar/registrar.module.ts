@@ -3,12 +3,13 @@ import { Module } from '@nestjs/common';
 import { UsersModule } from '../users/users.module';
 import { RegistrarController } from './registrar.controller';
 import { RegistrarService } from './registrar.service';
+import { RegistrationMetrics } from './registration-metrics';
 import { SipAuthenticator } from './sip-authenticator';
 
 @Module({
   imports: [UsersModule],
   controllers: [RegistrarController],
-  providers: [SipAuthenticator, RegistrarService],
+  providers: [SipAuthenticator, RegistrarService, RegistrationMetrics],
   exports: [SipAuthenticator, RegistrarService],
 })
 export class RegistrarModule {}

@@ -88,6 +88,11 @@ export class RegistrarService implements OnModuleInit {
     return this.store.list(userId);
   }
 
+  /** Every user's live bindings, at most `maxUsers` users (BindingStore.all). */
+  allBindings(maxUsers: number): ReturnType<BindingStore['all']> {
+    return this.store.all(maxUsers);
+  }
+
   async register({ request, source }: IncomingRequest): Promise<SipResponse> {
     const auth = await this.auth.authenticate(request, source, 'www');
     if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });

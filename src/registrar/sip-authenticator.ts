@@ -14,6 +14,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
+import { GatewayMetrics } from '../platform/metrics';
 import { REDIS } from '../platform/redis';
 import { countInWindow } from '../platform/redis-keys';
 import type { SipRequest } from '../sip/message';
@@ -58,6 +59,7 @@ export class SipAuthenticator {
     private readonly users: UsersService,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.verifier = new DigestVerifier({
       realm: config.sipRealm,
@@ -77,7 +79,10 @@ export class SipAuthenticator {
     const refused = { ok: false as const, status: 403 as const, reason: 'Too Many Failed Authentications', headers: [] };
     const credentials = this.verifier.credentialsIn(request, kind === 'www' ? 'Authorization' : 'Proxy-Authorization');
     if (!credentials) {
-      if (await this.redis.exists(`${prefix}:authblock:${source.address}`)) return refused;
+      if (await this.redis.exists(`${prefix}:authblock:${source.address}`)) {
+        this.metrics.authFailed('source-blocked');
+        return refused;
+      }
       return { ok: false, status, reason: kind === 'www' ? 'Unauthorized' : 'Proxy Authentication Required', headers: challenge() };
     }
     const userKey = this.userKey(credentials.username);
@@ -89,8 +94,12 @@ export class SipAuthenticator {
     ]);
     // TTL: -2 no such key, -1 a key without expiry (not written here), else seconds left.
     const knownAddress = knownTtl !== -2;
-    if (blocked) return refused;
+    if (blocked) {
+      this.metrics.authFailed('source-blocked');
+      return refused;
+    }
     if (Number(userFailures ?? 0) >= this.config.sip.limits.authFailUserLimit && !knownAddress) {
+      this.metrics.authFailed('username-blocked');
       this.logger.warn({ source: source.address, username: credentials.username, failures: Number(userFailures) }, 'SIP authentication refused: too many failures for this username');
       return refused;
     }
@@ -100,13 +109,20 @@ export class SipAuthenticator {
     const ha1 = user && user.realm === this.config.sipRealm ? (sha ? user.ha1Sha256 : user.ha1Md5) : sha ? this.decoy.sha256 : this.decoy.md5;
     const verdict = await this.verifier.verify(credentials, { method: request.method, ha1, requestUri: request.uri });
     if (verdict.ok && user) {
-      if (!user.active) return { ok: false, status: 403, reason: 'User Disabled', headers: [] };
+      if (!user.active) {
+        this.metrics.authFailed('user-disabled');
+        return { ok: false, status: 403, reason: 'User Disabled', headers: [] };
+      }
       // This address now knows the password: a guesser elsewhere cannot lock it out (see above).
       // Written at most once a minute per user and address (a Redis round trip saved on nearly every call).
       if (knownTtl < KNOWN_ADDRESS_SECONDS - KNOWN_ADDRESS_REFRESH_SECONDS) await this.redis.set(`${userKey}:ok:${source.address}`, '1', 'EX', KNOWN_ADDRESS_SECONDS);
       return { ok: true, user };
     }
-    if (!verdict.ok && verdict.stale) return { ok: false, status, reason: 'Stale Nonce', headers: challenge(true) };
+    if (!verdict.ok && verdict.stale) {
+      this.metrics.authFailed('stale-nonce');
+      return { ok: false, status, reason: 'Stale Nonce', headers: challenge(true) };
+    }
+    this.metrics.authFailed(verdict.ok ? 'unknown-user' : verdict.reason);
     await this.recordFailure(source.address, verdict.ok ? 'unknown-user' : verdict.reason, credentials.username, userKey);
     return { ok: false, status, reason: kind === 'www' ? 'Unauthorized' : 'Proxy Authentication Required', headers: challenge() };
   }

@@ -14,6 +14,9 @@
  * src/sip/transport/source-guard.ts): the addresses that get the trunk limits are set from the
  * domain side with setTrustedSources(), since this module knows nothing of trunks.
  *
+ * Every message in and out (WireTrace) is counted (GatewayMetrics), goes to the SIP capture (sip-capture.ts) and, with
+ * LOG_LEVEL=debug, to one debug line each (the text too with SIP_TRACE=true).
+ *
  * It owns no domain rule; domain modules import it, never the reverse.
  */
 import { randomBytes } from 'node:crypto';
@@ -32,11 +35,13 @@ import { stampedTarget } from '../sip/transport/nat';
 import { SourceGuard } from '../sip/transport/source-guard';
 import { TransportLayer } from '../sip/transport/transport-layer';
 import type { Inbound, ListenSpec, Listening } from '../sip/transport/transport-layer';
-import type { Source, Target, TransportName } from '../sip/transport/types';
+import type { Source, Target, TransportName, WireTrace } from '../sip/transport/types';
 import { advertisedHost } from '../platform/advertised-host';
 import { bindFailure } from '../platform/bind-failure';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { NodeLifecycle } from '../platform/node-lifecycle';
+import { GatewayMetrics } from '../platform/metrics';
+import { SipCapture, hostPort } from './sip-capture';
 
 export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
 
@@ -66,6 +71,9 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly lifecycle: NodeLifecycle,
+    /** The B2BUA links each callee leg's Call-ID to its call here (capture.link). */
+    readonly capture: SipCapture,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.host = advertisedHost(config);
     const limits = config.sip.limits;
@@ -189,6 +197,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       else if (r.kind === 'send-error') this.warnLimited('send-error', { kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
       else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
     });
+    const debugLines = this.config.logLevel === 'debug' || this.config.logLevel === 'trace';
+    this.transport.onTrace((t) => this.traced(t, debugLines));
     try {
       await this.transport.start();
     } catch (e) {
@@ -233,6 +243,27 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     await this.transport?.stop();
   }
 
+  private traced(t: WireTrace, debugLine: boolean): void {
+    this.metrics.sipMessage(t.direction, t.message);
+    if (this.capture.active) this.capture.observe(t, this.host);
+    if (!debugLine) return;
+    const m = t.message;
+    this.logger.debug(
+      {
+        direction: t.direction,
+        transport: t.transport,
+        ...(m.kind === 'request' ? { method: m.method } : { status: m.status, method: m.cseq.method }),
+        // The gateway's call id (as in the call log and CDRs) for both legs; the leg's own Call-ID beside it.
+        callId: this.capture.callIdOf(m.callId),
+        sipCallId: m.callId,
+        src: hostPort(t.src.address, t.src.port),
+        dst: hostPort(t.dst.address, t.dst.port),
+        ...(this.config.capture.trace ? { text: t.data.toString('utf8') } : {}),
+      },
+      'sip message',
+    );
+  }
+
   /** A warn line for the first event of a kind after a quiet period, then at most one per 10 s with the count since the last. */
   private warnLimited(kind: string, fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
@@ -255,6 +286,7 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       response = this.reply(request, 500);
     }
     if (response) transaction.respond(response);
+    if (request.method === 'REGISTER' && response) this.metrics.registerAnswered(response.status);
   }
 
   private precheck(request: SipRequest): SipResponse | undefined {

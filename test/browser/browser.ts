@@ -157,6 +157,18 @@ export async function inboundAudio(page: Page, pcExpr: string): Promise<InboundA
   })()`);
 }
 
+/** Each visible element of `selector`: its text colour's contrast ratio (WCAG) against the first opaque background behind it. */
+export async function contrastRatios(page: Page, selector: string): Promise<{ el: string; ratio: number }[]> {
+  return (await page.evaluate(`(() => {
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0.9) return c; } return [255, 255, 255]; };
+    return [...document.querySelectorAll(${JSON.stringify(selector)})]
+      .filter((el) => el.offsetParent !== null)
+      .map((el) => { const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el)); return { el: el.id || el.tagName + (el.className ? '.' + el.className : ''), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) }; });
+  })()`)) as { el: string; ratio: number }[];
+}
+
 /** Polls `check` until it returns a value, or fails with `what` after `timeoutMs`. */
 export async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;

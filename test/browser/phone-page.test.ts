@@ -7,7 +7,7 @@
 import { startGatewayProcess, type GatewayProcess } from '../security/gateway-process';
 import { newAccount, newUser, type User } from '../calls/support';
 import { freePort } from '../support/net';
-import { launchBrowser, type Browser } from './browser';
+import { contrastRatios, launchBrowser, type Browser } from './browser';
 import { PhonePage } from './phone-page';
 
 describe('/phone in Chromium: the page alone', () => {
@@ -79,14 +79,7 @@ describe('/phone in Chromium: the page alone', () => {
       const phone = new PhonePage(browser.page, gw.httpPort);
       await phone.open();
       // Each visible text element's colour against the first opaque background behind it.
-      const ratios = (await browser.page.evaluate(`(() => {
-        const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-        const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-        const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0.9) return c; } return [255, 255, 255]; };
-        return [...document.querySelectorAll('h1, h2, label, button, summary, #status, .hint, input')]
-          .filter((el) => el.offsetParent !== null)
-          .map((el) => { const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el)); return { el: el.id || el.tagName, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) }; });
-      })()`)) as { el: string; ratio: number }[];
+      const ratios = await contrastRatios(browser.page, 'h1, h2, label, button, summary, #status, .hint, input');
       expect(ratios.length).toBeGreaterThanOrEqual(8);
       expect(ratios.filter((r) => r.ratio < 4.5)).toEqual([]);
     }

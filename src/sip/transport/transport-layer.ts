@@ -14,7 +14,7 @@ import { ConnectionGuard } from './connection-guard';
 import { responseTarget, stampReceived } from './nat';
 import type { SourceGuard } from './source-guard';
 import { TcpTransport } from './tcp';
-import { type Endpoint, type FrameSink, type Source, type Target, type Transport, type TransportName, type TransportReport, DEFAULT_MAX_MESSAGE_SIZE } from './types';
+import { type Endpoint, type FrameSink, type Source, type Target, type Transport, type TransportName, type TransportReport, type WireTrace, DEFAULT_MAX_MESSAGE_SIZE } from './types';
 import { UdpTransport } from './udp';
 import { type WsOriginPolicy, WsTransport } from './ws';
 
@@ -66,6 +66,7 @@ export class TransportLayer {
   private readonly messageListeners = new Set<Listener<Inbound>>();
   private readonly reportListeners = new Set<Listener<TransportReport>>();
   private readonly closeListeners = new Set<Listener<Source>>();
+  private readonly traceListeners = new Set<Listener<WireTrace>>();
   private readonly maxMessageSize: number;
   private readonly connections: ConnectionGuard;
   private readonly wsConnections: ConnectionGuard;
@@ -97,6 +98,15 @@ export class TransportLayer {
   onMessage(listener: Listener<Inbound>): () => void {
     this.messageListeners.add(listener);
     return () => this.messageListeners.delete(listener);
+  }
+
+  /**
+   * Every message received (parsed) and sent, retransmissions included: for SIP capture and
+   * per-message logs. Costs nothing while nobody listens; a listener must be quick and not throw.
+   */
+  onTrace(listener: Listener<WireTrace>): () => void {
+    this.traceListeners.add(listener);
+    return () => this.traceListeners.delete(listener);
   }
 
   onReport(listener: Listener<TransportReport>): () => void {
@@ -166,7 +176,9 @@ export class TransportLayer {
 
   /** Sends a message to a target; rejects (and reports) when no transport fits or the socket fails. */
   async send(message: SipMessage, target: Target): Promise<void> {
-    await this.sendBytes(serialize(message), target);
+    const data = serialize(message);
+    await this.sendBytes(data, target);
+    this.traceOut(message, data, target);
   }
 
   /**
@@ -175,7 +187,25 @@ export class TransportLayer {
    * and the promise rejects; no connection is ever opened for a response.
    */
   async sendResponse(response: SipResponse, target: Target): Promise<void> {
-    await this.sendBytes(serialize(response), target, false);
+    const data = serialize(response);
+    await this.sendBytes(data, target, false);
+    this.traceOut(response, data, target);
+  }
+
+  private traceOut(message: SipMessage, data: Buffer, target: Target): void {
+    if (this.traceListeners.size === 0) return;
+    const local = this.transports.find((t) => t.name === target.transport)?.local() ?? { address: '0.0.0.0', port: 0 };
+    this.trace({ direction: 'out', transport: target.transport, message, data, src: local, dst: { address: target.host, port: target.port }, at: new Date() });
+  }
+
+  private trace(t: WireTrace): void {
+    for (const listener of this.traceListeners) {
+      try {
+        listener(t);
+      } catch (err) {
+        this.report({ kind: 'socket-error', reason: `trace listener failed: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    }
   }
 
   private async sendBytes(data: Buffer, target: Target, connect = true): Promise<void> {
@@ -214,11 +244,12 @@ export class TransportLayer {
       this.report({ kind: 'malformed', reason: `${parsed.error.code}: ${parsed.error.reason}`, source, answered: reply?.status });
       return;
     }
+    const message = parsed.value.kind === 'request' ? stampReceived(parsed.value, source) : parsed.value;
+    if (this.traceListeners.size > 0) this.trace({ direction: 'in', transport: source.transport, message, data, src: { address: source.address, port: source.port }, dst: source.local, at: new Date() });
     if (refuse) {
-      if (parsed.value.kind === 'request') this.refuse(stampReceived(parsed.value, source), source);
+      if (message.kind === 'request') this.refuse(message, source);
       return;
     }
-    const message = parsed.value.kind === 'request' ? stampReceived(parsed.value, source) : parsed.value;
     for (const listener of this.messageListeners) {
       try {
         listener({ message, source });
@@ -237,7 +268,10 @@ export class TransportLayer {
       toTag: newTag(),
       headers: [{ name: 'Retry-After', value: this.retryAfter }],
     });
-    this.sendQuietly(serialize(response), responseTarget(request.via[0], source), false);
+    const target = responseTarget(request.via[0], source);
+    const data = serialize(response);
+    this.sendQuietly(data, target, false);
+    this.traceOut(response, data, target);
   }
 
   /** A send whose failure is already reported by sendBytes and needs nothing more. */

@@ -70,3 +70,18 @@ export interface Transport {
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 65535;
+
+/**
+ * One SIP message as it crossed the wire (received and parsed, or sent), for capture and tracing:
+ * the exact bytes, the parsed message, the two ends and the local time. Retransmissions are
+ * separate traces; malformed input is not traced (it has no reliable Call-ID).
+ */
+export interface WireTrace {
+  readonly direction: 'in' | 'out';
+  readonly transport: TransportName;
+  readonly message: import('../message').SipMessage;
+  readonly data: Buffer;
+  readonly src: Endpoint;
+  readonly dst: Endpoint;
+  readonly at: Date;
+}

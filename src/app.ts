@@ -11,6 +11,7 @@
  */
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
@@ -18,6 +19,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './platform/config';
 import { endpointGuard, tokenDigest, toRanges } from './platform/endpoint-access';
 import { requestIdOf } from './platform/logging';
+import { problemOf } from './platform/problem';
 
 /** JSON bodies over this are a 413 problem. */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -30,6 +32,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     void reply.header('X-Request-Id', request.id);
     done();
   });
+  fastify.addHook('onRequest', refuseUntypedBody);
   // application/*+json parsed as application/json is (Express's express.json took both).
   fastify.addContentTypeParser(/^application\/[^;\s]+\+json\s*(;|$)/i, { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
   // The CSV importers read the body as a stream and bound it by rows (src/platform/csv-import.ts): passed on unread.
@@ -38,6 +41,25 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   app.useLogger(app.get(Logger));
   guardOperatorEndpoints(app, config);
   return app;
+}
+
+/**
+ * A body without Content-Type (curl -d without -H, some HTTP libraries' defaults) would reach the
+ * handlers unread, as no body, and every field sent would be reported missing: a 415 that says
+ * which header to send instead. Parsing it as JSON anyway would hide the client's bug from it.
+ */
+function refuseUntypedBody(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  if (request.method !== 'POST' && request.method !== 'PUT' && request.method !== 'PATCH') return done();
+  const h = request.headers;
+  const hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+  if (!hasBody || h['content-type'] !== undefined) return done();
+  const problem = {
+    ...problemOf('unsupported_media_type', 'request body without Content-Type: send Content-Type: application/json (text/csv for imports)', [
+      { field: 'Content-Type', message: 'missing; expected application/json (text/csv for imports)' },
+    ]),
+    instance: request.url.split('?')[0],
+  };
+  void reply.code(415).type('application/problem+json').send(JSON.stringify(problem));
 }
 
 /** Before Nest's router: /metrics and the OpenAPI pages are read without an API key, so who may read them is decided here. */

@@ -19,6 +19,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './platform/config';
 import { endpointGuard, tokenDigest, toRanges } from './platform/endpoint-access';
 import { requestIdOf } from './platform/logging';
+import { withProblems } from './platform/openapi';
 import { problemOf } from './platform/problem';
 
 /** JSON bodies over this are a 413 problem. */
@@ -77,9 +78,16 @@ function guardOperatorEndpoints(app: INestApplication, config: AppConfig): void 
 function setupDocs(app: INestApplication): void {
   const doc = new DocumentBuilder()
     .setTitle('PSTN gateway')
-    .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details.')
+    .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details naming every bad field. Lists are newest first, paged with `limit` and `cursor`; unknown query parameters are refused (400). A first day with it: docs/operator-guide.md.')
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      // Not a JWT: an opaque random secret, stored only as its SHA-256 (src/auth/secrets.ts).
+      bearerFormat: 'gwk_ API key',
+      description:
+        'An opaque API key (`gwk_…`), not a JWT: `Authorization: Bearer gwk_…`. Made by POST /v1/api-keys (admin), or ADMIN_API_KEY / ./.data/admin-api-key. Roles: admin (everything), operator (provisioning), billing (CDRs, balances, usage, top-ups).',
+    })
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, () => withProblems(SwaggerModule.createDocument(app, doc)), { jsonDocumentUrl: 'docs-json' });
 }

@@ -32,7 +32,7 @@ export const createUser = z.strictObject({
   username,
   password,
   displayName: z.string().trim().max(200).nullable().default(null),
-  accountId: uuid,
+  accountId: uuid.describe('the account that pays for the user’s calls; it needs a rateDeckId for outbound calls'),
   status: z.enum(userStatuses).default('active'),
 });
 export const updateUser = z.strictObject({

@@ -2,7 +2,8 @@
 // (black-box tests under test/ against the real PostgreSQL, Redis and SIP peers).
 // @nestjs/* 12 and a few of their dependencies are ESM-only, so @swc/jest
 // transforms them to CommonJS for Jest's module system.
-// content-disposition 3 (under @fastify/static, for the queue dashboard) is ESM-only too.
+// content-disposition 3 (under @fastify/static, for the queue dashboard) is ESM-only too; package.json's
+// overrides now pin 2.0.1 (CommonJS, fits Node 20), and the pattern below stays harmless.
 const transform = {
   '^.+\\.(t|j)s$': [
     '@swc/jest',

@@ -160,6 +160,10 @@ describe('docs/operator-guide.md, followed step by step', () => {
     expect(cdr.billableSeconds % 6).toBe(0);
     const account = (await gw.t.http().get(`/v1/accounts/${user.accountId}`).expect(200)).body;
     expect(account.balance).not.toBe('20.000000');
+    // The HTTP log (pino-http through nestjs-pino) has a line per request, with its id, as before.
+    const requestLine = gw.logLines().find((l) => (l.req as { url?: string } | undefined)?.url === '/v1/rating/quote');
+    expect(requestLine).toMatchObject({ msg: 'request completed', res: { statusCode: 200 } });
+    expect(typeof (requestLine!.req as { id?: unknown }).id).toBe('string');
     await gw.expectAlive();
   }, 120_000);
 

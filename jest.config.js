@@ -2,8 +2,9 @@
 // (black-box tests under test/ against the real PostgreSQL, Redis and SIP peers).
 // @nestjs/* 12 and a few of their dependencies are ESM-only, so @swc/jest
 // transforms them to CommonJS for Jest's module system.
-// content-disposition 3 (under @fastify/static, for the queue dashboard) is ESM-only too, and so is cookie 2,
-// which @fastify/cookie (the console's sessions) loads with import(): both transformed, the import becomes a require.
+// content-disposition 3 (under @fastify/static, for the queue dashboard) and cookie 2 (loaded by @fastify/cookie
+// with import()) are ESM-only; package.json's overrides pin CommonJS versions that fit Node 20 (2.0.1, 1.1.1),
+// and the patterns below stay as a guard should a newer one come back.
 const transform = {
   '^.+\\.(t|j)s$': [
     '@swc/jest',

@@ -12,6 +12,7 @@
 import fastifyCookie from '@fastify/cookie';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -20,6 +21,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './platform/config';
 import { endpointGuard, tokenDigest, toRanges } from './platform/endpoint-access';
 import { requestIdOf } from './platform/logging';
+import { withProblems } from './platform/openapi';
 import { problemOf } from './platform/problem';
 
 /** JSON bodies over this are a 413 problem. */
@@ -33,6 +35,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     void reply.header('X-Request-Id', request.id);
     done();
   });
+  fastify.addHook('onRequest', refuseUntypedBody);
   // application/*+json parsed as application/json is (Express's express.json took both).
   fastify.addContentTypeParser(/^application\/[^;\s]+\+json\s*(;|$)/i, { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
   // The CSV importers read the body as a stream and bound it by rows (src/platform/csv-import.ts): passed on unread.
@@ -61,6 +64,25 @@ function servesOnlyProbes(fastify: FastifyInstance, config: AppConfig): void {
   });
 }
 
+/**
+ * A body without Content-Type (curl -d without -H, some HTTP libraries' defaults) would reach the
+ * handlers unread, as no body, and every field sent would be reported missing: a 415 that says
+ * which header to send instead. Parsing it as JSON anyway would hide the client's bug from it.
+ */
+function refuseUntypedBody(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  if (request.method !== 'POST' && request.method !== 'PUT' && request.method !== 'PATCH') return done();
+  const h = request.headers;
+  const hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+  if (!hasBody || h['content-type'] !== undefined) return done();
+  const problem = {
+    ...problemOf('unsupported_media_type', 'request body without Content-Type: send Content-Type: application/json (text/csv for imports)', [
+      { field: 'Content-Type', message: 'missing; expected application/json (text/csv for imports)' },
+    ]),
+    instance: request.url.split('?')[0],
+  };
+  void reply.code(415).type('application/problem+json').send(JSON.stringify(problem));
+}
+
 /** Before Nest's router: /metrics and the OpenAPI pages are read without an API key, so who may read them is decided here. */
 function guardOperatorEndpoints(app: INestApplication, config: AppConfig): void {
   const e = config.endpoints;
@@ -76,9 +98,16 @@ function guardOperatorEndpoints(app: INestApplication, config: AppConfig): void 
 function setupDocs(app: INestApplication): void {
   const doc = new DocumentBuilder()
     .setTitle('PSTN gateway')
-    .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details.')
+    .setDescription('Provisioning and billing API (v1). Errors are RFC 9457 problem details naming every bad field. Lists are newest first, paged with `limit` and `cursor`; unknown query parameters are refused (400). A first day with it: docs/operator-guide.md.')
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      // Not a JWT: an opaque random secret, stored only as its SHA-256 (src/auth/secrets.ts).
+      bearerFormat: 'gwk_ API key',
+      description:
+        'An opaque API key (`gwk_…`), not a JWT: `Authorization: Bearer gwk_…`. Made by POST /v1/api-keys (admin), or ADMIN_API_KEY / ./.data/admin-api-key. Roles: admin (everything), operator (provisioning), billing (CDRs, balances, usage, top-ups).',
+    })
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, () => withProblems(SwaggerModule.createDocument(app, doc)), { jsonDocumentUrl: 'docs-json' });
 }

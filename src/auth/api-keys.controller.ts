@@ -6,6 +6,8 @@ import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../pla
 import { roles } from './api-key.entity';
 import { ApiKeysService } from './api-keys.service';
 import { Roles } from './roles.decorator';
+import { ApiNoContent, ApiResult, pageOf } from '../platform/openapi';
+import { apiKeyOut, createdApiKeyOut } from './api-keys.views';
 
 const createKey = z.strictObject({ name: z.string().trim().min(1).max(200), role: z.enum(roles) });
 
@@ -19,18 +21,21 @@ export class ApiKeysController {
   /** The answer carries `secret`, shown only this once. */
   @Post()
   @ApiBodyOf(createKey)
+  @ApiResult(createdApiKeyOut, { status: 201, description: 'The key, with its secret shown this once' })
   create(@ValidBody(createKey) body: z.infer<typeof createKey>) {
     return this.keys.create(body.name, body.role);
   }
 
   @Get()
   @ApiQueryOf(pageQuery)
+  @ApiResult(pageOf(apiKeyOut))
   list(@ValidQuery(pageQuery) q: PageQuery) {
     return this.keys.list(q);
   }
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiNoContent('Revoked: the key is refused from now on')
   revoke(@ValidParam('id') id: string) {
     return this.keys.revoke(id);
   }

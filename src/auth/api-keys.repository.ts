@@ -1,7 +1,7 @@
 /** Every query of the api_keys table. Only hashes of secrets are stored (see secrets.ts). */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, MoreThan, Repository } from 'typeorm';
+import { IsNull, LessThan, Repository } from 'typeorm';
 import { ApiKey } from './api-key.entity';
 
 @Injectable()
@@ -12,9 +12,9 @@ export class ApiKeysRepository {
     return this.keys.save(this.keys.create(key));
   }
 
-  /** Up to `limit` keys after the cursor, by id. */
+  /** Up to `limit` keys after the cursor, newest first. */
   list(after: string | undefined, limit: number): Promise<ApiKey[]> {
-    return this.keys.find({ where: after ? { id: MoreThan(after) } : {}, order: { id: 'ASC' }, take: limit });
+    return this.keys.find({ where: after ? { id: LessThan(after) } : {}, order: { id: 'DESC' }, take: limit });
   }
 
   /** Revokes a live key now; false when there is no such live key. */

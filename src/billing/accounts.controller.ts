@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { Roles } from '../auth/roles.decorator';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { accountQuery, AccountsService, createAccount, updateAccount } from './accounts.service';
+import { ApiNoContent, ApiResult, pageOf } from '../platform/openapi';
+import { accountOut } from './billing.views';
 
 @ApiTags('accounts')
 @ApiBearerAuth()
@@ -14,6 +16,7 @@ export class AccountsController {
   @Post()
   @Roles('operator')
   @ApiBodyOf(createAccount)
+  @ApiResult(accountOut, { status: 201 })
   create(@ValidBody(createAccount) body: z.infer<typeof createAccount>) {
     return this.accounts.create(body);
   }
@@ -21,12 +24,14 @@ export class AccountsController {
   @Get()
   @Roles('operator', 'billing')
   @ApiQueryOf(accountQuery)
+  @ApiResult(pageOf(accountOut))
   list(@ValidQuery(accountQuery) q: z.infer<typeof accountQuery>) {
     return this.accounts.list(q);
   }
 
   @Get(':id')
   @Roles('operator', 'billing')
+  @ApiResult(accountOut)
   get(@ValidParam('id') id: string) {
     return this.accounts.get(id);
   }
@@ -34,6 +39,7 @@ export class AccountsController {
   @Patch(':id')
   @Roles('operator')
   @ApiBodyOf(updateAccount)
+  @ApiResult(accountOut)
   update(@ValidParam('id') id: string, @ValidBody(updateAccount) body: z.infer<typeof updateAccount>) {
     return this.accounts.update(id, body);
   }
@@ -41,6 +47,7 @@ export class AccountsController {
   @Delete(':id')
   @Roles('operator')
   @HttpCode(204)
+  @ApiNoContent()
   remove(@ValidParam('id') id: string) {
     return this.accounts.remove(id);
   }

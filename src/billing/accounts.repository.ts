@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { DataSource, FindOptionsWhere, LessThan, Repository } from 'typeorm';
 import { Account, AccountStatus } from './account.entity';
 import { SqlRepository, Tx } from './sql.repository';
 
@@ -48,12 +48,12 @@ export class AccountsRepository extends SqlRepository {
     return this.accounts.save(this.accounts.create(fields));
   }
 
-  /** One page in id order: ids after `after`, `take` rows at most. */
+  /** One page, newest first: ids before `after`, `take` rows at most. */
   async page(filter: { after?: string; status?: AccountStatus }, take: number): Promise<Account[]> {
     const where: FindOptionsWhere<Account> = {};
-    if (filter.after) where.id = MoreThan(filter.after);
+    if (filter.after) where.id = LessThan(filter.after);
     if (filter.status) where.status = filter.status;
-    return this.accounts.find({ where, order: { id: 'ASC' }, take });
+    return this.accounts.find({ where, order: { id: 'DESC' }, take });
   }
 
   async findById(id: string): Promise<Account | null> {

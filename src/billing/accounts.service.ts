@@ -45,13 +45,13 @@ const maxConcurrentCalls = z
 
 export const createAccount = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code such as USD'),
-  creditLimit: money.default('0'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code such as USD').describe('ISO 4217; the same as the rate deck’s'),
+  creditLimit: money.default('0').describe('how far below zero the balance may go'),
   maxConcurrentCalls: maxConcurrentCalls.default(null),
   allowedCountries: allowedCountries.default(null),
   maxRatePerMinute: maxRatePerMinute.default(null),
   dailySpendLimit: dailySpendLimit.default(null),
-  rateDeckId: uuid.nullable().default(null),
+  rateDeckId: uuid.nullable().default(null).describe('the rate deck that prices this account’s calls (POST /v1/rate-decks); without one every outbound call is refused (SIP 403 no rate)'),
   status: z.enum(accountStatuses).default('active'),
 });
 export const updateAccount = z.strictObject({
@@ -61,7 +61,7 @@ export const updateAccount = z.strictObject({
   allowedCountries: allowedCountries.optional(),
   maxRatePerMinute: maxRatePerMinute.optional(),
   dailySpendLimit: dailySpendLimit.optional(),
-  rateDeckId: uuid.nullable().optional(),
+  rateDeckId: uuid.nullable().optional().describe('the rate deck that prices this account’s calls (POST /v1/rate-decks); without one every outbound call is refused (SIP 403 no rate)'),
   status: z.enum(accountStatuses).optional(),
 });
 export const accountQuery = pageQuery.extend({ status: z.enum(accountStatuses).optional() });

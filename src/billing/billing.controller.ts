@@ -3,7 +3,7 @@
  * There is deliberately no endpoint that creates a CDR: CDRs come from calls (CdrsService.record).
  */
 import { Controller, Get, Headers, HttpCode, Logger, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { stringify } from 'csv-stringify';
 import type { FastifyReply } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -15,6 +15,8 @@ import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../pla
 import { CDR_COLUMNS, cdrQuery, CdrsService, exportQuery, usageQuery } from './cdrs.service';
 import { ledgerQuery, LedgerService, topUpInput } from './ledger.service';
 import { quoteInput, RateDecksService } from './rate-decks.service';
+import { ApiResult, pageOf } from '../platform/openapi';
+import { balanceOut, cdrOut, ledgerEntryOut, quoteOut, topUpOut, usageOut } from './billing.views';
 
 @ApiTags('billing')
 @ApiBearerAuth()
@@ -34,6 +36,7 @@ export class BillingController {
   @HttpCode(201)
   @ApiBodyOf(topUpInput)
   @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiResult(topUpOut, { status: 201, description: 'Credited (the first answer again, with Idempotent-Replayed: true, for a repeated Idempotency-Key)' })
   async topUp(
     @ValidParam('id') id: string,
     @ValidBody(topUpInput) body: z.infer<typeof topUpInput>,
@@ -47,12 +50,14 @@ export class BillingController {
 
   @Get('accounts/:id/ledger')
   @ApiQueryOf(ledgerQuery)
+  @ApiResult(pageOf(ledgerEntryOut))
   ledgerOf(@ValidParam('id') id: string, @ValidQuery(ledgerQuery) q: z.infer<typeof ledgerQuery>) {
     return this.ledger.list(id, q);
   }
 
   /** Balance beside the sum of the ledger (addition to API.md). */
   @Get('accounts/:id/balance')
+  @ApiResult(balanceOut)
   balance(@ValidParam('id') id: string) {
     return this.ledger.balance(id);
   }
@@ -61,12 +66,14 @@ export class BillingController {
   @Roles('operator', 'billing')
   @HttpCode(200)
   @ApiBodyOf(quoteInput)
+  @ApiResult(quoteOut)
   quote(@ValidBody(quoteInput) body: z.infer<typeof quoteInput>) {
     return this.decks.quote(body);
   }
 
   @Get('cdrs')
   @ApiQueryOf(cdrQuery)
+  @ApiResult(pageOf(cdrOut))
   list(@ValidQuery(cdrQuery) q: z.infer<typeof cdrQuery>) {
     return this.cdrs.list(q);
   }
@@ -79,6 +86,7 @@ export class BillingController {
   @Get('cdrs/export')
   @ApiQueryOf(exportQuery)
   @ApiProduces('text/csv')
+  @ApiResponse({ status: 200, description: 'Every matching CDR as CSV (newest first), streamed; the columns are the CDR fields', content: { 'text/csv': { schema: { type: 'string' } } } })
   async export(@ValidQuery(exportQuery) q: z.infer<typeof exportQuery>, @Res() reply: FastifyReply): Promise<void> {
     // Written to Node's response with backpressure, so Fastify lets go of the answer; the headers it
     // already holds (X-Request-Id) go out with ours.
@@ -93,12 +101,14 @@ export class BillingController {
   }
 
   @Get('cdrs/:id')
+  @ApiResult(cdrOut)
   get(@ValidParam('id') id: string) {
     return this.cdrs.get(id);
   }
 
   @Get('usage')
   @ApiQueryOf(usageQuery)
+  @ApiResult(usageOut)
   usage(@ValidQuery(usageQuery) q: z.infer<typeof usageQuery>) {
     return this.cdrs.usage(q);
   }

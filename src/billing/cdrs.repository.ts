@@ -262,13 +262,13 @@ export class CdrsRepository extends SqlRepository {
     return row ?? null;
   }
 
-  /** One page of matching CDRs in id order: ids after `after`, `take` rows at most. */
+  /** One page of matching CDRs, newest first: ids before `after`, `take` rows at most. */
   async page(filter: CdrFilter, after: string | null, take: number): Promise<CdrRow[]> {
     const params: unknown[] = [];
     const w = where(filter, params);
     params.push(after, take);
     return (await this.db.query(
-      `SELECT * FROM cdrs WHERE ${w} AND ($${params.length - 1}::uuid IS NULL OR id > $${params.length - 1}) ORDER BY id LIMIT $${params.length}`,
+      `SELECT * FROM cdrs WHERE ${w} AND ($${params.length - 1}::uuid IS NULL OR id < $${params.length - 1}) ORDER BY id DESC LIMIT $${params.length}`,
       params,
     )) as CdrRow[];
   }

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { newId } from '../platform/ids';
 import { printableText } from '../platform/inert-text';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
-import { notFound } from '../platform/problem';
+import { invalid, notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { CDR_QUEUE_PORT, CdrQueuePort } from './cdr-queue.port';
 import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow, type NewCdrRow, type OpenCdrRow } from './cdrs.repository';
@@ -88,11 +88,26 @@ export const cdrQuery = pageQuery.extend({
 });
 export const exportQuery = cdrQuery.omit({ limit: true, cursor: true }).extend({ format: z.literal('csv').default('csv') });
 export const usageQuery = z.object({
-  groupBy: z.enum(['day', 'destination', 'account']).default('day'),
-  from: z.iso.datetime({ offset: true }),
-  to: z.iso.datetime({ offset: true }),
-  accountId: uuid.optional(),
+  groupBy: z.enum(['day', 'destination', 'account']).default('day').describe('one row per day (UTC), per rated prefix, or per account'),
+  from: z.iso
+    .datetime({ offset: true, message: 'expected an ISO 8601 instant with its offset, such as 2026-11-01T00:00:00Z' })
+    .optional()
+    .describe('start of the period (inclusive), by call start; default: the start of the current month (UTC)'),
+  to: z.iso
+    .datetime({ offset: true, message: 'expected an ISO 8601 instant with its offset, such as 2026-12-01T00:00:00Z' })
+    .optional()
+    .describe('end of the period (exclusive); default: now'),
+  accountId: uuid.optional().describe('only this account'),
 });
+
+/** The period a usage query covers: `from` defaults to the start of the current UTC month, `to` to now. */
+export function usagePeriod(q: { from?: string; to?: string }, now = new Date()): { from: string; to: string } {
+  const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const from = q.from ?? monthStart.toISOString();
+  const to = q.to ?? now.toISOString();
+  if (Date.parse(from) >= Date.parse(to)) throw invalid('from', `must be before to (${to})`);
+  return { from, to };
+}
 
 /** A rating failure that retrying cannot fix (no rate, unknown account): the CDR goes `failed` at once. */
 export class RatingError extends Error {}
@@ -368,11 +383,12 @@ export class CdrsService {
   }
 
   async usage(q: z.infer<typeof usageQuery>): Promise<{ groupBy: string; from: string; to: string; data: Record<string, unknown>[] }> {
-    const rows = await this.cdrs.usage(q.groupBy, q.from, q.to, q.accountId ?? null);
+    const { from, to } = usagePeriod(q);
+    const rows = await this.cdrs.usage(q.groupBy, from, to, q.accountId ?? null);
     return {
       groupBy: q.groupBy,
-      from: q.from,
-      to: q.to,
+      from,
+      to,
       data: rows.map((r) => ({
         [q.groupBy === 'destination' ? 'prefix' : q.groupBy === 'account' ? 'accountId' : 'day']: r.key,
         ...(q.groupBy === 'destination' ? { destination: r.destination ?? null } : {}),

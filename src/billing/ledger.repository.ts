@@ -152,12 +152,12 @@ export class LedgerRepository extends SqlRepository {
     await tx.query('UPDATE topups SET response = $2 WHERE id = $1', [id, JSON.stringify(response)]);
   }
 
-  /** One page of an account's entries in id order, with the account's currency. */
+  /** One page of an account's entries, newest first, with the account's currency. */
   async page(accountId: string, filter: { after?: string; kind?: LedgerKind }, take: number): Promise<EntryRow[]> {
     return (await this.db.query(
       `SELECT l.*, a.currency FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
-       WHERE l.account_id = $1 AND ($2::uuid IS NULL OR l.id > $2) AND ($3::text IS NULL OR l.kind = $3)
-       ORDER BY l.id LIMIT $4`,
+       WHERE l.account_id = $1 AND ($2::uuid IS NULL OR l.id < $2) AND ($3::text IS NULL OR l.kind = $3)
+       ORDER BY l.id DESC LIMIT $4`,
       [accountId, filter.after ?? null, filter.kind ?? null, take],
     )) as EntryRow[];
   }

@@ -6,6 +6,8 @@ import { Roles } from '../auth/roles.decorator';
 import { csvBody } from '../platform/csv-import';
 import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../platform/validation';
 import { createRateDeck, rateDeckQuery, RateDecksService, rateQuery } from './rate-decks.service';
+import { ApiResult, pageOf } from '../platform/openapi';
+import { importedOut, rateDeckOut, rateOut } from './billing.views';
 
 @ApiTags('rate decks')
 @ApiBearerAuth()
@@ -16,6 +18,7 @@ export class RateDecksController {
   @Post()
   @Roles('operator')
   @ApiBodyOf(createRateDeck)
+  @ApiResult(rateDeckOut, { status: 201 })
   create(@ValidBody(createRateDeck) body: z.infer<typeof createRateDeck>) {
     return this.decks.create(body);
   }
@@ -23,12 +26,14 @@ export class RateDecksController {
   @Get()
   @Roles('operator', 'billing')
   @ApiQueryOf(rateDeckQuery)
+  @ApiResult(pageOf(rateDeckOut))
   list(@ValidQuery(rateDeckQuery) q: z.infer<typeof rateDeckQuery>) {
     return this.decks.list(q);
   }
 
   @Get(':id')
   @Roles('operator', 'billing')
+  @ApiResult(rateDeckOut)
   get(@ValidParam('id') id: string) {
     return this.decks.get(id);
   }
@@ -37,6 +42,7 @@ export class RateDecksController {
   @Get(':id/rates')
   @Roles('operator', 'billing')
   @ApiQueryOf(rateQuery)
+  @ApiResult(pageOf(rateOut))
   rates(@ValidParam('id') id: string, @ValidQuery(rateQuery) q: z.infer<typeof rateQuery>) {
     return this.decks.rates(id, q);
   }
@@ -46,6 +52,7 @@ export class RateDecksController {
   @Roles('operator')
   @ApiConsumes('text/csv')
   @ApiBody({ schema: { type: 'string', example: 'prefix,destination,ratePerMinute,connectionFee,firstIncrement,nextIncrement,effectiveFrom\n44,United Kingdom,0.012000,0,30,6,\n' } })
+  @ApiResult(importedOut, { status: 201 })
   importRates(@ValidParam('id') id: string, @Req() req: FastifyRequest) {
     return this.decks.importCsv(id, csvBody(req));
   }

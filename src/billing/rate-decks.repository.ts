@@ -59,7 +59,7 @@ export class RateDecksRepository extends SqlRepository {
   }
 
   async decksPage(after: string | undefined, take: number): Promise<DeckRow[]> {
-    return (await this.db.query(`${DECK_SELECT} WHERE ($1::uuid IS NULL OR d.id > $1) ORDER BY d.id LIMIT $2`, [after ?? null, take])) as DeckRow[];
+    return (await this.db.query(`${DECK_SELECT} WHERE ($1::uuid IS NULL OR d.id < $1) ORDER BY d.id DESC LIMIT $2`, [after ?? null, take])) as DeckRow[];
   }
 
   async deck(id: string): Promise<DeckRow | null> {
@@ -67,12 +67,12 @@ export class RateDecksRepository extends SqlRepository {
     return row ?? null;
   }
 
-  /** One page of a deck's rates in id order; `prefix` (digits) keeps those starting with it. */
+  /** One page of a deck's rates, newest first; `prefix` (digits) keeps those starting with it. */
   async ratesPage(deckId: string, filter: { after?: string; prefix?: string }, take: number): Promise<RateRow[]> {
     return (await this.db.query(
       `SELECT r.*, d.currency FROM rates r JOIN rate_decks d ON d.id = r.rate_deck_id
-       WHERE r.rate_deck_id = $1 AND ($2::uuid IS NULL OR r.id > $2) AND ($3::text IS NULL OR r.prefix LIKE $3 || '%')
-       ORDER BY r.id LIMIT $4`,
+       WHERE r.rate_deck_id = $1 AND ($2::uuid IS NULL OR r.id < $2) AND ($3::text IS NULL OR r.prefix LIKE $3 || '%')
+       ORDER BY r.id DESC LIMIT $4`,
       [deckId, filter.after ?? null, filter.prefix ?? null, take],
     )) as RateRow[];
   }

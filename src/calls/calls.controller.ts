@@ -4,6 +4,8 @@ import { Roles } from '../auth/roles.decorator';
 import { notFound } from '../platform/problem';
 import { ValidParam } from '../platform/validation';
 import { CallsService } from './calls.service';
+import { ApiNoContent, ApiResult, pageOf } from '../platform/openapi';
+import { callOut } from './calls.views';
 
 @ApiTags('calls')
 @ApiBearerAuth()
@@ -14,11 +16,13 @@ export class CallsController {
 
   /** Calls in progress on this node (ringing or answered), with their media packet counts. */
   @Get()
+  @ApiResult(pageOf(callOut))
   list() {
     return { data: this.calls.list(), nextCursor: null };
   }
 
   @Get(':id')
+  @ApiResult(callOut)
   get(@ValidParam('id') id: string) {
     const call = this.calls.get(id);
     if (!call) throw notFound('call', id);
@@ -28,6 +32,7 @@ export class CallsController {
   /** Hangs the call up: BYE to both sides (a refusal to the caller while ringing); the CDR says `gateway`. */
   @Delete(':id')
   @HttpCode(204)
+  @ApiNoContent('BYE sent to both sides')
   hangUp(@ValidParam('id') id: string): void {
     if (!this.calls.hangUp(id)) throw notFound('call', id);
   }

@@ -138,8 +138,9 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
   // ---- operations -------------------------------------------------------------------------
 
+  /** Calls in progress on this node, newest first like every list of the API (a Map keeps insertion order). */
   list(): CallView[] {
-    return [...this.calls.values()].map((c) => callView(c));
+    return [...this.calls.values()].reverse().map((c) => callView(c));
   }
 
   get(id: string): CallView | undefined {

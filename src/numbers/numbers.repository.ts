@@ -66,10 +66,10 @@ export class NumbersRepository {
     return (await this.dids.findOneBy({ e164 })) ?? undefined;
   }
 
-  /** Up to `limit` numbers after the cursor, by id. */
+  /** Up to `limit` numbers after the cursor, newest first. */
   list(f: NumberFilter): Promise<Did[]> {
-    const qb = this.dids.createQueryBuilder('n').orderBy('n.id', 'ASC').take(f.limit);
-    if (f.after) qb.andWhere('n.id > :after', { after: f.after });
+    const qb = this.dids.createQueryBuilder('n').orderBy('n.id', 'DESC').take(f.limit);
+    if (f.after) qb.andWhere('n.id < :after', { after: f.after });
     if (f.status) qb.andWhere('n.status = :status', { status: f.status });
     if (f.userId) qb.andWhere('n.user_id = :userId', { userId: f.userId });
     if (f.country) qb.andWhere('n.country = :country', { country: f.country });

@@ -18,6 +18,7 @@ import { DomainError } from '../platform/problem';
 import { ApiBodyOf, ValidBody } from '../platform/validation';
 import { PhoneLoginService } from './phone-login.service';
 import { iceServersFor } from './turn-credentials';
+import { ApiResult } from '../platform/openapi';
 
 export const turnCredentialsRequest = z.strictObject({
   username: z.string().min(1, 'expected the SIP username').max(64),
@@ -89,6 +90,7 @@ export class PhoneController {
       'Checks the SIP username and password, then returns the configured ICE servers with TURN REST API credentials (username "<expiry>:<user>", credential base64 HMAC-SHA1 under TURN_SECRET). `iceServers` is empty when no TURN is configured. Failures are rate-limited per address and per username (429 with Retry-After).',
   })
   @ApiBodyOf(turnCredentialsRequest)
+  @ApiResult(z.object({ iceServers: z.array(z.object({ urls: z.union([z.string(), z.array(z.string())]), username: z.string().optional(), credential: z.string().optional() })) }))
   async turnCredentials(@ValidBody(turnCredentialsRequest) body: z.infer<typeof turnCredentialsRequest>, @Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply) {
     res.header('Cache-Control', 'no-store');
     const outcome = await this.login.check(body.username, body.password, req.raw.socket.remoteAddress ?? 'unknown');

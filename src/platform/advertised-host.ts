@@ -19,3 +19,14 @@ export function advertisedHost(config: Pick<AppConfig, 'sipPublicAddress' | 'sip
     .find((i) => i && i.family === 'IPv4' && !i.internal);
   return external?.address ?? '127.0.0.1';
 }
+
+/**
+ * The `host[:port]` a phone dials or registers to: the advertised host (IPv6 in brackets) and the
+ * SIP listening port unless it is 5060 (or 0, a port the kernel picks at start and config cannot know).
+ */
+export function advertisedHostPort(config: Pick<AppConfig, 'sipPublicAddress' | 'sipListen'>): string {
+  const host = advertisedHost(config);
+  const port = config.sipListen.port;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return port === 5060 || port === 0 ? shown : `${shown}:${port}`;
+}

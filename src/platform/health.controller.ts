@@ -8,6 +8,13 @@ import { Public } from '../auth/roles.decorator';
 import { pingDatabase } from './database';
 import { NodeLifecycle } from './node-lifecycle';
 import { REDIS } from './redis';
+import { z } from 'zod';
+import { ApiResult } from './openapi';
+
+const readyOut = z.object({
+  status: z.enum(['ok', 'unavailable', 'draining']).describe('draining: the node is shutting down and takes no new calls (503)'),
+  checks: z.array(z.object({ name: z.string(), ok: z.boolean() }).passthrough()).describe('one per dependency: postgres, redis'),
+});
 
 async function probe(name: string, check: () => Promise<unknown>): Promise<{ name: string; ok: boolean; error?: string }> {
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out after 2000 ms')), 2000).unref());
@@ -31,6 +38,7 @@ export class HealthController {
 
   /** The process is up; no dependency checked (a restart would not help them). */
   @Get('live')
+  @ApiResult(z.object({ status: z.literal('ok') }))
   live() {
     return { status: 'ok' };
   }
@@ -40,6 +48,7 @@ export class HealthController {
    * `{status:'draining'}` at once, without probing: a load balancer must take it out now.
    */
   @Get('ready')
+  @ApiResult(readyOut, { description: 'ok: PostgreSQL and Redis answer; the same body with 503 when one does not' })
   async ready(@Res({ passthrough: true }) res: FastifyReply) {
     if (this.lifecycle.draining) {
       res.status(503);

@@ -1,5 +1,6 @@
 /**
- * Cursor pagination over time-ordered ids (UUIDv7): `WHERE id > cursor ORDER BY id LIMIT n+1`.
+ * Cursor pagination over time-ordered ids (UUIDv7): `WHERE id < cursor ORDER BY id DESC LIMIT n+1`:
+ * every list is newest first (`cdrs?limit=1` is the latest call).
  * A keyset cursor stays correct while rows are inserted, unlike OFFSET, and costs one index seek.
  */
 import { z } from 'zod';

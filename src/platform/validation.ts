@@ -20,11 +20,12 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
 
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const r = schema.safeParse(value ?? {});
-  if (!r.success) {
-    const errors = fieldErrors(r.error);
-    throw new DomainError('invalid_input', `invalid ${errors.map((e) => e.field).join(', ')}`, errors);
-  }
+  if (!r.success) throw invalidFields(fieldErrors(r.error));
   return r.data;
+}
+
+function invalidFields(errors: FieldError[]): DomainError {
+  return new DomainError('invalid_input', `invalid ${errors.map((e) => e.field).join(', ')}`, errors);
 }
 
 class ZodPipe implements PipeTransform {
@@ -32,6 +33,51 @@ class ZodPipe implements PipeTransform {
   transform(value: unknown): unknown {
     return parseOrThrow(this.schema, value);
   }
+}
+
+/**
+ * A query string's `+` is a space once decoded (application/x-www-form-urlencoded), so
+ * `?destination=+4420…` arrives as " 4420…". A value that is one space and then digits only can
+ * only have been an E.164 `+`: it is read as one. Anything else is left for the schema to judge.
+ */
+export function plusFromSpace(value: unknown): unknown {
+  return typeof value === 'string' && /^ [0-9]+$/.test(value) ? `+${value.slice(1)}` : value;
+}
+
+const QUERY_VALUE_SHOWN = 64;
+
+/**
+ * Query parameters: strict (an unknown parameter, such as a mistyped filter, is a 400 naming it and
+ * the accepted ones, not a silently unfiltered list), `+` read back from a space, and each error
+ * says what was received, since a client's URL encoding is the usual culprit.
+ */
+class QueryPipe implements PipeTransform {
+  private readonly schema: z.ZodType;
+  private readonly accepted: string[];
+  constructor(schema: z.ZodType) {
+    this.schema = schema instanceof z.ZodObject ? schema.strict() : schema;
+    this.accepted = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+  }
+  transform(value: unknown): unknown {
+    const query = Object.fromEntries(Object.entries((value ?? {}) as Record<string, unknown>).map(([k, v]) => [k, plusFromSpace(v)]));
+    const r = this.schema.safeParse(query, { reportInput: true });
+    if (r.success) return r.data;
+    const errors = r.error.issues.flatMap((i): FieldError[] => {
+      if (i.code === 'unrecognized_keys') {
+        const accepted = this.accepted.length ? `; accepted: ${this.accepted.join(', ')}` : '';
+        return i.keys.map((k) => ({ field: k, message: `unknown query parameter${accepted}` }));
+      }
+      const field = i.path.map(String).join('.') || 'query';
+      const received = typeof i.input === 'string' ? ` (received ${JSON.stringify(i.input.slice(0, QUERY_VALUE_SHOWN))}${encodingHint(i.input)})` : '';
+      return [{ field, message: `${i.message}${received}` }];
+    });
+    throw invalidFields(errors);
+  }
+}
+
+/** What to tell a client whose `+` became a space somewhere we could not undo. */
+function encodingHint(input: string): string {
+  return / [0-9]/.test(input) ? '; a + in a query string must be sent as %2B' : '';
 }
 
 /** JSON Schema of a zod schema for @nestjs/swagger (draft 2020-12 and OpenAPI 3.1 agree). */
@@ -43,7 +89,7 @@ export function openApiSchema(schema: z.ZodType): Record<string, unknown> {
 
 /** Validated body parameter. Pair with `@ApiBodyOf(schema)` on the handler. */
 export const ValidBody = (schema: z.ZodType) => Body(new ZodPipe(schema));
-export const ValidQuery = (schema: z.ZodType) => Query(new ZodPipe(schema));
+export const ValidQuery = (schema: z.ZodType) => Query(new QueryPipe(schema));
 
 export const ApiBodyOf = (schema: z.ZodType) => ApiBody({ schema: openApiSchema(schema) as never });
 

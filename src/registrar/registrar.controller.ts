@@ -4,6 +4,8 @@ import { Roles } from '../auth/roles.decorator';
 import { ValidParam } from '../platform/validation';
 import { UsersService } from '../users/users.service';
 import { RegistrarService } from './registrar.service';
+import { ApiResult, pageOf } from '../platform/openapi';
+import { registrationOut } from '../users/users.views';
 
 @ApiTags('users')
 @ApiBearerAuth()
@@ -17,6 +19,7 @@ export class RegistrarController {
 
   /** The user's current contact bindings (one per registered device). */
   @Get(':id/registrations')
+  @ApiResult(pageOf(registrationOut))
   async registrations(@ValidParam('id') id: string) {
     await this.users.get(id);
     const now = Date.now();

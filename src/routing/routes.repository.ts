@@ -4,7 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { FindOptionsWhere, LessThan, Repository } from 'typeorm';
 import { Route } from './route.entity';
 import type { RouteCandidate } from './route-selection';
 
@@ -23,13 +23,13 @@ export class RoutesRepository {
     await this.routes.save(this.routes.create(route));
   }
 
-  /** Up to `limit` routes after the cursor, by id. */
+  /** Up to `limit` routes after the cursor, newest first. */
   list(f: RouteFilter): Promise<Route[]> {
     const where: FindOptionsWhere<Route> = {};
-    if (f.after) where.id = MoreThan(f.after);
+    if (f.after) where.id = LessThan(f.after);
     if (f.prefix !== undefined) where.prefix = f.prefix;
     if (f.trunkId) where.trunkId = f.trunkId;
-    return this.routes.find({ where, order: { id: 'ASC' }, take: f.limit });
+    return this.routes.find({ where, order: { id: 'DESC' }, take: f.limit });
   }
 
   async find(id: string): Promise<Route | undefined> {

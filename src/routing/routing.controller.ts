@@ -6,6 +6,8 @@ import { ApiBodyOf, ApiQueryOf, ValidBody, ValidParam, ValidQuery } from '../pla
 import { RoutesService } from './routes.service';
 import { createRoute, createTrunk, routeLookup, routeQuery, trunkQuery, updateTrunk } from './routing.schemas';
 import { TrunksService } from './trunks.service';
+import { ApiNoContent, ApiResult, pageOf } from '../platform/openapi';
+import { candidateOut, routeOut, trunkOut } from './routing.views';
 
 @ApiTags('trunks')
 @ApiBearerAuth()
@@ -17,29 +19,34 @@ export class TrunksController {
   /** `password` is write-only: stored encrypted, shown as `hasPassword`. */
   @Post()
   @ApiBodyOf(createTrunk)
+  @ApiResult(trunkOut, { status: 201 })
   create(@ValidBody(createTrunk) body: z.infer<typeof createTrunk>) {
     return this.trunks.create(body);
   }
 
   @Get()
   @ApiQueryOf(trunkQuery)
+  @ApiResult(pageOf(trunkOut))
   list(@ValidQuery(trunkQuery) q: z.infer<typeof trunkQuery>) {
     return this.trunks.list(q);
   }
 
   @Get(':id')
+  @ApiResult(trunkOut)
   get(@ValidParam('id') id: string) {
     return this.trunks.get(id);
   }
 
   @Patch(':id')
   @ApiBodyOf(updateTrunk)
+  @ApiResult(trunkOut)
   update(@ValidParam('id') id: string, @ValidBody(updateTrunk) body: z.infer<typeof updateTrunk>) {
     return this.trunks.update(id, body);
   }
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiNoContent()
   remove(@ValidParam('id') id: string) {
     return this.trunks.remove(id);
   }
@@ -54,12 +61,14 @@ export class RoutesController {
 
   @Post()
   @ApiBodyOf(createRoute)
+  @ApiResult(routeOut, { status: 201 })
   create(@ValidBody(createRoute) body: z.infer<typeof createRoute>) {
     return this.routes.create(body);
   }
 
   @Get()
   @ApiQueryOf(routeQuery)
+  @ApiResult(pageOf(routeOut))
   list(@ValidQuery(routeQuery) q: z.infer<typeof routeQuery>) {
     return this.routes.list(q);
   }
@@ -71,18 +80,21 @@ export class RoutesController {
    */
   @Get('lookup')
   @ApiQueryOf(routeLookup)
+  @ApiResult(z.object({ data: z.array(candidateOut).describe('the trunks a call would try, in order') }))
   async lookup(@ValidQuery(routeLookup) q: z.infer<typeof routeLookup>) {
     const data = await this.routes.candidates(q.destination, q.callId);
     return { data: data.map(({ trunkEnabled: _enabled, ...r }) => r) };
   }
 
   @Get(':id')
+  @ApiResult(routeOut)
   get(@ValidParam('id') id: string) {
     return this.routes.get(id);
   }
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiNoContent()
   remove(@ValidParam('id') id: string) {
     return this.routes.remove(id);
   }

@@ -29,7 +29,7 @@ export const createTrunk = z.strictObject({
   transport: z.enum(transports).default('udp'),
   username: z.string().min(1).max(128).nullable().default(null),
   password: z.string().min(1).max(256).nullable().default(null),
-  inboundAddresses: cidrList.default([]),
+  inboundAddresses: cidrList.default([]).describe('IPs or CIDRs the trunk sends calls from; INVITEs from them are inbound trunk calls'),
   maxChannels: z.number().int().min(1).max(1_000_000).nullable().default(null),
   enabled: z.boolean().default(true),
 });
@@ -52,10 +52,11 @@ export const createRoute = z.strictObject({
   prefix: z
     .string()
     .regex(/^\+?[0-9]{0,15}$/, 'expected E.164 digits (an optional leading + is dropped); "" matches every number')
-    .transform((p) => p.replace(/^\+/, '')),
-  trunkId: uuid,
-  priority: z.number().int().min(0).max(1_000_000).default(100),
-  weight: z.number().int().min(1).max(1_000_000).default(1),
+    .transform((p) => p.replace(/^\+/, ''))
+    .describe('E.164 digits the destination starts with; the longest matching prefix wins; "" is the catch-all route (every number)'),
+  trunkId: uuid.describe('the trunk calls matching the prefix go to'),
+  priority: z.number().int().min(0).max(1_000_000).default(100).describe('lower first among routes of the same prefix (the next is failover)'),
+  weight: z.number().int().min(1).max(1_000_000).default(1).describe('share among routes of equal prefix and priority'),
 });
 
 export const routeQuery = pageQuery.extend({

@@ -1,7 +1,7 @@
 /** Every query of the trunks table. Passwords stay sealed here; TrunksService seals and opens them. */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { FindOptionsWhere, LessThan, Repository } from 'typeorm';
 import { Trunk } from './trunk.entity';
 
 export interface TrunkFilter {
@@ -18,12 +18,12 @@ export class TrunksRepository {
     await this.trunks.save(this.trunks.create(trunk));
   }
 
-  /** Up to `limit` trunks after the cursor, by id. */
+  /** Up to `limit` trunks after the cursor, newest first. */
   list(f: TrunkFilter): Promise<Trunk[]> {
     const where: FindOptionsWhere<Trunk> = {};
-    if (f.after) where.id = MoreThan(f.after);
+    if (f.after) where.id = LessThan(f.after);
     if (f.enabled !== undefined) where.enabled = f.enabled;
-    return this.trunks.find({ where, order: { id: 'ASC' }, take: f.limit });
+    return this.trunks.find({ where, order: { id: 'DESC' }, take: f.limit });
   }
 
   all(): Promise<Trunk[]> {

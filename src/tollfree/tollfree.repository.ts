@@ -95,15 +95,15 @@ export class TollFreeRepository {
     return rows.length ? entryOf(rows[0]) : undefined;
   }
 
-  /** Up to `limit` entries after the cursor, by id. */
+  /** Up to `limit` entries after the cursor, newest first. */
   async list(f: EntryFilter): Promise<TollFreeNumber[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (f.after) where.push(`id > $${params.push(f.after)}`);
+    if (f.after) where.push(`id < $${params.push(f.after)}`);
     if (f.accountId) where.push(`account_id = $${params.push(f.accountId)}`);
     if (f.prefix) where.push(`e164 LIKE $${params.push(`+${f.prefix.replace(/^\+/, '')}%`)}`);
     const rows = (await this.db.query(
-      `SELECT ${ENTRY_COLUMNS} FROM tollfree ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.push(f.limit)}`,
+      `SELECT ${ENTRY_COLUMNS} FROM tollfree ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.push(f.limit)}`,
       params,
     )) as EntryRow[];
     return rows.map(entryOf);
@@ -168,11 +168,11 @@ export class TollFreeRepository {
 
   // ---- versions ----
 
-  /** Up to `limit` versions of a number after the cursor, oldest first. */
+  /** Up to `limit` versions of a number after the cursor, newest first. */
   async versions(e164: string, after: string | undefined, limit: number): Promise<TollFreeVersion[]> {
     const rows = (await (after
-      ? this.db.query(`SELECT ${VERSION_COLUMNS} FROM tollfree_versions WHERE e164 = $1 AND id > $2 ORDER BY id LIMIT $3`, [e164, after, limit])
-      : this.db.query(`SELECT ${VERSION_COLUMNS} FROM tollfree_versions WHERE e164 = $1 ORDER BY id LIMIT $2`, [e164, limit]))) as VersionRow[];
+      ? this.db.query(`SELECT ${VERSION_COLUMNS} FROM tollfree_versions WHERE e164 = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, [e164, after, limit])
+      : this.db.query(`SELECT ${VERSION_COLUMNS} FROM tollfree_versions WHERE e164 = $1 ORDER BY id DESC LIMIT $2`, [e164, limit]))) as VersionRow[];
     return rows.map(versionOf);
   }
 
@@ -205,11 +205,11 @@ export class TollFreeRepository {
     return rangeOf(row);
   }
 
-  /** Up to `limit` ranges after the cursor, by id. */
+  /** Up to `limit` ranges after the cursor, newest first. */
   async listRanges(after: string | undefined, limit: number): Promise<TollFreeRange[]> {
     const rows = (await (after
-      ? this.db.query(`SELECT ${RANGE_COLUMNS} FROM tollfree_ranges WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit])
-      : this.db.query(`SELECT ${RANGE_COLUMNS} FROM tollfree_ranges ORDER BY id LIMIT $1`, [limit]))) as RangeRow[];
+      ? this.db.query(`SELECT ${RANGE_COLUMNS} FROM tollfree_ranges WHERE id < $1 ORDER BY id DESC LIMIT $2`, [after, limit])
+      : this.db.query(`SELECT ${RANGE_COLUMNS} FROM tollfree_ranges ORDER BY id DESC LIMIT $1`, [limit]))) as RangeRow[];
     return rows.map(rangeOf);
   }
 

@@ -44,15 +44,19 @@ export const ruleInput = z.strictObject({
   /** Kept when given (so a rule keeps its id across edits); the server makes one otherwise. */
   id: uuid.optional(),
   name: z.string().trim().min(1).max(100),
-  when: conditionsInput.default({}),
-  action: actionInput,
+  when: conditionsInput.default({}).describe('every condition given must hold (AND); within one, any value (OR); {} or absent matches every call'),
+  action: actionInput.describe('exactly one of route (a number), split (shares summing to 100, stable per call id) or block (reason, sipCode 403 or 603)'),
 });
 
 const entryFields = {
   accountId: uuid,
   timezone: z.string().trim().min(1).max(64),
   defaultTarget: numberText,
-  rules: z.array(ruleInput).max(MAX_RULES).default([]),
+  rules: z
+    .array(ruleInput)
+    .max(MAX_RULES)
+    .default([])
+    .describe('tried in order: the first rule whose conditions all hold acts; none matching routes to defaultTarget'),
 };
 export const createEntry = z.strictObject({ e164: numberText, ...entryFields });
 /** PUT replaces the whole entry; `e164` may be repeated but must be the number in the path. */

@@ -211,7 +211,7 @@ export class TollFreeService implements OnModuleInit {
     return toPage(rows, q.limit, view);
   }
 
-  /** Every version of a number, oldest first; kept after the number is deleted. */
+  /** Every version of a number, newest first; kept after the number is deleted. */
   async versions(rawE164: string, q: z.infer<typeof versionQuery>): Promise<Page<VersionView>> {
     const e164 = this.pathNumber(rawE164);
     const after = decodeCursor(q.cursor);

@@ -9,7 +9,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { FindOptionsWhere, LessThan, Repository } from 'typeorm';
 import { LookupCache } from '../platform/lookup-cache';
 import { User } from './user.entity';
 
@@ -52,13 +52,13 @@ export class UsersRepository {
     this.credentialsCache.clear();
   }
 
-  /** Up to `limit` users after the cursor, by id. */
+  /** Up to `limit` users after the cursor, newest first. */
   list(f: UserFilter): Promise<User[]> {
     const where: FindOptionsWhere<User> = {};
-    if (f.after) where.id = MoreThan(f.after);
+    if (f.after) where.id = LessThan(f.after);
     if (f.accountId) where.accountId = f.accountId;
     if (f.username) where.username = f.username;
-    return this.users.find({ where, order: { id: 'ASC' }, take: f.limit });
+    return this.users.find({ where, order: { id: 'DESC' }, take: f.limit });
   }
 
   async find(id: string): Promise<User | undefined> {

@@ -12,6 +12,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { AccountsService } from '../billing/accounts.service';
+import { advertisedHostPort } from '../platform/advertised-host';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
@@ -31,7 +32,7 @@ export const createUser = z.strictObject({
   username,
   password,
   displayName: z.string().trim().max(200).nullable().default(null),
-  accountId: uuid,
+  accountId: uuid.describe('the account that pays for the user’s calls; it needs a rateDeckId for outbound calls'),
   status: z.enum(userStatuses).default('active'),
 });
 export const updateUser = z.strictObject({
@@ -49,7 +50,10 @@ export interface UserView {
   displayName: string | null;
   accountId: string;
   status: string;
+  /** The address a softphone registers as: the username at the gateway's advertised SIP host and port. */
   sipUri: string;
+  /** The digest realm (SIP_REALM) the phone authenticates in; not a host anything can dial. */
+  realm: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -68,7 +72,11 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly accounts: AccountsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.sipHostPort = advertisedHostPort(config);
+  }
+
+  private readonly sipHostPort: string;
 
   async create(input: z.infer<typeof createUser>): Promise<UserView> {
     await this.requireAccount(input.accountId);
@@ -169,7 +177,8 @@ export class UsersService {
       displayName: u.displayName,
       accountId: u.accountId,
       status: u.status,
-      sipUri: `sip:${u.username}@${this.config.sipPublicAddress ?? this.config.sipRealm}`,
+      sipUri: `sip:${u.username}@${this.sipHostPort}`,
+      realm: this.config.sipRealm,
       createdAt: u.createdAt.toISOString(),
       updatedAt: u.updatedAt.toISOString(),
     };

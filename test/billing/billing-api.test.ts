@@ -84,11 +84,12 @@ describe('billing API', () => {
       const acc = await t.http().get(`/v1/accounts/${accountId}`).expect(200);
       expect(acc.body.balance).toBe('11.500000');
       const ledger = await t.http().get(`/v1/accounts/${accountId}/ledger`).expect(200);
+      // newest first
       expect(ledger.body.data.map((e: { amount: string; kind: string }) => [e.kind, e.amount])).toEqual([
-        ['topup', '10.500000'],
         ['topup', '1.000000'],
+        ['topup', '10.500000'],
       ]);
-      expect(ledger.body.data[0].topupId).toBe(first.body.id);
+      expect(ledger.body.data[1].topupId).toBe(first.body.id);
       const bal = await t.http().get(`/v1/accounts/${accountId}/balance`).expect(200);
       expect(bal.body).toMatchObject({ balance: '11.500000', ledgerSum: '11.500000' });
     });
@@ -111,8 +112,8 @@ describe('billing API', () => {
       await rental.chargeMonth('2026-12');
       const ledger = await t.http().get(`/v1/accounts/${accountId}/ledger?kind=rental`).expect(200);
       expect(ledger.body.data.map((e: { period: string; amount: string; number: string }) => [e.period, e.amount, e.number])).toEqual([
-        ['2026-11', '-2.250000', e164],
         ['2026-12', '-2.250000', e164],
+        ['2026-11', '-2.250000', e164],
       ]);
       expect((await t.http().get(`/v1/accounts/${accountId}`).expect(200)).body.balance).toBe('15.500000');
       expect(await ledgerMismatches(pg, [accountId])).toEqual([]);
@@ -178,13 +179,14 @@ describe('billing API', () => {
       expect(byNumber.body.data.map((c: { id: string }) => c.id)).toEqual([missed.id]);
       const page1 = await t.http().get(`/v1/cdrs?accountId=${accountId}&limit=1`).expect(200);
       const page2 = await t.http().get(`/v1/cdrs?accountId=${accountId}&limit=1&cursor=${page1.body.nextCursor}`).expect(200);
-      expect([...page1.body.data, ...page2.body.data].map((c: { id: string }) => c.id)).toEqual([id, missed.id]);
+      // newest first: the missed call was recorded after the answered one
+      expect([...page1.body.data, ...page2.body.data].map((c: { id: string }) => c.id)).toEqual([missed.id, id]);
 
       const csv = await t.http().get(`/v1/cdrs/export?format=csv&accountId=${accountId}`).expect(200).expect('Content-Type', /text\/csv/);
       const lines = csv.text.trim().split('\n');
       expect(lines[0].split(',').slice(0, 3)).toEqual(['id', 'callId', 'direction']);
       expect(lines).toHaveLength(3);
-      expect(lines[1]).toContain(id);
+      expect(lines[2]).toContain(id);
 
       const from = new Date(Date.now() - 86_400_000).toISOString();
       const to = new Date(Date.now() + 86_400_000).toISOString();

@@ -147,7 +147,8 @@ export async function waitForCdrs(gw: CallsGateway, filter: Record<string, strin
 export async function cdrsAfter(gw: CallsGateway, filter: Record<string, string>, ms = 1000): Promise<Cdr[]> {
   await sleep(ms);
   const query = new URLSearchParams({ ...filter, limit: '1000' }).toString();
-  return (await gw.t.http().get(`/v1/cdrs?${query}`).expect(200)).body.data as Cdr[];
+  // The API lists newest first; the call tests read them in call order.
+  return ((await gw.t.http().get(`/v1/cdrs?${query}`).expect(200)).body.data as Cdr[]).reverse();
 }
 
 export const micros = (amount: string): bigint => {
@@ -177,7 +178,8 @@ export interface LedgerEntry {
   cdrId: string | null;
 }
 export async function ledgerOf(gw: CallsGateway, accountId: string): Promise<LedgerEntry[]> {
-  return (await gw.t.http().get(`/v1/accounts/${accountId}/ledger?limit=1000`).expect(200)).body.data as LedgerEntry[];
+  // The API lists newest first; the call tests read the ledger in booking order.
+  return ((await gw.t.http().get(`/v1/accounts/${accountId}/ledger?limit=1000`).expect(200)).body.data as LedgerEntry[]).reverse();
 }
 
 /** The balance once it equals `expected`, or what it is after `ms` (the caller asserts). */

@@ -79,7 +79,8 @@ describe('users', () => {
   it('stores the password only as digest HA1 (MD5 and SHA-256) for the configured realm', async () => {
     const username = unique('alice');
     const r = await t.http().post('/v1/users').send({ username, password: 'correct horse', displayName: 'Alice', accountId }).expect(201);
-    expect(r.body).toMatchObject({ username, displayName: 'Alice', accountId, status: 'active', sipUri: `sip:${username}@gateway.test` });
+    expect(r.body).toMatchObject({ username, displayName: 'Alice', accountId, status: 'active', sipUri: `sip:${username}@127.0.0.1`, realm: 'gateway.test' });
+    // The URI names the host phones reach (SIP_LISTEN's 127.0.0.1 here), never the realm, which nothing can dial.
     expect(r.body).not.toHaveProperty('password');
     expect(JSON.stringify(r.body)).not.toMatch(/ha1/i);
     const [row] = await t.app.get(DataSource).query('SELECT * FROM users WHERE id = $1', [r.body.id]);

@@ -98,12 +98,13 @@ describe('toll-free numbers through the HTTP API', () => {
     await t.http(operator.secret).delete(`/v1/tollfree/${enc(e164)}`).expect(204);
     await t.http().get(`/v1/tollfree/${enc(e164)}`).expect(404);
 
-    const versions = (await t.http().get(`/v1/tollfree/${enc(e164)}/versions`).expect(200)).body.data;
-    expect(versions.map((v: { version: number; change: string; changedBy: string }) => [v.version, v.change, v.changedBy])).toEqual([
-      [1, 'create', 'config'],
-      [2, 'update', operator.id],
+    const newestFirst = (await t.http().get(`/v1/tollfree/${enc(e164)}/versions`).expect(200)).body.data;
+    expect(newestFirst.map((v: { version: number; change: string; changedBy: string }) => [v.version, v.change, v.changedBy])).toEqual([
       [3, 'delete', operator.id],
+      [2, 'update', operator.id],
+      [1, 'create', 'config'],
     ]);
+    const versions = [...newestFirst].reverse();
     expect(versions[0].entry).toMatchObject({ e164, accountId, defaultTarget: '+12125550100', rules: [] });
     expect(versions[1].entry.defaultTarget).toBe('+13125550102');
     const [t1, t2, t3] = versions.map((v: { changedAt: string }) => Date.parse(v.changedAt));

@@ -1,9 +1,10 @@
 /**
  * A relay session with a WebRTC side (webrtc-leg.ts behind relay-session.ts), against a real
  * node-datachannel peer standing in for the browser: the direction rules (mirror the offer, keep
- * the far end's direction) and hold through a re-offer. Ports: relay 52600–52699, peer 52700–52799.
+ * the far end's direction) and hold through a re-offer; a browser callee's early connectivity checks
+ * (the libdatachannel race of webrtc-leg.ts). Ports: relay 52600–52699, peer 52700–52799.
  */
-import { BrowserPeer } from '../../test/webrtc-media/browser-peer';
+import { BrowserPeer, rtp, toneFrame } from '../../test/webrtc-media/browser-peer';
 import { sdpFor } from '../../test/media/udp-peer';
 import { MediaRelay } from './media-relay';
 import type { RelaySession } from './relay-session';
@@ -23,6 +24,13 @@ afterEach(async () => {
 });
 
 afterAll(() => relay.close());
+
+async function until(ok: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 const direction = (sdp: string) => /^a=(sendrecv|sendonly|recvonly|inactive)\r?$/m.exec(sdp)?.[1];
 
@@ -64,5 +72,26 @@ describe('a WebRTC side of a relay session', () => {
     open.push({ peer, session });
     await expect(session.acceptWebRtc('a', await peer.offer())).rejects.toThrow(/not enabled/);
     await off.close();
+  });
+
+  it("leaves a browser callee's connectivity checks unanswered until its answer is applied, then opens DTLS on the offer's identity", async () => {
+    const session = await relay.openSession(`t${Math.random()}`);
+    const peer = new BrowserPeer({ portMin: 52700, portMax: 52799 });
+    open.push({ peer, session });
+    session.relaySdp('a', sdpFor(40000));
+    const offer = await session.offerToBrowser('0.0');
+    const answer = await peer.answer(offer);
+    // The browser checks the offer's candidate at once, before its SIP answer arrives. Answered by the
+    // connection that made the offer, those checks let ICE and DTLS finish inside setRemoteDescription,
+    // before libdatachannel has committed the fingerprint (the race); now nobody answers them yet.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(['new', 'checking']).toContain(peer.pc.iceState());
+    expect(peer.track.isOpen()).toBe(false);
+    expect(session.relaySdp('b', answer, '0.0').sdp).toMatch(/^m=audio \d+ RTP\/AVP /m);
+    await peer.opened();
+    // DTLS succeeded against the fingerprint of the offer: the answering twin presented the offer's certificate.
+    for (let i = 0; i < 5; i++) peer.send(rtp(i, peer.ssrc, toneFrame(i)));
+    await until(() => session.stats().b.rtpPackets >= 5);
+    expect(session.kind('b')).toBe('webrtc');
   });
 });

@@ -21,18 +21,38 @@
  * and given to the peer; towards the browser the SSRC is rewritten to the one our SDP announced
  * (the trunk's SSRC changes with every re-INVITE and transcoder, the browser's demuxer keys on it).
  *
+ * Offering to a browser (a browser callee) uses two peer connections, because of a race in
+ * libdatachannel (up to at least 0.24, the one node-datachannel 0.33 bundles; upstream PR #1612
+ * "Fix DTLS startup ordering" is open): `setRemoteDescription` hands the ICE credentials to the ICE
+ * agent before it commits the remote description with its fingerprint, and starts DTLS as soon as
+ * ICE connects. A browser starts its connectivity checks before its SIP answer reaches us, so the
+ * offering agent already has a peer-reflexive pair when the answer is applied; on loopback or a
+ * LAN ICE and the whole DTLS handshake then finish in under a millisecond, and if this thread is
+ * descheduled in between (a loaded host), the browser's certificate is checked against no
+ * fingerprint, refused ("unknown CA"), the connection closes, and `setRemoteDescription` throws
+ * "Got a remote candidate without ICE transport": the answered call failed with 480/502.
+ * So the offer comes from a first connection (`offer`) that is closed as soon as its SDP is read,
+ * its port held by a silent placeholder socket; the answer is applied (`acceptAnswer`) to a second
+ * connection that *answers* it, with the same certificate (webrtc-certificate.ts), ICE credentials
+ * and port. An answering connection commits the remote description before its ICE agent starts
+ * (as for a browser caller), so DTLS always sees the fingerprint; it takes the controlling ICE
+ * role of the original offerer (`asTwinOffer`).
+ *
  * Latching: the browser's address is never taken from packets. ICE connectivity checks (with the
  * ufrag/pwd of the signalled SDP) decide the path, and DTLS checks the signalled fingerprint, so
  * media from anyone else is not decrypted, let alone relayed.
  */
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Audio, PeerConnection, initLogger, type Track } from 'node-datachannel';
+import { dtlsIdentity, type DtlsIdentity } from './webrtc-certificate';
 import type { MediaClock } from './media-clock';
 import { MediaCounters } from './media-counters';
 import { MediaError, MediaErrorCode } from './media.errors';
 import { RtpStreamStats } from './rtp-stream-stats';
 import type { Direction, PayloadType } from './sdp-rewrite';
-import { browserSdp, libDirection, receives, reverse, type WebRtcEndpoint } from './webrtc-sdp';
+import { asTwinOffer, browserSdp, libDirection, receives, reverse, type WebRtcEndpoint } from './webrtc-sdp';
 
 /** Where a side's RTP goes: a RelayLeg or a WebRtcLeg. Returns false when the packet was not sent. */
 export interface RtpSink {
@@ -66,19 +86,24 @@ export class WebRtcLeg implements RtpSink {
   /** Payload numbers the other side kept, cut from the SDP the browser gets. */
   private keep: number[] = [];
   private direction: Direction = 'sendrecv';
-  private readonly pc: PeerConnection;
-  private readonly track: Track;
+  private pc: PeerConnection;
+  private track: Track;
   private readonly ssrc = randomInt(1, 0xffffffff);
   private closed = false;
+  /** An offering leg between its offer and the browser's answer (see the module comment). */
+  private pending?: { readonly port: number; readonly credentials: IceCredentials; readonly identity: DtlsIdentity; hold: Socket | null };
+  /** An offering leg's SDP: its first connection's offer, which the browser keeps answering to. */
+  private offerSdp?: string;
 
   private constructor(
     readonly role: 'answerer' | 'offerer',
     private readonly options: WebRtcOptions,
     private readonly total: MediaCounters,
     clock: MediaClock,
-    mid: string,
+    private readonly mid: string,
     direction: Direction,
-    payloads: readonly PayloadType[],
+    private readonly payloads: readonly PayloadType[],
+    identity?: DtlsIdentity,
   ) {
     if (!loggerSet) {
       // The library logs to stdout by default; only its errors matter to an operator.
@@ -87,25 +112,34 @@ export class WebRtcLeg implements RtpSink {
     }
     this.rtpStats = new RtpStreamStats(clock);
     this.rtpStats.setClockRates(payloads);
-    this.pc = new PeerConnection('gw', {
+    this.direction = direction;
+    this.receivesRtp = receives(direction);
+    this.onMessage = this.onMessage.bind(this);
+    ({ pc: this.pc, track: this.track } = this.connection({ portMin: options.portMin, portMax: options.portMax, identity }));
+  }
+
+  /**
+   * A peer connection with this leg's audio track (our codecs and SSRC; added before any
+   * description, so the SDP carries them), on `ports`, presenting `identity` when given.
+   */
+  private connection(o: { portMin: number; portMax: number; identity?: DtlsIdentity; answerByHand?: boolean }): { pc: PeerConnection; track: Track } {
+    const pc = new PeerConnection('gw', {
       iceServers: [],
-      ...(options.bindAddress && options.bindAddress !== '0.0.0.0' ? { bindAddress: options.bindAddress } : {}),
-      portRangeBegin: options.portMin,
-      portRangeEnd: options.portMax,
-      disableAutoNegotiation: false,
+      ...(this.options.bindAddress && this.options.bindAddress !== '0.0.0.0' ? { bindAddress: this.options.bindAddress } : {}),
+      portRangeBegin: o.portMin,
+      portRangeEnd: o.portMax,
+      disableAutoNegotiation: o.answerByHand ?? false,
+      ...(o.identity ? { certificatePemFile: o.identity.certificatePem, keyPemFile: o.identity.keyPem } : {}),
     });
-    const audio = new Audio(mid, libDirection(direction));
-    for (const p of payloads) {
+    const audio = new Audio(this.mid, libDirection(this.direction));
+    for (const p of this.payloads) {
       if (p.fmtp !== undefined) audio.addAudioCodec(p.payload, `${p.codec}/${p.clockRate}`, p.fmtp);
       else audio.addAudioCodec(p.payload, `${p.codec}/${p.clockRate}`);
     }
     audio.addSSRC(this.ssrc, 'gateway', 'gateway', 'audio');
-    // The track is added before the remote description: the answer then carries our codecs and SSRC.
-    this.track = this.pc.addTrack(audio);
-    this.direction = direction;
-    this.receivesRtp = receives(direction);
-    this.onMessage = this.onMessage.bind(this);
-    this.track.onMessage(this.onMessage);
+    const track = pc.addTrack(audio);
+    track.onMessage(this.onMessage);
+    return { pc, track };
   }
 
   /** Answers a browser's offer (a browser caller): resolves once gathering is complete. */
@@ -123,12 +157,25 @@ export class WebRtcLeg implements RtpSink {
     return leg;
   }
 
-  /** Makes an offer to a browser (a browser callee): the codecs the caller offered that cross. */
+  /**
+   * Makes an offer to a browser (a browser callee): the codecs the caller offered that cross. The
+   * connection that gathered it is closed at once and its port held until `acceptAnswer`.
+   */
   static async offer(payloads: readonly PayloadType[], direction: Direction, options: WebRtcOptions, total: MediaCounters, clock: MediaClock): Promise<WebRtcLeg> {
-    const leg = new WebRtcLeg('offerer', options, total, clock, '0', direction, payloads);
+    const identity = dtlsIdentity();
+    const leg = new WebRtcLeg('offerer', options, total, clock, '0', direction, payloads, identity);
     try {
-      leg.pc.setLocalDescription('offer');
+      const credentials = newIceCredentials();
+      leg.pc.setLocalDescription('offer', credentials);
       await leg.gathered();
+      const sdp = leg.pc.localDescription()?.sdp;
+      const port = sdp ? candidatePort(sdp) : undefined;
+      if (!sdp || port === undefined) throw new MediaError(MediaErrorCode.UnsupportedSdp, 'WebRTC: no ICE candidate gathered for the offer');
+      leg.offerSdp = sdp;
+      leg.pending = { port, credentials, identity, hold: null };
+      leg.closeConnection();
+      leg.pending.hold = await holdPort(port, options.bindAddress);
+      if (leg.closed) leg.releaseHold();
     } catch (err) {
       leg.close();
       throw asMediaError(err);
@@ -136,15 +183,25 @@ export class WebRtcLeg implements RtpSink {
     return leg;
   }
 
-  /** The browser's answer to our offer. */
+  /**
+   * The browser's answer to our offer: a new connection, with the offer's certificate, ICE
+   * credentials and port, answers it (see the module comment for why not the offering one).
+   */
   acceptAnswer(answerSdp: string, answer: WebRtcEndpoint): void {
     if (this.remote) {
       this.update(answer);
       return;
     }
+    const pending = this.pending;
+    if (!pending || this.closed) throw new MediaError(MediaErrorCode.SessionClosed, 'WebRTC leg has no offer pending');
+    this.pending = undefined;
+    this.releaseHold(pending);
     try {
-      this.pc.setRemoteDescription(answerSdp, 'answer');
+      ({ pc: this.pc, track: this.track } = this.connection({ portMin: pending.port, portMax: pending.port, identity: pending.identity, answerByHand: true }));
+      this.pc.setRemoteDescription(asTwinOffer(answerSdp), 'offer');
+      this.pc.setLocalDescription('answer', pending.credentials);
     } catch (err) {
+      this.closeConnection();
       throw asMediaError(err);
     }
     this.remote = answer;
@@ -167,9 +224,9 @@ export class WebRtcLeg implements RtpSink {
 
   /** Our SDP for the browser, with the public address, the codecs kept and the direction. */
   sdp(): string {
-    const local = this.pc.localDescription();
+    const local = this.offerSdp ?? this.pc.localDescription()?.sdp;
     if (!local) throw new MediaError(MediaErrorCode.SessionClosed, 'WebRTC leg has no local description');
-    return browserSdp(local.sdp, { publicAddress: this.options.publicAddress, keep: this.keep, direction: this.direction });
+    return browserSdp(local, { publicAddress: this.options.publicAddress, keep: this.keep, direction: this.direction });
   }
 
   private onMessage(msg: Buffer): void {
@@ -191,7 +248,7 @@ export class WebRtcLeg implements RtpSink {
 
   /** Sends a packet from the other side to the browser, SSRC rewritten; false when not sent. */
   sendRtp(msg: Buffer): boolean {
-    if (this.closed || !this.receivesRtp || !this.track.isOpen()) return false;
+    if (this.closed || this.pending || !this.receivesRtp || !this.track.isOpen()) return false;
     msg.writeUInt32BE(this.ssrc, 8);
     try {
       this.track.sendMessageBinary(msg);
@@ -214,7 +271,8 @@ export class WebRtcLeg implements RtpSink {
 
   /** The ICE state, for stats and tests. */
   get state(): string {
-    return this.closed ? 'closed' : this.pc.state();
+    if (this.closed) return 'closed';
+    return this.pending ? 'new' : this.pc.state();
   }
 
   /** Stops the peer connection (ICE, DTLS and its port). Idempotent. */
@@ -222,6 +280,11 @@ export class WebRtcLeg implements RtpSink {
     if (this.closed) return;
     this.closed = true;
     this.peer = null;
+    this.releaseHold();
+    this.closeConnection();
+  }
+
+  private closeConnection(): void {
     try {
       this.track.close();
       this.pc.close();
@@ -230,10 +293,61 @@ export class WebRtcLeg implements RtpSink {
     }
   }
 
+  private releaseHold(pending = this.pending): void {
+    const hold = pending?.hold;
+    if (!hold) return;
+    pending.hold = null;
+    hold.close();
+  }
+
   private gathered(): Promise<void> {
     return gatheringComplete(this.pc, this.options.gatherTimeoutMs ?? 3000);
   }
 
+}
+
+export interface IceCredentials {
+  iceUfrag: string;
+  icePwd: string;
+}
+
+/** RFC 8445 §5.3: ufrag at least 24 bits, pwd at least 128 bits of randomness, ice-char only. */
+export function newIceCredentials(): IceCredentials {
+  const iceChars = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '');
+  return { iceUfrag: iceChars(6), icePwd: iceChars(18) };
+}
+
+/** The port of the first candidate of an SDP (libdatachannel gathers one UDP port per connection). */
+export function candidatePort(sdp: string): number | undefined {
+  const m = /^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) /im.exec(sdp);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Binds `port` with a socket that drops what it gets, until the answering connection takes the
+ * port: the browser's early checks then go unanswered (as over a slow path) rather than drawing
+ * ICMP errors, and no other leg's ICE agent picks the port meanwhile. The offering connection's
+ * socket closes on a library thread, so the bind is retried for a short while; null if it never
+ * succeeds (the answer then still binds the port if it is free).
+ */
+export async function holdPort(port: number, bindAddress = '0.0.0.0', attempts = 40): Promise<Socket | null> {
+  for (let i = 0; i < attempts; i++) {
+    const socket = createSocket(bindAddress.includes(':') ? 'udp6' : 'udp4');
+    socket.on('message', () => undefined);
+    const bound = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false));
+      socket.bind(port, bindAddress, () => resolve(true));
+    });
+    if (bound) {
+      socket.on('error', () => undefined);
+      socket.unref();
+      return socket;
+    }
+    socket.close();
+    // Not the global setTimeout: a test's fake clock must not stop a bind that waits for a native thread.
+    await sleep(5);
+  }
+  return null;
 }
 
 function asMediaError(err: unknown): MediaError {

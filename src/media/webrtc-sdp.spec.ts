@@ -1,5 +1,5 @@
 import { MediaError } from './media.errors';
-import { browserSdp, g711ForBrowser, g711Of, isWebRtcSdp, plainSdp, readWebRtcSdp, reverse, sameTransport } from './webrtc-sdp';
+import { asTwinOffer, browserSdp, g711ForBrowser, g711Of, isWebRtcSdp, plainSdp, readWebRtcSdp, reverse, sameTransport } from './webrtc-sdp';
 import { readMediaEndpoint } from './sdp-rewrite';
 
 /** What Chrome sends (JsSIP, SIP.js): trimmed to the lines that matter here. */
@@ -174,5 +174,20 @@ describe('codec and direction rules', () => {
     expect(sameTransport(a, readWebRtcSdp(CHROME.replace('a=sendrecv', 'a=sendonly'), PRODUCTION))).toBe(true);
     expect(sameTransport(a, readWebRtcSdp(CHROME.replace('Xq3v', 'Zz99'), PRODUCTION))).toBe(false);
     expect(sameTransport(a, readWebRtcSdp(CHROME.replace('0F:74', 'AA:74'), PRODUCTION))).toBe(false);
+  });
+});
+
+describe('asTwinOffer (the browser answer a twin connection answers, webrtc-leg.ts)', () => {
+  it('adds a session-level a=ice-lite before the first m= line and leaves every other line as it was', () => {
+    const twin = asTwinOffer(CHROME);
+    const lines = twin.split('\r\n');
+    expect(lines.indexOf('a=ice-lite')).toBe(lines.findIndex((l) => l.startsWith('m=')) - 1);
+    expect(lines.filter((l) => l !== 'a=ice-lite')).toEqual(CHROME.split('\r\n'));
+  });
+
+  it('adds it once, and keeps LF-only SDP in LF', () => {
+    expect(asTwinOffer(asTwinOffer(CHROME))).toBe(asTwinOffer(CHROME));
+    const lf = CHROME.replace(/\r\n/g, '\n');
+    expect(asTwinOffer(lf)).toBe(asTwinOffer(CHROME).replace(/\r\n/g, '\n'));
   });
 });

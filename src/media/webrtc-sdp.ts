@@ -234,6 +234,23 @@ export function browserSdp(local: string, spec: BrowserSdpSpec): string {
   return write(session).replace(/ +\r\n/g, '\r\n');
 }
 
+/**
+ * A browser's answer as the offer a twin connection answers (webrtc-leg.ts: why the gateway's
+ * offering leg answers the browser's answer with a second connection). The twin stands for the
+ * original offerer, which RFC 8445 §6.1.1 makes the controlling ICE agent, while the browser, having
+ * answered, is controlled; libjuice gives an answering agent the controlled role unless the far end
+ * is ICE-lite, so a session-level a=ice-lite is added as that role hint (libjuice reads it for the
+ * role only). Without it both ends start controlled and settle the conflict by tie-breaking,
+ * which costs over a second of media.
+ */
+export function asTwinOffer(answer: string): string {
+  if (/^a=ice-lite\r?$/m.test(answer)) return answer;
+  const eol = answer.includes('\r\n') ? '\r\n' : '\n';
+  const firstMedia = answer.search(/^m=/m);
+  if (firstMedia < 0) return answer;
+  return `${answer.slice(0, firstMedia)}a=ice-lite${eol}${answer.slice(firstMedia)}`;
+}
+
 /** The fields that must not change in a browser's re-offer: a new ICE or DTLS session is not supported mid-call. */
 export function sameTransport(before: WebRtcEndpoint, after: WebRtcEndpoint): boolean {
   return before.iceUfrag === after.iceUfrag && before.icePwd === after.icePwd && before.fingerprint.toUpperCase() === after.fingerprint.toUpperCase();

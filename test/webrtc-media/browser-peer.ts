@@ -4,9 +4,18 @@
  * m-line, UDP/TLS/RTP/SAVPF, ICE with host candidates, DTLS, rtcp-mux, BUNDLE, Opus first, then
  * PCMU, PCMA and telephone-event. It sends RTP (G.711 frames of a 440 Hz tone, 20 ms each) and
  * keeps what it receives. Loopback only: it binds 127.0.0.1 in the port range it is given.
+ *
+ * As an offerer it works around the same libdatachannel race as the gateway's offering legs
+ * (src/media/webrtc-leg.ts, module comment): the offer comes from a connection closed at once, and
+ * the answer is applied to a twin connection (same certificate, ICE credentials and port) that
+ * answers it, so DTLS never checks the far end's certificate before its fingerprint is committed.
+ * Chrome has no such race; this stand-in must not fail where a browser would not.
  */
+import type { Socket } from 'node:dgram';
 import { Audio, PeerConnection, type Track, initLogger } from 'node-datachannel';
-import { gatheringComplete } from '../../src/media/webrtc-leg';
+import { newDtlsIdentity, type DtlsIdentity } from '../../src/media/webrtc-certificate';
+import { asTwinOffer } from '../../src/media/webrtc-sdp';
+import { candidatePort, gatheringComplete, holdPort, newIceCredentials, type IceCredentials } from '../../src/media/webrtc-leg';
 
 export interface BrowserPeerOptions {
   portMin: number;
@@ -49,8 +58,12 @@ export function rtp(seq: number, ssrc: number, payload: Buffer, pt = 0): Buffer 
 }
 
 export class BrowserPeer {
-  readonly pc: PeerConnection;
-  readonly track: Track;
+  private connection: { pc: PeerConnection; track: Track };
+  /** An offer made, its answer not yet applied: the twin connection's identity and port. */
+  private pending?: { port: number; credentials: IceCredentials; hold: Socket | null };
+  private offerSdp?: string;
+  /** Its own certificate (the gateway's legs in the same process have theirs), kept for the twin connection. */
+  private readonly identity: DtlsIdentity = newDtlsIdentity();
   /** RTP received (RTCP left out). */
   readonly received: Buffer[] = [];
   receivedCount = 0;
@@ -58,34 +71,68 @@ export class BrowserPeer {
   keep = 10_000;
   readonly ssrc = 0x10000000 + Math.floor(Math.random() * 0x0fffffff);
 
-  constructor(o: BrowserPeerOptions) {
+  constructor(private readonly o: BrowserPeerOptions) {
     if (!quiet) {
       quiet = true;
       initLogger('Error', () => undefined);
     }
-    this.pc = new PeerConnection('browser', { iceServers: [], bindAddress: '127.0.0.1', portRangeBegin: o.portMin, portRangeEnd: o.portMax });
-    const audio = new Audio('0', o.direction ?? 'SendRecv');
+    this.connection = this.open(o.portMin, o.portMax);
+  }
+
+  get pc(): PeerConnection {
+    return this.connection.pc;
+  }
+
+  get track(): Track {
+    return this.connection.track;
+  }
+
+  /** Our SDP as the far end last got it: the offer (an offering peer), else the current local description. */
+  get localSdp(): string {
+    return this.offerSdp ?? this.pc.localDescription()!.sdp;
+  }
+
+  private open(portMin: number, portMax: number, twin = false): { pc: PeerConnection; track: Track } {
+    const identity = this.identity;
+    const pc = new PeerConnection('browser', {
+      iceServers: [],
+      bindAddress: '127.0.0.1',
+      portRangeBegin: portMin,
+      portRangeEnd: portMax,
+      certificatePemFile: identity.certificatePem,
+      keyPemFile: identity.keyPem,
+      disableAutoNegotiation: twin,
+    });
+    const audio = new Audio('0', this.o.direction ?? 'SendRecv');
     audio.addOpusCodec(111);
-    if (o.codecs !== 'opusOnly') {
+    if (this.o.codecs !== 'opusOnly') {
       audio.addAudioCodec(0, 'PCMU/8000');
       audio.addAudioCodec(8, 'PCMA/8000');
     }
     audio.addAudioCodec(110, 'telephone-event/48000');
     audio.addAudioCodec(126, 'telephone-event/8000');
     audio.addSSRC(this.ssrc, 'browser', 'stream', 'audio');
-    this.track = this.pc.addTrack(audio);
-    this.track.onMessage((msg) => {
+    const track = pc.addTrack(audio);
+    track.onMessage((msg) => {
       if (msg.length < 12 || (msg[1] >= 192 && msg[1] <= 223)) return;
       this.receivedCount++;
       if (this.received.length < this.keep) this.received.push(msg);
     });
+    return { pc, track };
   }
 
   /** Our offer, once ICE gathering is complete (as JsSIP and SIP.js wait for it). */
   async offer(): Promise<string> {
-    this.pc.setLocalDescription('offer');
+    const credentials = newIceCredentials();
+    this.pc.setLocalDescription('offer', credentials);
     await this.gathered();
-    return this.pc.localDescription()!.sdp;
+    const sdp = this.pc.localDescription()!.sdp;
+    const port = candidatePort(sdp)!;
+    this.offerSdp = sdp;
+    this.pending = { port, credentials, hold: null };
+    this.closeConnection();
+    this.pending.hold = await holdPort(port, '127.0.0.1');
+    return sdp;
   }
 
   /** Answers the gateway's offer (a browser callee). */
@@ -95,8 +142,18 @@ export class BrowserPeer {
     return this.pc.localDescription()!.sdp;
   }
 
+  /** The gateway's answer to our offer, applied to the twin connection. */
   accept(answer: string): void {
-    this.pc.setRemoteDescription(answer, 'answer');
+    const pending = this.pending;
+    if (!pending) {
+      this.pc.setRemoteDescription(answer, 'answer');
+      return;
+    }
+    this.pending = undefined;
+    pending.hold?.close();
+    this.connection = this.open(pending.port, pending.port, true);
+    this.pc.setRemoteDescription(asTwinOffer(answer), 'offer');
+    this.pc.setLocalDescription('answer', pending.credentials);
   }
 
   /** Resolves when DTLS-SRTP is up and the track can carry media. */
@@ -116,6 +173,12 @@ export class BrowserPeer {
   }
 
   close(): void {
+    this.pending?.hold?.close();
+    this.pending = undefined;
+    this.closeConnection();
+  }
+
+  private closeConnection(): void {
     try {
       this.track.close();
       this.pc.close();

@@ -299,14 +299,14 @@ it('two WebSocket users call each other: a re-INVITE with SDP and an INFO reach 
   // Alice re-offers (a re-INVITE with her current description, as a browser re-offers for hold or
   // a session refresh with SDP; same ICE credentials and fingerprint: an ICE restart gets 488):
   // Bob's browser gets it down its socket and answers with its own current description.
-  const { text, seq } = dialog.text('INVITE', { body: aPeer.pc.localDescription()!.sdp });
+  const { text, seq } = dialog.text('INVITE', { body: aPeer.localSdp });
   a.send(text);
   const reinvite = await b.next<SipRequest>((m) => m.kind === 'request' && m.method === 'INVITE' && m.callId === invite.callId);
   expect(reinvite.to.params.get('tag')).toBe(bobDialog.localTag);
   expect(isWebRtc(reinvite.body)).toBe(true);
   // The gateway's leg towards Bob keeps its ICE session (no restart towards Bob either).
   expect(iceUfrag(reinvite.body)).toBe(iceUfrag(invite.body));
-  respond(b, reinvite, 200, 'OK', bPeer.pc.localDescription()!.sdp);
+  respond(b, reinvite, 200, 'OK', bPeer.localSdp);
   await b.next((m) => m.kind === 'request' && m.method === 'ACK' && m.callId === invite.callId);
   const ok = await a.final(dialog.callId, seq);
   expect(ok.status).toBe(200);

@@ -114,3 +114,28 @@ export function toCallStats(rows: CallStatsRow[], q: CallStatsQuery, window: { f
     series: [...series.values()].sort((a, b) => (a.trunkId ?? '').localeCompare(b.trunkId ?? '') || a.direction.localeCompare(b.direction)),
   };
 }
+
+const statsPoint = {
+  attempts: z.number().int(),
+  answered: z.number().int(),
+  callsPerMinute: z.number().describe('attempts per minute over the bucket'),
+  asr: z.number().nullable().describe('answered / attempts, 0..1; null without attempts'),
+  acdSeconds: z.number().nullable().describe('mean seconds of the answered calls; null when none was answered'),
+  pddMs: z.number().nullable().describe('mean post-dial delay in ms of the attempts that rang or were answered'),
+};
+
+/** The answer of GET /v1/stats/calls, for the OpenAPI document (the CallStats interface above). */
+export const callStatsOut = z.object({
+  from: z.string().describe('ISO 8601 start of the window (inclusive)'),
+  to: z.string().describe('ISO 8601 end of the window (exclusive)'),
+  bucket: z.enum(Object.keys(BUCKETS) as [keyof typeof BUCKETS, ...(keyof typeof BUCKETS)[]]),
+  bucketSeconds: z.number().int(),
+  totals: z.object(statsPoint),
+  series: z.array(
+    z.object({
+      trunkId: z.string().nullable().describe('null: no trunk (user to user)'),
+      direction: z.string(),
+      points: z.array(z.object({ at: z.string().describe('bucket start, ISO 8601'), ...statsPoint })).describe('buckets without calls are left out'),
+    }),
+  ),
+});

@@ -2,8 +2,9 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/roles.decorator';
+import { ApiResult } from '../platform/openapi';
 import { ApiQueryOf, ValidQuery } from '../platform/validation';
-import { CallStats, CallStatsQuery, callStatsQuery, statsWindow, toCallStats } from './call-stats';
+import { CallStats, CallStatsQuery, callStatsOut, callStatsQuery, statsWindow, toCallStats } from './call-stats';
 import { CallStatsRepository } from './call-stats.repository';
 
 @ApiTags('billing')
@@ -22,6 +23,7 @@ export class StatsController {
       'Buckets without calls are left out. At most 2000 buckets.',
   })
   @ApiQueryOf(callStatsQuery)
+  @ApiResult(callStatsOut)
   async calls(@ValidQuery(callStatsQuery) q: CallStatsQuery): Promise<CallStats> {
     const window = statsWindow(q, new Date());
     const rows = await this.stats.buckets(window.from, window.to, window.bucketSeconds, { trunkId: q.trunkId, direction: q.direction });

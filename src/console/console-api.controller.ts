@@ -9,7 +9,9 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/roles.decorator';
 import { BillingQueues } from '../billing/billing-queues';
 import { CallsService } from '../calls/calls.service';
+import { ApiResult } from '../platform/openapi';
 import { RegistrarService } from '../registrar/registrar.service';
+import { overviewOut, registrationsOut } from './console.views';
 
 /** Users listed at most by GET /v1/registrations and counted by the overview (SCAN over Redis). */
 export const MAX_REGISTERED_USERS = 5000;
@@ -26,6 +28,7 @@ export class ConsoleApiController {
   ) {}
 
   @Get('overview')
+  @ApiResult(overviewOut)
   @ApiOperation({ summary: 'Calls in progress on this node, registrations and the CDR rating queue, for the dashboard' })
   async overview() {
     const calls = this.calls.list();
@@ -40,6 +43,7 @@ export class ConsoleApiController {
   }
 
   @Get('registrations')
+  @ApiResult(registrationsOut)
   @ApiOperation({ summary: 'Every registered device: user, contact, source address, transport, user agent, expiry (at most 5000 users)' })
   async registrations() {
     const now = Date.now();

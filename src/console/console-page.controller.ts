@@ -20,7 +20,9 @@ import { AuthenticatedRequest } from '../auth/auth.guard';
 import { ConsoleSessions, csrfRefusal } from '../auth/console-sessions';
 import { Public } from '../auth/roles.decorator';
 import { APP_CONFIG, AppConfig } from '../platform/config';
+import { ApiResult } from '../platform/openapi';
 import { DomainError } from '../platform/problem';
+import { loginOut, sessionOut } from './console.views';
 import { ApiBodyOf, ValidBody } from '../platform/validation';
 
 export const loginRequest = z.strictObject({
@@ -87,6 +89,7 @@ export class ConsolePageController {
 
   @Post('session')
   @HttpCode(201)
+  @ApiResult(loginOut, { status: 201 })
   @ApiOperation({
     summary: 'Log in to the console with an API key',
     description:
@@ -104,6 +107,7 @@ export class ConsolePageController {
   }
 
   @Get('session')
+  @ApiResult(sessionOut)
   @ApiOperation({ summary: 'Who the console session stands for (401 when there is none)' })
   async current(@Req() req: AuthenticatedRequest, @Res({ passthrough: true }) res: FastifyReply) {
     void res.header('Cache-Control', 'no-store');

@@ -182,8 +182,8 @@ const variables = z.object({
   SIP_TRACE: bool.default(false),
   SIP_CAPTURE: bool.default(true),
   SIP_CAPTURE_RETENTION_HOURS: z.coerce.number().int().min(1).max(720).default(24),
-  SIP_CAPTURE_MAX_CALLS: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
-  SIP_CAPTURE_MAX_MESSAGES_PER_CALL: z.coerce.number().int().min(1).max(1000).default(50),
+  SIP_CAPTURE_MAX_CALLS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+  SIP_CAPTURE_MAX_MESSAGES_PER_CALL: z.coerce.number().int().min(1).max(1000).default(32),
   SIP_CAPTURE_MAX_MESSAGE_BYTES: z.coerce.number().int().min(256).max(65535).default(4096),
   HEP_URL: z
     .string()

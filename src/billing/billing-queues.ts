@@ -94,7 +94,7 @@ export class RatingBatcher {
   private inFlight = 0;
 
   constructor(
-    private readonly rateMany: (ids: string[]) => Promise<Map<string, RateOutcome | RatingError>>,
+    private readonly rateMany: (ids: string[]) => Promise<Map<string, RateOutcome | Error>>,
     private readonly maxBatch = RATING_BATCH,
     private readonly maxInFlight = 2,
   ) {}

@@ -44,6 +44,8 @@ import { CdrsService } from './cdrs.service';
 import { CreditControlService } from './credit-control.service';
 import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
+import { LostCallsRepository } from './lost-calls.repository';
+import { LostCallsService } from './lost-calls.service';
 import { QueuesDashboard } from './queues-dashboard';
 import { RateDecksController } from './rate-decks.controller';
 import { RateDecksRepository } from './rate-decks.repository';
@@ -68,7 +70,9 @@ import { RentalService } from './rental.service';
     { provide: CDR_QUEUE_PORT, useExisting: BillingQueues },
     BillingWorkers,
     QueuesDashboard,
+    LostCallsRepository,
+    LostCallsService,
   ],
-  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService],
+  exports: [AccountsService, RateDecksService, LedgerService, CreditControlService, CdrsService, LostCallsService],
 })
 export class BillingModule {}

@@ -6,7 +6,8 @@ const row: CdrRow = {
   answered_at: new Date('2026-11-30T10:00:02Z'), ended_at: new Date('2026-11-30T10:00:33Z'), duration_seconds: 31, billable_seconds: 36,
   disposition: 'answered', sip_code: 200, sip_reason: 'OK', hangup_by: 'caller', rate_prefix: '1202', rate_destination: 'US DC',
   rate_per_minute: '0.012000', connection_fee: '0.000000', first_increment: 6, next_increment: 6, cost: '0.007200', currency: 'USD',
-  status: 'rated', failure_reason: null, reservation_id: 'r', rated_at: new Date('2026-11-30T10:00:34Z'),
+  status: 'rated', failure_reason: null, reservation_id: 'r', rated_at: new Date('2026-11-30T10:00:34Z'), node_instance: 'gw1/ab12cd',
+  max_seconds: 3600, trunk_channel: 'leg',
 };
 
 describe('cdrView', () => {

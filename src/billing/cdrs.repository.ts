@@ -39,10 +39,15 @@ export interface CdrRow {
   next_increment: number | null;
   cost: string | null;
   currency: string | null;
-  status: 'pending' | 'rated' | 'failed';
+  /** open: answered, in progress (a start record, src/billing/open-cdrs.ts); pending: ended, awaiting rating. */
+  status: 'open' | 'pending' | 'rated' | 'failed';
   failure_reason: string | null;
   reservation_id: string | null;
   rated_at: Date | null;
+  /** Open CDRs: the gateway instance holding the call, its granted seconds, its trunk channel hold. */
+  node_instance: string | null;
+  max_seconds: number | null;
+  trunk_channel: string | null;
 }
 
 /** The fields of the API's CDR, in CSV column order, and the column each one reads. */
@@ -93,7 +98,10 @@ export const cdrView = (r: CdrRow): CdrView => {
 };
 
 /** The columns record() writes; the rest start as their defaults (status pending, no cost yet). */
-export type NewCdrRow = Omit<CdrRow, 'billable_seconds' | 'cost' | 'currency' | 'status' | 'failure_reason' | 'rated_at'>;
+export type NewCdrRow = Omit<CdrRow, 'billable_seconds' | 'cost' | 'currency' | 'status' | 'failure_reason' | 'rated_at' | 'node_instance' | 'max_seconds' | 'trunk_channel'>;
+
+/** A start record: written at answer, `open` until the call ends (open-cdrs.ts). */
+export type OpenCdrRow = NewCdrRow & Pick<CdrRow, 'node_instance' | 'max_seconds' | 'trunk_channel'> & { status: 'open' };
 
 /** A CDR locked for rating, with the account that pays (acc_*: null when it does not exist). */
 /** The rate a CDR is charged at, as markRated writes it (all null when the CDR has none). */
@@ -146,10 +154,11 @@ function where(q: CdrFilter, params: unknown[]): string {
   }
   if (q.direction) clauses.push(`direction = ${p(q.direction)}`);
   if (q.disposition) clauses.push(`disposition = ${p(q.disposition)}`);
-  if (q.status) clauses.push(`status = ${p(q.status)}`);
+  // An open CDR is a call still in progress: listed only when asked for by name.
+  clauses.push(q.status ? `status = ${p(q.status)}` : `status <> 'open'`);
   if (q.from) clauses.push(`started_at >= ${p(q.from)}`);
   if (q.to) clauses.push(`started_at < ${p(q.to)}`);
-  return clauses.length ? clauses.join(' AND ') : 'true';
+  return clauses.join(' AND ');
 }
 
 const USAGE_KEY = {
@@ -157,6 +166,11 @@ const USAGE_KEY = {
   destination: `coalesce(rate_prefix, '')`,
   account: `account_id::text`,
 } as const;
+
+/** What `query` answers for UPDATE … RETURNING: TypeORM's postgres driver gives [rows, count]. */
+export function rowsOf<T>(r: [T[], number] | T[]): T[] {
+  return Array.isArray(r[0]) ? (r[0] as T[]) : (r as T[]);
+}
 
 @Injectable()
 export class CdrsRepository extends SqlRepository {
@@ -172,9 +186,9 @@ export class CdrsRepository extends SqlRepository {
    * Inserts rows that all have the same columns, in one statement (one commit: the WAL flush of a
    * commit, not the row, is what a CDR costs). At most 1,000 rows (PostgreSQL allows 65,535 parameters).
    */
-  async insertMany(rows: NewCdrRow[]): Promise<void> {
+  async insertMany<R extends NewCdrRow>(rows: R[]): Promise<void> {
     if (!rows.length) return;
-    const columns = Object.keys(rows[0]) as (keyof NewCdrRow)[];
+    const columns = Object.keys(rows[0]) as (keyof R & string)[];
     const values = rows.map((_, r) => `(${columns.map((_, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
     await this.db.query(
       `INSERT INTO cdrs (${columns.join(', ')}) VALUES ${values.join(', ')}`,
@@ -210,6 +224,23 @@ export class CdrsRepository extends SqlRepository {
         col((x) => x.rate.nextIncrement),
       ],
     );
+  }
+
+  /**
+   * Completes open CDRs at their call's end, in one statement: the end, duration and who hung up,
+   * and status `pending` (to be rated). Answers the ids it completed: one missing was no longer
+   * open (a survivor closed it when this node was taken for lost).
+   */
+  async complete(rows: Pick<NewCdrRow, 'id' | 'ended_at' | 'duration_seconds' | 'sip_code' | 'sip_reason' | 'hangup_by'>[]): Promise<Set<string>> {
+    if (!rows.length) return new Set();
+    const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
+    const done = (await this.db.query(
+      `UPDATE cdrs SET status = 'pending', ended_at = u.ended, duration_seconds = u.duration, sip_code = u.code, sip_reason = u.reason, hangup_by = u.by
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::text[], $6::text[]) AS u(id, ended, duration, code, reason, by)
+       WHERE cdrs.id = u.id AND cdrs.status = 'open' RETURNING cdrs.id`,
+      [col('id'), col('ended_at'), col('duration_seconds'), col('sip_code'), col('sip_reason'), col('hangup_by')],
+    )) as [{ id: string }[], number] | { id: string }[];
+    return new Set(rowsOf(done).map((r) => r.id));
   }
 
   /** Marks a pending CDR failed with the reason (never a rated one). */

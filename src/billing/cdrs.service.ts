@@ -20,7 +20,7 @@ import { decodeCursor, Page, pageQuery, toPage } from '../platform/pagination';
 import { notFound } from '../platform/problem';
 import { uuid } from '../platform/validation';
 import { CDR_QUEUE_PORT, CdrQueuePort } from './cdr-queue.port';
-import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow, type NewCdrRow } from './cdrs.repository';
+import { type AppliedRate, CdrRow, CdrsRepository, cdrView, type CdrView, LockedCdrRow, type NewCdrRow, type OpenCdrRow } from './cdrs.repository';
 import { CreditControlService, FundsSnapshot, Reservation, Settlement } from './credit-control.service';
 import { LedgerRepository } from './ledger.repository';
 import { LedgerService } from './ledger.service';
@@ -69,6 +69,10 @@ export interface CallSummary {
   hangupBy?: 'caller' | 'callee' | 'gateway' | null;
   /** The reservation `authorize` granted: the call is rated at its rate and its hold released. */
   reservation?: Pick<Reservation, 'id' | 'accountId' | 'rate'> | null;
+  /** The CDR's id when a start record was attempted at answer (`open`). */
+  cdrId?: string;
+  /** The start record is durable: `record` completes it rather than inserting. */
+  startRecorded?: boolean;
 }
 
 export const cdrQuery = pageQuery.extend({
@@ -77,7 +81,8 @@ export const cdrQuery = pageQuery.extend({
   number: z.string().regex(/^\+?\d{1,15}$/, 'expected an E.164 number').optional(),
   direction: z.enum(directions).optional(),
   disposition: z.enum(dispositions).optional(),
-  status: z.enum(['pending', 'rated', 'failed']).optional(),
+  /** Unset: every CDR but `open` ones (calls still in progress). */
+  status: z.enum(['open', 'pending', 'rated', 'failed']).optional(),
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
 });
@@ -91,6 +96,8 @@ export const usageQuery = z.object({
 
 /** A rating failure that retrying cannot fix (no rate, unknown account): the CDR goes `failed` at once. */
 export class RatingError extends Error {}
+
+const isUniqueViolation = (e: unknown) => (e as { code?: string })?.code === '23505';
 
 /** Who pays what: the destination a CDR is rated for, or null when it costs nothing. */
 export function chargedDestination(c: { direction: string; callee: string | null; translated_to: string | null; account_id: string | null }): string | null {
@@ -144,6 +151,12 @@ export class CdrsService {
   /** CDRs recorded in the same turn share one INSERT (one commit); their jobs one addBulk. */
   private readonly inserts = new WriteCoalescer<NewCdrRow>((rows) => this.cdrs.insertMany(rows));
   private readonly enqueues = new WriteCoalescer<string>((ids) => this.queue.enqueue(ids));
+  /** Start records (open-cdrs.ts), and their completion at the call's end: batched the same way. */
+  private readonly opens = new WriteCoalescer<OpenCdrRow>((rows) => this.cdrs.insertMany(rows));
+  private readonly completes = new WriteCoalescer<{ row: NewCdrRow; done: boolean }>(async (items) => {
+    const done = await this.cdrs.complete(items.map((i) => i.row));
+    for (const i of items) i.done = done.has(i.row.id);
+  });
 
   constructor(
     private readonly cdrs: CdrsRepository,
@@ -157,19 +170,66 @@ export class CdrsService {
   /**
    * Stores the CDR of one call attempt (status `pending`) and queues it for rating. Resolves once the
    * CDR is durable in PostgreSQL; if the queue cannot be reached the periodic sweep queues it later.
+   * A call whose start record was written (`open`, with `cdrId`) has that row completed instead of
+   * a second one: once, and only while it is still open (a survivor may have closed it already when
+   * this node was taken for lost: then nothing more is done here, the survivor did the rest).
    */
   async record(c: CallSummary): Promise<{ id: string }> {
-    const id = newId();
+    const row = this.rowOf(c, c.cdrId ?? newId());
+    if (c.startRecorded && !(await this.complete(row))) {
+      this.log.warn({ cdrId: row.id, callId: c.callId }, 'CDR already closed as a lost node\'s call: left as it is');
+      return { id: row.id };
+    }
+    if (!c.startRecorded) {
+      try {
+        await this.inserts.add(row);
+      } catch (e) {
+        // The start record was committed after all (its INSERT failed only on the way back): complete it.
+        if (!(c.cdrId && isUniqueViolation(e) && (await this.complete(row)))) throw e;
+      }
+    }
+    await this.ended(row, c.reservation ?? null);
+    return { id: row.id };
+  }
+
+  /**
+   * The start record of an answered call (status `open`: not rated, not listed by default), with
+   * the gateway instance that holds it; `record` completes it at the end. Resolves once durable.
+   */
+  async open(c: CallSummary & { cdrId: string }, o: { node: string; maxSeconds: number | null; trunkChannel: string | null }): Promise<void> {
+    await this.opens.add({ ...this.rowOf({ ...c, endedAt: c.answeredAt ?? c.endedAt, durationSeconds: 0 }, c.cdrId), status: 'open', node_instance: o.node, max_seconds: o.maxSeconds, trunk_channel: o.trunkChannel });
+  }
+
+  private async complete(row: NewCdrRow): Promise<boolean> {
+    const item = { row, done: false };
+    await this.completes.add(item);
+    return item.done;
+  }
+
+  /**
+   * After a CDR became `pending` (recorded, completed, or closed for a lost node): the call's hold
+   * becomes a hold of its exact cost (the account's slot is free at once), and the CDR is queued.
+   */
+  async ended(row: Pick<CdrRow, 'id' | 'duration_seconds' | 'answered_at'> & Partial<Pick<CdrRow, 'disposition'>>, reservation: Pick<Reservation, 'id' | 'accountId' | 'rate'> | { id: string; accountId: string; rate: Tariff | null } | null): Promise<void> {
+    if (reservation) {
+      const answered = (row.disposition ?? 'answered') === 'answered' && row.answered_at !== null;
+      const cost = reservation.rate ? rateCall(reservation.rate, row.duration_seconds, answered).cost : '0';
+      await this.credit.callEnded(reservation.accountId, reservation.id, cost).catch((e: Error) => this.log.warn({ err: e.message, cdrId: row.id }, 'call hold not updated'));
+    }
+    await this.enqueues.add(row.id).catch((e: Error) => this.log.warn({ err: e.message, cdrId: row.id }, 'CDR not queued; the sweep will queue it'));
+  }
+
+  /** The row a call summary is stored as. */
+  private rowOf(c: CallSummary, id: string): NewCdrRow {
     const text = (k: keyof typeof CDR_TEXT_LIMITS) => printableText(c[k], CDR_TEXT_LIMITS[k]);
     const answered = c.disposition === 'answered' && !!c.answeredAt;
     const duration = c.durationSeconds ?? (answered ? Math.max(0, Math.ceil((c.endedAt.getTime() - c.answeredAt!.getTime()) / 1000)) : 0);
     const rate: Tariff & { prefix?: string; destination?: string } | undefined = c.reservation?.rate;
-    const accountId = c.accountId ?? c.reservation?.accountId ?? null;
-    await this.inserts.add({
+    return {
       id,
       call_id: c.callId,
       direction: c.direction,
-      account_id: accountId,
+      account_id: c.accountId ?? c.reservation?.accountId ?? null,
       user_id: c.userId ?? null,
       trunk_id: c.trunkId ?? null,
       caller: text('caller'),
@@ -192,13 +252,7 @@ export class CdrsService {
       first_increment: rate?.firstIncrement ?? null,
       next_increment: rate?.nextIncrement ?? null,
       reservation_id: c.reservation?.id ?? null,
-    });
-    if (c.reservation) {
-      const cost = rate ? rateCall(rate, duration, answered).cost : '0';
-      await this.credit.callEnded(c.reservation.accountId, c.reservation.id, cost).catch((e: Error) => this.log.warn({ err: e.message, cdrId: id }, 'call hold not updated'));
-    }
-    await this.enqueues.add(id).catch((e: Error) => this.log.warn({ err: e.message, cdrId: id }, 'CDR not queued; the sweep will queue it'));
-    return { id };
+    };
   }
 
   /**
@@ -219,8 +273,8 @@ export class CdrsService {
    * its own seq and balanceAfter. A CDR that cannot be rated gets a RatingError in the result
    * and does not hold back the others; any other failure rolls the whole batch back (throws).
    */
-  async rateMany(ids: string[]): Promise<Map<string, RateOutcome | RatingError>> {
-    const out = new Map<string, RateOutcome | RatingError>();
+  async rateMany(ids: string[]): Promise<Map<string, RateOutcome | Error>> {
+    const out = new Map<string, RateOutcome | Error>();
     const settle: Settlement[] = [];
     let snapshots: FundsSnapshot[] = [];
     await this.cdrs.transaction(async (tx) => {
@@ -240,7 +294,9 @@ export class CdrsService {
         }
       }
 
-      const todo = rows.filter((c) => c.status !== 'rated');
+      // An open CDR's call is still in progress: not rated until it ends (transient: the job retries).
+      for (const c of rows) if (c.status === 'open') out.set(c.id, new Error(`CDR ${c.id} is still open (call in progress)`));
+      const todo = rows.filter((c) => c.status !== 'rated' && c.status !== 'open');
       const needRate = todo.filter((c) => c.acc_id && c.acc_rate_deck_id && chargedDestination(c) && isAnswered(c) && c.rate_per_minute === null);
       const found = await this.decks.findRates(
         needRate.map((c) => ({ deckId: c.acc_rate_deck_id!, e164: chargedDestination(c)!, at: c.started_at })),

@@ -61,7 +61,9 @@ export interface CallHost {
   register(key: string, call: Call, leg?: UacLeg): void;
   /** The leg is over; its key stays a while for stray retransmissions. */
   unregister(key: string): void;
-  record(summary: CallSummary): Promise<void>;
+  record(summary: CallSummary, call: Call): Promise<void>;
+  /** The call was answered (its CDR start record is written: call-heartbeat.ts). */
+  answered?(call: Call): void;
   ended(call: Call): void;
 }
 
@@ -493,6 +495,7 @@ export class Call {
     attempt.status = 200;
     attempt.disposition = 'answered';
     this.observePdd(attempt);
+    this.host.answered?.(this);
     return 'ok';
   }
 
@@ -518,7 +521,7 @@ export class Call {
 
   /** Records every attempt not yet recorded but the last: failed-over attempts cost nothing and hold no reservation. */
   private flushPendingAttempt(): void {
-    for (const a of this.attempts.splice(0)) void this.host.record(this.summary(a, false));
+    for (const a of this.attempts.splice(0)) void this.host.record(this.summary(a, false), this);
   }
 
   private finish(): void {
@@ -534,7 +537,7 @@ export class Call {
       all.push(...this.attempts.splice(0));
       all[0].hangupBy = 'caller';
     }
-    all.forEach((a, i) => void this.host.record(this.summary(a, i === all.length - 1)));
+    all.forEach((a, i) => void this.host.record(this.summary(a, i === all.length - 1), this));
     const media = this.media;
     this.media = undefined;
     void media?.close();
@@ -542,6 +545,17 @@ export class Call {
       void hook().catch((err: unknown) => this.host.log.error({ err: err instanceof Error ? err.message : String(err), callId: this.callId }, 'end-of-call release failed'));
     }
     this.host.ended(this);
+  }
+
+  /** The answered attempt as it stands, ended at its answer: the CDR start record. */
+  answeredSummary(): CallSummary | undefined {
+    const a = this.current;
+    return a?.answeredAt ? { ...this.summary(a, true), endedAt: a.answeredAt, durationSeconds: 0 } : undefined;
+  }
+
+  /** The trunk channel hold of the current attempt (TrunkChannels' leg id), if it took one. */
+  get trunkChannel(): string | undefined {
+    return this.current?.target.channel;
   }
 
   private summary(a: Attempt, last: boolean): CallSummary {

@@ -6,13 +6,15 @@ import { RegistrarModule } from '../registrar/registrar.module';
 import { RoutingModule } from '../routing/routing.module';
 import { TollFreeModule } from '../tollfree/tollfree.module';
 import { UsersModule } from '../users/users.module';
+import { CallHeartbeat } from './call-heartbeat';
 import { CallsController } from './calls.controller';
 import { CallsService } from './calls.service';
+import { LostCallsSweep } from './lost-calls-sweep';
 import { mediaRelayProvider } from './media-relay.provider';
 
 @Module({
   imports: [BillingModule, NumbersModule, RegistrarModule, RoutingModule, TollFreeModule, UsersModule],
   controllers: [CallsController],
-  providers: [mediaRelayProvider, CallsService],
+  providers: [mediaRelayProvider, CallHeartbeat, LostCallsSweep, CallsService],
 })
 export class CallsModule {}

@@ -31,6 +31,7 @@ import { TollFreeService } from '../tollfree/tollfree.service';
 import { UsersService } from '../users/users.service';
 import { type CallView, callView } from './call-view';
 import { Call, type CallFacts, type CallHost, type RingOutcome, type RingTarget } from './call';
+import { CallHeartbeat } from './call-heartbeat';
 import { CallMetrics } from './call-metrics';
 import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
@@ -80,6 +81,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     @Inject(REDIS) redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(METRICS) registry: Registry,
+    private readonly heartbeat: CallHeartbeat,
   ) {
     this.channels = new TrunkChannels(redis, config.redisPrefix);
     this.metrics = new CallMetrics(registry, () => relay.stats());
@@ -96,7 +98,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
           this.legs.delete(key);
           this.uacLegs.delete(key);
         }, LINGER_MS).unref(),
-      record: (summary) => this.record(summary),
+      record: (summary, call) => this.record(summary, call),
+      answered: (call) => this.heartbeat.answered(call),
       ended: (call) => this.ended(call),
     };
   }
@@ -169,10 +172,10 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
 
   private pendingRecords = 0;
 
-  private async record(summary: CallSummary): Promise<void> {
+  private async record(summary: CallSummary, call: Call): Promise<void> {
     this.pendingRecords++;
     try {
-      await this.cdrs.record(summary);
+      await this.cdrs.record(await this.heartbeat.atEnd(call, summary));
     } catch (err) {
       // The CDR is the call's money: log all of it so it can be replayed by hand.
       this.log.error({ err: (err as Error).message, cdr: summary }, 'CDR not written');
@@ -521,7 +524,8 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
         continue;
       }
       tried++;
-      const outcome = await call.ring(this.trunkTarget(call, trunk, () => this.channels.release(trunk.trunkId, legId)), this.config.calls.ringTimeoutSeconds * 1000);
+      const target = { ...this.trunkTarget(call, trunk, () => this.channels.release(trunk.trunkId, legId)), channel: legId };
+      const outcome = await call.ring(target, this.config.calls.ringTimeoutSeconds * 1000);
       if (outcome.kind === 'answered') {
         if (maxSeconds !== undefined) call.limitDuration(maxSeconds);
         return;

@@ -25,6 +25,8 @@ export interface RingTarget {
   readonly trunkId?: string;
   readonly trunkName?: string;
   readonly userId?: string;
+  /** The trunk channel hold this ring took (TrunkChannels' leg id): freed by a survivor if this node dies. */
+  readonly channel?: string;
   /** Called once when the attempt is over (frees the trunk channel). */
   readonly release?: () => Promise<void>;
   /** Addresses (CIDRs) the callee's media may come from besides the legs' hosts: a trunk's inbound addresses. */

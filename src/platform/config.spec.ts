@@ -10,6 +10,9 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   EMBEDDED_PG_PORT: '54400',
   DB_MIGRATE_ON_START: 'false',
   DB_POOL_SIZE: '7',
+  NODE_ID: 'gw-7',
+  CALL_HEARTBEAT_SECONDS: '5',
+  CALL_SWEEP_SECONDS: '10',
   REDIS_URL: 'rediss://127.0.0.1:6380',
   REDIS_PREFIX: 'gw2',
   HTTP_PORT: '3100',
@@ -181,6 +184,7 @@ describe('loadConfig', () => {
       apiKeyCacheSeconds: 30,
       endpoints: { metricsAllow: ['10.0.0.0/8'], metricsBearerToken: 't'.repeat(32), docsEnabled: false, docsAllow: 'any' },
       roles: ['sip', 'media'],
+      node: { id: 'gw-7', fixed: true, heartbeatSeconds: 5, sweepSeconds: 10 },
       calls: {
         ringTimeoutSeconds: 30,
         trunkSetupTimeoutMs: 2000,
@@ -203,6 +207,15 @@ describe('loadConfig', () => {
       return JSON.stringify(loadConfig(rest)) === JSON.stringify(full);
     });
     expect(unchanged).toEqual([]);
+  });
+
+  it('names the node hostname-pid unless NODE_ID is set, and refuses a NODE_ID with a slash or spaces', () => {
+    const node = loadConfig({}).node;
+    expect(node).toMatchObject({ fixed: false, heartbeatSeconds: 15, sweepSeconds: 15 });
+    expect(node.id).toMatch(new RegExp(`-${process.pid}$`));
+    expect(() => loadConfig({ NODE_ID: 'gw/1' })).toThrow(/NODE_ID/);
+    expect(() => loadConfig({ NODE_ID: 'gw 1' })).toThrow(/NODE_ID/);
+    expect(() => loadConfig({ CALL_HEARTBEAT_SECONDS: '0' })).toThrow(/CALL_HEARTBEAT_SECONDS/);
   });
 
   it('ignores a variable it does not read, so a deployment that still sets SHUTDOWN_GRACE_SECONDS starts', () => {

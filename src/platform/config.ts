@@ -5,6 +5,7 @@
  * is the one definition: its transform builds the nested AppConfig, whose type is derived from it.
  * Imports nothing from the rest of src/, so the SIP, media and bench entry points can use it too.
  */
+import { hostname } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
@@ -154,6 +155,12 @@ const variables = z.object({
     .transform((s) => noneOrList(s).map((p) => p.replace(/^\+/, '')))
     .optional(),
   BLOCK_PREMIUM_RATE: bool.default(true),
+  // -- failure recovery (docs/scaling.md "When a node dies")
+  /** This node's name in its open CDRs and heartbeats; unset: hostname-pid. Unique among live nodes. */
+  NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'expected 1-64 letters, digits, dots, dashes, underscores or colons').optional(),
+  CALL_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
+  CALL_SWEEP_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+  // -- end failure recovery
   /** Concurrent calls of an account whose maxConcurrentCalls is null; 'none' (read as null) for no limit. */
   DEFAULT_MAX_CONCURRENT_CALLS: z
     .string()
@@ -260,6 +267,16 @@ const schema = variables
       docsAllow: c.DOCS_ALLOW,
     },
     roles: c.ROLES,
+    node: {
+      /** Names this node in the CDRs of its calls in progress (with a per-start instance id: src/calls/call-heartbeat.ts). */
+      id: c.NODE_ID ?? `${hostname()}-${process.pid}`,
+      /** NODE_ID was set: a restart of this node closes its previous start's calls at once, without waiting for the lapse. */
+      fixed: c.NODE_ID !== undefined,
+      /** How often the node refreshes its heartbeat (Redis and PostgreSQL); two missed ones make it lost. */
+      heartbeatSeconds: c.CALL_HEARTBEAT_SECONDS,
+      /** How often a sip or worker node looks for lost nodes' calls to close (one node at a time, under a Redis lock). */
+      sweepSeconds: c.CALL_SWEEP_SECONDS,
+    },
     calls: {
       /** Ringing without an answer for this long ends the attempt (408, noAnswer). */
       ringTimeoutSeconds: c.CALL_RING_TIMEOUT_SECONDS,

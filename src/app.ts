@@ -12,12 +12,14 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './platform/config';
 import { endpointGuard, tokenDigest, toRanges } from './platform/endpoint-access';
 import { requestIdOf } from './platform/logging';
+import { problemOf } from './platform/problem';
 
 /** JSON bodies over this are a 413 problem. */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -34,10 +36,26 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   fastify.addContentTypeParser(/^application\/[^;\s]+\+json\s*(;|$)/i, { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
   // The CSV importers read the body as a stream and bound it by rows (src/platform/csv-import.ts): passed on unread.
   fastify.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+  if (!config.roles.includes('api')) servesOnlyProbes(fastify, config);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config), adapter, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   guardOperatorEndpoints(app, config);
   return app;
+}
+
+/**
+ * A node without the `api` role (ROLES, docs/scaling.md "Roles") serves /health/* and /metrics
+ * only: a load balancer and Prometheus still see it, and every other path (REST, /docs, /admin,
+ * /phone, /console) is a 404 problem saying which nodes serve it, before any route or guard runs.
+ */
+function servesOnlyProbes(fastify: FastifyInstance, config: AppConfig): void {
+  const detail = `this node runs ROLES=${config.roles.join(',')}: the REST API and web pages are served by nodes with the api role; here only /health/live, /health/ready and /metrics`;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?')[0];
+    if (path.startsWith('/health/') || path === '/metrics') return done();
+    const p = problemOf('not_found', detail);
+    void reply.status(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: path }));
+  });
 }
 
 /** Before Nest's router: /metrics and the OpenAPI pages are read without an API key, so who may read them is decided here. */

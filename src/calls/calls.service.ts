@@ -18,6 +18,7 @@ import { NumbersService } from '../numbers/numbers.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { newId } from '../platform/ids';
 import { METRICS } from '../platform/metrics';
+import { NodeLifecycle } from '../platform/node-lifecycle';
 import { DomainError } from '../platform/problem';
 import { REDIS } from '../platform/redis';
 import { SipAuthenticator } from '../registrar/sip-authenticator';
@@ -63,7 +64,6 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private readonly cancelledEarly = new WeakSet<object>();
   private readonly channels: TrunkChannels;
   private readonly metrics: CallMetrics;
-  private draining = false;
   private readonly host: CallHost;
 
   constructor(
@@ -82,6 +82,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(METRICS) registry: Registry,
     private readonly heartbeat: CallHeartbeat,
+    private readonly lifecycle: NodeLifecycle,
   ) {
     this.channels = new TrunkChannels(redis, config.redisPrefix);
     this.metrics = new CallMetrics(registry, () => relay.stats());
@@ -156,7 +157,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
    * SIP sockets, database or Redis (Nest calls every beforeApplicationShutdown first).
    */
   async beforeApplicationShutdown(): Promise<void> {
-    this.draining = true;
+    this.lifecycle.startDraining();
     const deadline = Date.now() + this.config.calls.drainSeconds * 1000;
     if (this.calls.size > 0) this.log.log({ calls: this.calls.size, drainSeconds: this.config.calls.drainSeconds }, 'draining calls');
     while (this.calls.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
@@ -231,7 +232,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   private async onInvite(incoming: IncomingRequest): Promise<SipResponse | void> {
     const { request, source } = incoming;
     if (request.to.params.has('tag')) return this.inDialog(incoming);
-    if (this.draining) return this.answer(request, reject(503, 'shutting down'), [{ name: 'Retry-After', value: '30' }]);
+    if (this.lifecycle.draining) return this.refuseWhileDraining(incoming);
     if (request.contact.length === 0) return this.answer(request, reject(400, 'missing Contact'));
     if (!hasSdp(request)) return this.answer(request, reject(488, 'an SDP offer is required'));
     const minSe = intervalTooSmall(request);
@@ -254,6 +255,22 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     if (!auth.user.active) return this.answer(request, reject(403, 'user disabled'));
     const user = auth.user;
     return this.start(incoming, { direction: 'outbound', userId: user.id, accountId: user.accountId }, (call) => this.fromUser(call, user));
+  }
+
+  /**
+   * A new INVITE while the node drains: 503 with Retry-After, before any authentication (another
+   * node can take it now). Trunks' calls and calls addressed to us get a `rejected` CDR, so the
+   * refusal shows in the call records; a stranger's INVITE gets the 503 and no record.
+   */
+  private async refuseWhileDraining(incoming: IncomingRequest): Promise<SipResponse | void> {
+    const { request, source } = incoming;
+    const retryAfter: SipHeader[] = [{ name: 'Retry-After', value: '30' }];
+    const trunk = await this.trunks.fromAddress(source.address).catch(() => undefined);
+    if (!trunk && !this.isOurs(request)) return this.answer(request, reject(503, 'shutting down'), retryAfter);
+    const facts: CallFacts = trunk ? { direction: 'inbound', trunkId: trunk.id, trunkName: trunk.name } : { direction: 'outbound' };
+    facts.caller = isSipUri(request.from.uri) ? (request.from.uri.user ?? null) : null;
+    facts.dialed = isSipUri(request.uri) ? cleanDialled(request.uri.user ?? '') : null;
+    return this.start(incoming, facts, async (call) => call.reject(reject(503, 'shutting down'), { headers: retryAfter, disposition: 'rejected' }));
   }
 
   /** Creates the call and runs its flow; any failure in the flow ends the call with 500, never the process. */

@@ -57,6 +57,7 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   DOCS_ENABLED: '0',
   DOCS_ALLOW: 'any',
   ROLES: 'sip,media',
+  MEDIA_ENGINE: 'rtpengine',
   CALL_RING_TIMEOUT_SECONDS: '30',
   TRUNK_SETUP_TIMEOUT_MS: '2000',
   CALL_DRAIN_SECONDS: '10',
@@ -114,6 +115,15 @@ describe('loadConfig', () => {
     expect(c.sipListen).toEqual({ host: '::1', port: 5070 });
     expect(c.roles).toEqual(['api', 'worker']);
     expect(() => loadConfig({ ROLES: 'api,bogus' })).toThrow(/ROLES/);
+  });
+
+  it('refuses sip without a media engine, and media without sip, naming ROLES and MEDIA_ENGINE', () => {
+    expect(loadConfig({}).mediaEngine).toBe('builtin');
+    expect(() => loadConfig({ ROLES: 'api,sip' })).toThrow(/ROLES: expected media beside sip: .*add media to ROLES.*MEDIA_ENGINE=rtpengine/);
+    expect(loadConfig({ ROLES: 'sip', MEDIA_ENGINE: 'rtpengine' }).roles).toEqual(['sip']);
+    expect(loadConfig({ ROLES: 'sip,media' }).roles).toEqual(['sip', 'media']);
+    expect(() => loadConfig({ ROLES: 'api,media' })).toThrow(/ROLES: expected sip beside media/);
+    expect(() => loadConfig({ MEDIA_ENGINE: 'kernel' })).toThrow(/MEDIA_ENGINE/);
   });
 
   it('reads the WebSocket listeners: WS on 5066 and no WSS by default, off, same-host origins, and bad values named', () => {
@@ -185,6 +195,7 @@ describe('loadConfig', () => {
       endpoints: { metricsAllow: ['10.0.0.0/8'], metricsBearerToken: 't'.repeat(32), docsEnabled: false, docsAllow: 'any' },
       roles: ['sip', 'media'],
       node: { id: 'gw-7', fixed: true, heartbeatSeconds: 5, sweepSeconds: 10 },
+      mediaEngine: 'rtpengine',
       calls: {
         ringTimeoutSeconds: 30,
         trunkSetupTimeoutMs: 2000,

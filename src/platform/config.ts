@@ -144,6 +144,8 @@ const variables = z.object({
     .default('api,sip,media,worker')
     .transform(splitList)
     .pipe(z.array(z.enum(roleNames)).min(1, 'expected a comma-separated subset of api,sip,media,worker')),
+  /** Who relays a call's media: the built-in Node relay (needs the media role beside sip) or rtpengine (issue 15). */
+  MEDIA_ENGINE: z.enum(['builtin', 'rtpengine']).default('builtin'),
   CALL_RING_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
   TRUNK_SETUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(64000).default(4000),
   CALL_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
@@ -191,6 +193,14 @@ export const CONFIG_VARIABLES = Object.keys(variables.shape) as readonly (keyof 
 const schema = variables
   .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, { path: ['RTP_PORT_MAX'], message: 'expected RTP_PORT_MAX above RTP_PORT_MIN' })
   .refine((c) => c.SIP_MIN_EXPIRES <= c.SIP_MAX_EXPIRES, { path: ['SIP_MAX_EXPIRES'], message: 'expected SIP_MAX_EXPIRES at least SIP_MIN_EXPIRES' })
+  .refine((c) => !c.ROLES.includes('sip') || c.ROLES.includes('media') || c.MEDIA_ENGINE === 'rtpengine', {
+    path: ['ROLES'],
+    message: 'expected media beside sip: a node that takes calls needs a media engine, the built-in relay (add media to ROLES) or rtpengine (MEDIA_ENGINE=rtpengine)',
+  })
+  .refine((c) => !c.ROLES.includes('media') || c.ROLES.includes('sip'), {
+    path: ['ROLES'],
+    message: "expected sip beside media: the built-in relay carries this node's own SIP calls only (media apart from signalling is rtpengine: MEDIA_ENGINE=rtpengine on the sip nodes)",
+  })
   .refine((c) => c.RTP_PORT_MIN % 2 === 0, { path: ['RTP_PORT_MIN'], message: 'expected an even port (RTP uses even ports)' })
   .transform((c) => ({
     env: c.NODE_ENV,
@@ -266,6 +276,7 @@ const schema = variables
       docsEnabled: c.DOCS_ENABLED,
       docsAllow: c.DOCS_ALLOW,
     },
+    /** api: REST and web pages; sip: SIP listeners and calls; media: the built-in relay for this node's calls; worker: rating, rentals, sweeps. */
     roles: c.ROLES,
     node: {
       /** Names this node in the CDRs of its calls in progress (with a per-start instance id: src/calls/call-heartbeat.ts). */
@@ -277,6 +288,7 @@ const schema = variables
       /** How often a sip or worker node looks for lost nodes' calls to close (one node at a time, under a Redis lock). */
       sweepSeconds: c.CALL_SWEEP_SECONDS,
     },
+    mediaEngine: c.MEDIA_ENGINE,
     calls: {
       /** Ringing without an answer for this long ends the attempt (408, noAnswer). */
       ringTimeoutSeconds: c.CALL_RING_TIMEOUT_SECONDS,

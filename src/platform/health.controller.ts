@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/roles.decorator';
 import { pingDatabase } from './database';
+import { NodeLifecycle } from './node-lifecycle';
 import { REDIS } from './redis';
 
 async function probe(name: string, check: () => Promise<unknown>): Promise<{ name: string; ok: boolean; error?: string }> {
@@ -25,6 +26,7 @@ export class HealthController {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly lifecycle: NodeLifecycle,
   ) {}
 
   /** The process is up; no dependency checked (a restart would not help them). */
@@ -33,9 +35,16 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** PostgreSQL and Redis answer: the node may take traffic. */
+  /**
+   * PostgreSQL and Redis answer: the node may take traffic. While the node drains (SIGTERM), 503
+   * `{status:'draining'}` at once, without probing: a load balancer must take it out now.
+   */
   @Get('ready')
   async ready(@Res({ passthrough: true }) res: FastifyReply) {
+    if (this.lifecycle.draining) {
+      res.status(503);
+      return { status: 'draining', since: this.lifecycle.since!.toISOString() };
+    }
     const checks = await Promise.all([probe('postgres', () => pingDatabase(this.db)), probe('redis', () => this.redis.ping())]);
     const ok = checks.every((c) => c.ok);
     res.status(ok ? 200 : 503);

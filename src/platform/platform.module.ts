@@ -1,6 +1,7 @@
 /**
  * Platform wiring shared by every domain module: the validated config, PostgreSQL (TypeORM),
- * Redis, structured logging, the problem-details filter, health probes and Prometheus metrics.
+ * Redis, structured logging, the problem-details filter, health probes, Prometheus metrics and
+ * the node's draining flag (NodeLifecycle).
  */
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
@@ -12,6 +13,7 @@ import { dataSourceOptions } from './database';
 import { HealthController } from './health.controller';
 import { createMetricsRegistry, METRICS, MetricsController } from './metrics';
 import { httpLoggingParams } from './logging';
+import { NodeLifecycle } from './node-lifecycle';
 import { ProblemFilter } from './problem';
 import { createRedis, REDIS } from './redis';
 import { SecretBox } from './secret-box';
@@ -50,9 +52,10 @@ export class PlatformModule {
         { provide: SecretBox, useFactory: () => new SecretBox(secretsKey) },
         { provide: APP_FILTER, useClass: ProblemFilter },
         RedisLifecycle,
+        NodeLifecycle,
         { provide: METRICS, useFactory: createMetricsRegistry },
       ],
-      exports: [APP_CONFIG, REDIS, SecretBox, METRICS],
+      exports: [APP_CONFIG, REDIS, SecretBox, METRICS, NodeLifecycle],
     };
   }
 }

@@ -37,6 +37,7 @@ import { TransportLayer } from '../sip/transport/transport-layer';
 import type { Inbound, ListenSpec, Listening } from '../sip/transport/transport-layer';
 import type { Source, Target, TransportName } from '../sip/transport/types';
 import { advertisedHost } from '../platform/advertised-host';
+import { bindFailure } from '../platform/bind-failure';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { clientBehindEdge } from './edge';
 
@@ -210,7 +211,12 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       else if (r.kind === 'send-error') this.warnLimited('send-error', { kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
       else this.logger.warn({ kind: r.kind, reason: r.reason, source }, 'SIP transport problem');
     });
-    await this.transport.start();
+    try {
+      await this.transport.start();
+    } catch (e) {
+      await this.transport.stop().catch(() => undefined);
+      throw this.bindError(e as NodeJS.ErrnoException);
+    }
     const t1 = this.config.sip.t1Ms;
     this.transactions = new TransactionLayer(this.transport, {
       timers: { t1, t2: Math.max(4000, 8 * t1), t4: Math.max(5000, 10 * t1) },
@@ -232,6 +238,16 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
       for (const l of this.strayListeners) l(inbound);
     });
     this.logger.log({ listening: this.listening() }, 'SIP listening');
+  }
+
+  /** A listener that could not bind, named by the variable that configures it (SIP_LISTEN, SIP_WS_LISTEN, SIP_WSS_LISTEN). */
+  private bindError(e: NodeJS.ErrnoException & { port?: number }): Error {
+    const why = bindFailure(e.code);
+    if (!why) return e;
+    const ws = this.config.sipWs;
+    const candidates: [string, { host: string; port: number } | undefined][] = [['SIP_LISTEN', this.config.sipListen], ['SIP_WS_LISTEN', ws.listen], ['SIP_WSS_LISTEN', ws.secureListen]];
+    const [name, at] = candidates.find(([, l]) => l && l.port === e.port) ?? candidates[0];
+    return new Error(`${name}: cannot listen on ${at!.host}:${at!.port}: ${why} (${e.code}); set ${name}`);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -50,6 +50,10 @@ export interface GatewayProcessOptions {
   rtpMin: number;
   rtpMax: number;
   env?: Record<string, string>;
+  /** The README's default start: no DATABASE_URL, the embedded PostgreSQL in dataDir (migrated on start). */
+  embedded?: { dataDir: string; pgPort: number };
+  /** What /health/ready must answer before the process counts as started (default 200). */
+  readyWithinMs?: number;
 }
 
 /** Sends OPTIONS from a fresh 127.0.0.1 socket; resolves with the status line's code, or undefined on silence. */
@@ -109,14 +113,14 @@ export function listeningPort(log: string, transport: 'UDP' | 'TCP' | 'WS' | 'WS
 
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
   const databaseUrl = process.env.GW_TEST_DATABASE_URL;
-  if (!databaseUrl) throw new Error('GW_TEST_DATABASE_URL is not set: run the tests through jest (global-setup creates the database)');
+  if (!databaseUrl && !o.embedded) throw new Error('GW_TEST_DATABASE_URL is not set: run the tests through jest (global-setup creates the database)');
   const httpPort = await freePort();
   const sipPort = await freePort();
   const proc = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
-      DATABASE_URL: databaseUrl,
+      ...(o.embedded ? { DATA_DIR: o.embedded.dataDir, EMBEDDED_PG_PORT: String(o.embedded.pgPort) } : { DATABASE_URL: databaseUrl! }),
       REDIS_URL,
       REDIS_PREFIX: process.env.GW_TEST_REDIS_PREFIX ?? 'gwtest',
       ADMIN_API_KEY: ADMIN_KEY,
@@ -128,7 +132,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
       SIP_PUBLIC_ADDRESS: '127.0.0.1',
       SIP_REALM: 'gateway.test',
       DEFAULT_COUNTRY: 'US',
-      DB_MIGRATE_ON_START: 'false',
+      DB_MIGRATE_ON_START: o.embedded ? 'true' : 'false',
       LOG_LEVEL: 'info',
       RTP_PORT_MIN: String(o.rtpMin),
       RTP_PORT_MAX: String(o.rtpMax),
@@ -151,7 +155,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   proc.stderr!.on('data', keep);
   const pid = proc.pid!;
 
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (o.readyWithinMs ?? (o.embedded ? 90_000 : 30_000));
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode} during start-up:\n${output.slice(-4000)}`);
     try {
@@ -162,7 +166,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`gateway did not become ready within 30 s:\n${output.slice(-4000)}`);
+      throw new Error(`gateway did not become ready in time:\n${output.slice(-4000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -66,6 +66,10 @@ export interface ClusterOptions {
   readonly env: Record<string, string>;
   /** Kamailio defines (kamailio.cfg): DS_PING_INTERVAL, NODE_TIMEOUT_MS, PIKE_DENSITY, CHILDREN. */
   readonly edgeDefines?: Record<string, string | number>;
+  /** NODE_ID of node i is `${nodeIdPrefix}-${i + 1}`; default `node`. */
+  readonly nodeIdPrefix?: string;
+  /** How long a node may take to answer /health/ready after its start; default 60 s. */
+  readonly readyTimeoutMs?: number;
   /** Node output: kept in memory (tests) or written through. */
   readonly onNodeOutput?: (node: number, chunk: string) => void;
 }
@@ -209,7 +213,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
 }
 
 async function startNode(o: ClusterOptions, index: number, spec: { address: string; sipPort: number; httpPort: number }): Promise<ClusterNode> {
-  const nodeId = `node-${index + 1}`;
+  const nodeId = `${o.nodeIdPrefix ?? 'node'}-${index + 1}`;
   const rtpMin = o.rtpBase + index * o.rtpSpan;
   const rtpMax = rtpMin + o.rtpSpan - 1;
   const url = `http://${spec.address}:${spec.httpPort}`;
@@ -254,7 +258,7 @@ async function startNode(o: ClusterOptions, index: number, spec: { address: stri
       };
       p.stdout!.on('data', take);
       p.stderr!.on('data', take);
-      await ready(url, p, () => out.text);
+      await ready(url, p, () => out.text, o.readyTimeoutMs ?? 60_000);
     },
   };
   await node.start();

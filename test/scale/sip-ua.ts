@@ -40,7 +40,7 @@ export interface UaDialog {
   readonly contactPort: number;
   /** Set when the peer sent BYE and this UA answered 200. */
   byeReceived: boolean;
-  /** Sends BYE in the dialog (through `via`), resolves with the final status (0: none within 4 s). */
+  /** Sends BYE in the dialog (retransmitted), resolves with the final status (0: none within 16 s). */
   bye(): Promise<number>;
 }
 
@@ -69,7 +69,9 @@ export class SipUa {
   readonly refused: { from: string; firstLine: string }[] = [];
   /** Calls this UA answered, in arrival order. */
   readonly incoming: IncomingCall[] = [];
-  private readonly responses: SipResponse[] = [];
+  /** Responses not yet taken, per Call-ID, and the one task waiting on each Call-ID (event-driven: hundreds of calls at once). */
+  private readonly responses = new Map<string, SipResponse[]>();
+  private readonly waiters = new Map<string, () => void>();
   private readonly dialogs = new Map<string, DialogState>();
   private readonly answered = new Map<string, Buffer>();
   /** A test may set this: answer INVITEs with this status instead of 200 (e.g. 486). */
@@ -92,6 +94,7 @@ export class SipUa {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return new Promise((ok) => this.socket.close(() => ok()));
   }
 
@@ -108,8 +111,11 @@ export class SipUa {
     return ['v=0', `o=- 1 1 IN IP4 ${host}`, 's=-', `c=IN IP4 ${host}`, 't=0 0', `m=audio ${port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=sendrecv', ''].join('\r\n');
   }
 
+  private closed = false;
+
   private send(text: string, to: Addr): void {
-    this.socket.send(Buffer.from(text, 'latin1'), to.port, to.host);
+    // A retransmission timer may fire after the test closed the socket.
+    if (!this.closed) this.socket.send(Buffer.from(text, 'latin1'), to.port, to.host);
   }
 
   private receive(data: Buffer, from: RemoteInfo): void {
@@ -117,7 +123,10 @@ export class SipUa {
     if (!parsed.ok) return;
     const m: SipMessage = parsed.value;
     if (m.kind === 'response') {
-      this.responses.push(m);
+      const list = this.responses.get(m.callId) ?? [];
+      list.push(m);
+      this.responses.set(m.callId, list);
+      this.waiters.get(m.callId)?.();
       // A 2xx to our INVITE retransmitted: our ACK was lost or is in flight; ACK again.
       if (m.status >= 200 && m.status < 300 && m.cseq.method === 'INVITE') this.ackIfKnown(m);
       return;
@@ -204,8 +213,8 @@ export class SipUa {
         if (!s) return 0;
         s.seq = Math.max(s.seq + 1, 2);
         this.dialogs.delete(callId);
-        this.send(this.inDialog('BYE', s, s.seq), s.sendTo);
-        const r = await this.awaitResponse(callId, s.seq, 'BYE', Date.now() + 4000);
+        const r = await this.transact(this.inDialog('BYE', s, s.seq), s.sendTo, callId, s.seq, 'BYE');
+        this.forget(callId);
         return r?.status ?? 0;
       },
     };
@@ -235,10 +244,49 @@ export class SipUa {
 
   private async awaitResponse(callId: string, seq: number, method: string, deadline: number, final = true): Promise<SipResponse | undefined> {
     for (;;) {
-      const i = this.responses.findIndex((r) => r.callId === callId && r.cseq.seq === seq && r.cseq.method === method && (!final || r.status >= 200));
-      if (i >= 0) return this.responses.splice(i, 1)[0];
-      if (Date.now() > deadline) return undefined;
-      await sleep(5);
+      const list = this.responses.get(callId) ?? [];
+      const i = list.findIndex((r) => r.cseq.seq === seq && r.cseq.method === method && (!final || r.status >= 200));
+      if (i >= 0) return list.splice(i, 1)[0];
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((ok) => {
+        const timer = setTimeout(ok, left);
+        this.waiters.set(callId, () => {
+          clearTimeout(timer);
+          ok();
+        });
+      });
+      this.waiters.delete(callId);
+    }
+  }
+
+  /** Forgets what is left of a finished call's responses. */
+  private forget(callId: string): void {
+    this.responses.delete(callId);
+  }
+
+  /**
+   * Sends a request and retransmits it over UDP (T1 = 500 ms, doubling up to 4 s, RFC 3261 §17.1)
+   * until a response stops it (any for INVITE, a final one otherwise); resolves with the final
+   * response, or undefined after `ms`.
+   */
+  private async transact(text: string, to: Addr, callId: string, seq: number, method: string, ms = 16_000): Promise<SipResponse | undefined> {
+    const deadline = Date.now() + ms;
+    let interval = 500;
+    let next = Date.now() + interval;
+    this.send(text, to);
+    for (;;) {
+      const final = await this.awaitResponse(callId, seq, method, Math.min(next, deadline));
+      if (final) return final;
+      if (Date.now() >= deadline) return undefined;
+      const heard = (this.responses.get(callId) ?? []).some((r) => r.cseq.seq === seq && r.cseq.method === method);
+      if (method === 'INVITE' && heard) {
+        next = deadline;
+        continue;
+      }
+      this.send(text, to);
+      interval = Math.min(interval * 2, 4000);
+      next = Date.now() + interval;
     }
   }
 
@@ -265,21 +313,19 @@ export class SipUa {
         '',
         '',
       ].join('\r\n');
-    this.send(build(1), o.proxy);
-    const first = await this.awaitResponse(callId, 1, 'REGISTER', Date.now() + 5000);
+    const first = await this.transact(build(1), o.proxy, callId, 1, 'REGISTER');
     if (!first || first.status !== 401) return first;
     const challenge = challengeIn(first);
     if (!challenge) return first;
     const value = answerChallenge(challenge, { username: o.username, secret: { password: o.password }, method: 'REGISTER', uri });
-    this.send(build(2, value), o.proxy);
-    return this.awaitResponse(callId, 2, 'REGISTER', Date.now() + 5000);
+    return this.transact(build(2, value), o.proxy, callId, 2, 'REGISTER');
   }
 
   /**
    * INVITE sip:dialled@domain sent to `next` (an edge or a node), digest answered; on 2xx ACKed
-   * along the Record-Route and a dialog returned. `status` 0: no final response within 8 s.
+   * along the Record-Route and a dialog returned. `status` 0: no final response within 16 s.
    */
-  async call(o: { next: Addr; domain: string; dialled: string; fromUser: string; auth?: { username: string; password: string } }): Promise<{ status: number; dialog?: UaDialog; callId: string }> {
+  async call(o: { next: Addr; domain: string; dialled: string; fromUser: string; auth?: { username: string; password: string } }): Promise<{ status: number; reason?: string; dialog?: UaDialog; callId: string }> {
     const callId = `ua-${rnd()}`;
     const tag = rnd();
     const uri = `sip:${o.dialled}@${o.domain}`;
@@ -305,22 +351,22 @@ export class SipUa {
       [`ACK ${uri} SIP/2.0`, this.via(branch), 'Max-Forwards: 70', `From: ${from}`, `To: ${headerValue(r, 'To')}`, `Call-ID: ${callId}`, `CSeq: ${seq} ACK`, 'Content-Length: 0', '', ''].join('\r\n');
     let seq = 1;
     let branch = rnd();
-    this.send(invite(seq, branch), o.next);
-    let r = await this.awaitResponse(callId, seq, 'INVITE', Date.now() + 8000);
-    if (r && r.status === 407 && o.auth) {
+    let r = await this.transact(invite(seq, branch), o.next, callId, seq, 'INVITE');
+    // A fresh challenge after the answer (stale nonce) is answered once more.
+    for (let tries = 0; r && r.status === 407 && o.auth && tries < 2; tries++) {
       this.send(ackNon2xx(seq, branch, r), o.next);
       const challenge = challengeIn(r);
       if (!challenge) return { status: r.status, callId };
       const value = answerChallenge(challenge, { username: o.auth.username, secret: { password: o.auth.password }, method: 'INVITE', uri });
-      seq = 2;
+      seq++;
       branch = rnd();
-      this.send(invite(seq, branch, value), o.next);
-      r = await this.awaitResponse(callId, seq, 'INVITE', Date.now() + 8000);
+      r = await this.transact(invite(seq, branch, value), o.next, callId, seq, 'INVITE');
     }
     if (!r) return { status: 0, callId };
     if (r.status >= 300) {
+      this.forget(callId);
       this.send(ackNon2xx(seq, branch, r), o.next);
-      return { status: r.status, callId };
+      return { status: r.status, reason: r.reason, callId };
     }
     const contact = r.contact[0]?.uri;
     const rawContact = r.headers.find((h) => /^(contact|m)$/i.test(h.name))?.value.match(/<([^>]+)>/)?.[1] ?? '';

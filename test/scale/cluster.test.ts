@@ -91,7 +91,8 @@ describe('a Kamailio edge in front of three gateway nodes', () => {
         LOG_LEVEL: 'warn',
         SIP_WS_LISTEN: 'off',
         CALL_RING_TIMEOUT_SECONDS: '5',
-        TRUNK_SETUP_TIMEOUT_MS: '1500',
+        // The trunk is this test process, busy with the device's side of 20 calls/s too: give it time to answer.
+        TRUNK_SETUP_TIMEOUT_MS: '5000',
         MEDIA_INACTIVITY_SECONDS: '0',
         MEDIA_ALLOW_LOOPBACK: 'true',
         CALL_DRAIN_SECONDS: '20',
@@ -148,6 +149,60 @@ describe('a Kamailio edge in front of three gateway nodes', () => {
       receivedAddress: DEVICE.host,
       receivedPort: DEVICE.port,
     });
+  });
+
+  /** Sends `lines` from a fresh socket on 127.0.0.8; resolves with the first response's status line, or undefined after `ms`. */
+  async function probe(to: { host: string; port: number }, lines: (from: string) => string[], ms = 2000): Promise<string | undefined> {
+    const socket = createSocket('udp4');
+    await new Promise<void>((ok) => socket.bind(62070 + Math.floor(Math.random() * 20), '127.0.0.8', () => ok()));
+    const from = `127.0.0.8:${socket.address().port}`;
+    try {
+      return await new Promise<string | undefined>((ok) => {
+        const timer = setTimeout(() => ok(undefined), ms);
+        socket.on('message', (m) => {
+          clearTimeout(timer);
+          ok(m.toString('latin1').split('\r\n')[0]);
+        });
+        socket.send(Buffer.from(lines(from).join('\r\n'), 'latin1'), to.port, to.host);
+      });
+    } finally {
+      socket.close();
+    }
+  }
+  const options = (ua: string) => (from: string) => [
+    `OPTIONS sip:${cluster.edge.host}:${cluster.edge.port} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${from};branch=z9hG4bK${Math.random().toString(36).slice(2)};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:100@${from}>;tag=${Math.random().toString(36).slice(2)}`,
+    `To: <sip:100@${cluster.edge.host}>`,
+    `Call-ID: scan-${Math.random().toString(36).slice(2)}`,
+    'CSeq: 1 OPTIONS',
+    `User-Agent: ${ua}`,
+    'Content-Length: 0',
+    '',
+    '',
+  ];
+
+  it('drops a SIP scanner at the edge without an answer, and still answers others', async () => {
+    expect(await probe(edge(), options('friendly-scanner'))).toBeUndefined();
+    expect(await probe(edge(), options('sipvicious 0.3.4'))).toBeUndefined();
+    expect(await probe(edge(), options('edge-test-probe'))).toMatch(/^SIP\/2\.0 200 /);
+  });
+
+  it("ignores a Path from a source that is not a trusted edge: the node's binding goes to the source itself", async () => {
+    const intruder = await newUser(gw, user.accountId);
+    const node = cluster.nodes[1];
+    const ua = await SipUa.open({ bind: { host: '127.0.0.8', port: 62090 }, media: { host: '127.0.0.8', port: 62092 } });
+    try {
+      // A REGISTER straight to a node with a forged Path naming another address: stored as a plain binding.
+      const r = await ua.register({ proxy: { host: node.address, port: node.sipPort }, domain: 'gateway.test', username: intruder.username, password: intruder.password, path: '<sip:127.0.0.66:5060;lr;received=sip:127.0.0.66:5060>' });
+      expect(r?.status).toBe(200);
+      expect(r!.headers.filter((h) => h.name.toLowerCase() === 'path')).toEqual([]);
+      const regs = (await gw.t.http().get(`/v1/users/${intruder.id}/registrations`).expect(200)).body.data as Record<string, unknown>[];
+      expect(regs).toEqual([expect.objectContaining({ sourceAddress: '127.0.0.8', sourcePort: 62090, path: [], receivedAddress: null })]);
+    } finally {
+      await ua.close();
+    }
   });
 
   it('rings the device through the edge for a call entering at every node, and the trunk hangs up through the owning node', async () => {

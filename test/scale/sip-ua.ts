@@ -291,7 +291,7 @@ export class SipUa {
   }
 
   /** REGISTER through `proxy` (digest answered); the final response. */
-  async register(o: { proxy: Addr; domain: string; username: string; password: string; expires?: number }): Promise<SipResponse | undefined> {
+  async register(o: { proxy: Addr; domain: string; username: string; password: string; expires?: number; path?: string }): Promise<SipResponse | undefined> {
     const callId = `reg-${rnd()}`;
     const tag = rnd();
     const uri = `sip:${o.domain}`;
@@ -307,6 +307,7 @@ export class SipUa {
         `Contact: <sip:${o.username}@${this.me.host}:${this.me.port}>`,
         `Expires: ${o.expires ?? 600}`,
         'Supported: path',
+        ...(o.path ? [`Path: ${o.path}`] : []),
         'User-Agent: edge-test-device',
         ...(auth ? [`Authorization: ${auth}`] : []),
         'Content-Length: 0',

@@ -28,6 +28,12 @@
  *       and worst-case hold become a hold of its exact cost until the ledger has the debit.
  *       Resolves once the CDR is durable in PostgreSQL (rating happens on the queue).
  *   credit.activeCalls(accountId): Promise<number>  calls in progress, across every node.
+ *   cdrs.open(summary & { cdrId }, { node, maxSeconds, trunkChannel }): Promise<void>
+ *       The CDR start record of an answered call (status `open`: never rated, not listed by
+ *       default), held by gateway instance `node`. `record` with `cdrId` and `startRecorded`
+ *       completes that row at the end instead of inserting a second one.
+ *   lostCalls.beat / lostHolders / close: the per-instance heartbeat in PostgreSQL and the closing
+ *       of a lost instance's open CDRs (lost-calls.service.ts; calls/lost-calls-sweep.ts drives it).
  */
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';

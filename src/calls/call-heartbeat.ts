@@ -36,7 +36,8 @@ export class CallHeartbeat implements OnApplicationBootstrap, OnApplicationShutd
   /** The start record of each answered call: its CDR id, and whether the row is durable. */
   private readonly starts = new WeakMap<Call, Promise<{ id: string; durable: boolean }>>();
   private timer?: NodeJS.Timeout;
-  private beating?: Promise<void>;
+  private redisBeat?: Promise<void>;
+  private pgBeat?: Promise<void>;
   /** The last PostgreSQL heartbeat succeeded: start records may be written. */
   private beatStored = false;
 
@@ -51,7 +52,8 @@ export class CallHeartbeat implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.roles.includes('sip')) return;
-    await this.beat();
+    // Not awaited: a store that is away at start must not hold the start up (no start records until a beat lands).
+    void this.beat();
     this.timer = setInterval(() => void this.beat(), this.config.node.heartbeatSeconds * 1000);
     this.timer.unref();
   }
@@ -61,24 +63,30 @@ export class CallHeartbeat implements OnApplicationBootstrap, OnApplicationShutd
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** One heartbeat, in Redis and PostgreSQL; a beat still running (a slow store) is not doubled. */
-  beat(now = new Date()): Promise<void> {
-    this.beating ??= this.beatNow(now).finally(() => (this.beating = undefined));
-    return this.beating;
-  }
-
-  private async beatNow(now: Date): Promise<void> {
+  /**
+   * One heartbeat, in Redis and PostgreSQL, each on its own: a store that hangs (ioredis queues
+   * commands while Redis is away) neither doubles its beats nor holds up the other's.
+   */
+  async beat(now = new Date()): Promise<void> {
     const seconds = this.config.node.heartbeatSeconds;
-    await Promise.all([
-      this.redis.set(heartbeatKey(this.config.redisPrefix, this.instance), String(now.getTime()), 'PX', LAPSE_HEARTBEATS * seconds * 1000).catch((e: Error) => this.log.warn({ err: e.message }, 'Redis heartbeat not written')),
-      this.lost.beat(this.instance, this.config.node.id, now, seconds).then(
-        () => (this.beatStored = true),
+    this.redisBeat ??= this.redis
+      .set(heartbeatKey(this.config.redisPrefix, this.instance), String(now.getTime()), 'PX', LAPSE_HEARTBEATS * seconds * 1000)
+      .then(
+        () => undefined,
+        (e: Error) => this.log.warn({ err: e.message }, 'Redis heartbeat not written'),
+      )
+      .finally(() => (this.redisBeat = undefined));
+    this.pgBeat ??= this.lost
+      .beat(this.instance, this.config.node.id, now, seconds)
+      .then(
+        () => void (this.beatStored = true),
         (e: Error) => {
           this.beatStored = false;
           this.log.warn({ err: e.message }, 'PostgreSQL heartbeat not written: no CDR start records until it is');
         },
-      ),
-    ]);
+      )
+      .finally(() => (this.pgBeat = undefined));
+    await Promise.all([this.redisBeat, this.pgBeat]);
   }
 
   /** The call was answered: write its CDR start record (in the background; the call does not wait). */

@@ -100,8 +100,11 @@ class FakeTransport implements TransportPort {
 class Harness {
   readonly transport = new FakeTransport();
   readonly layer = new TransactionLayer(this.transport);
-  readonly record = jest.fn<Promise<void>, [CallSummary]>(async () => undefined);
+  readonly record = jest.fn<Promise<void>, [CallSummary, Call]>(async () => undefined);
   readonly ended = jest.fn<void, [Call]>();
+  /** The answer hook (the CDR start record), with what the call says at that moment. */
+  readonly answered = jest.fn<void, [Call]>((call) => void this.atAnswer.push({ summary: call.answeredSummary(), channel: call.trunkChannel }));
+  readonly atAnswer: { summary: CallSummary | undefined; channel: string | undefined }[] = [];
   readonly log = { error: jest.fn(), warn: jest.fn(), log: jest.fn(), debug: jest.fn() };
   readonly calls: Call[] = [];
   private readonly legs = new Map<string, Call>();
@@ -131,6 +134,7 @@ class Harness {
     // calls.service keeps a finished leg's key a while for stray retransmissions; here it stays.
     unregister: () => undefined,
     record: this.record,
+    answered: this.answered,
     ended: this.ended,
   };
 
@@ -686,6 +690,41 @@ describe('Call: hang-up', () => {
 });
 
 describe('Call: CDRs', () => {
+  it('reports the answer once, with the start record (ended at the answer, no hang-up yet) and the trunk channel; the end summary follows', async () => {
+    const reservation = { id: 'res-2', accountId: 'acct-1', destination: '+12025550100', rate: { prefix: '1202' }, maxSeconds: 60, held: '0.60', currency: 'USD' } as unknown as Reservation;
+    facts.reservation = reservation;
+    const { call } = await newCall();
+    const flow = ringTrunks(call, [trunk(TRUNK_B, 'B'), { ...trunk(TRUNK_A, 'A'), channel: 'leg-A' }]);
+    await tick();
+    h.answerFrom(TRUNK_B, 503);
+    await tick();
+    h.answerFrom(TRUNK_A, 200, sdp(40010));
+    await expect(flow).resolves.toEqual({ kind: 'answered' });
+    expect(h.answered).toHaveBeenCalledTimes(1);
+    const [{ summary, channel }] = h.atAnswer;
+    expect(channel).toBe('leg-A');
+    expect(summary).toMatchObject({ disposition: 'answered', sipCode: 200, trunkId: 'trunk-A', hangupBy: null, durationSeconds: 0, reservation });
+    expect(summary!.endedAt).toEqual(summary!.answeredAt);
+    await tick(5_000);
+    call.hangup('caller', 'normal clearing');
+    expect(h.answered).toHaveBeenCalledTimes(1);
+    const end = records().at(-1)!;
+    expect(end).toMatchObject({ trunkId: 'trunk-A', hangupBy: 'caller', durationSeconds: 5, answeredAt: summary!.answeredAt });
+    // The end record is handed over with its call (calls.service finds the start record by it).
+    expect(h.record.mock.calls.at(-1)![1]).toBe(call);
+  });
+
+  it('reports no answer for a call that was never answered', async () => {
+    const { call } = await newCall();
+    const flow = ringTrunks(call, [trunk(TRUNK_A, 'A')]);
+    await tick();
+    h.answerFrom(TRUNK_A, 486);
+    await expect(flow).resolves.toMatchObject({ kind: 'failed', status: 486 });
+    expect(h.answered).not.toHaveBeenCalled();
+    expect(records()).toEqual([expect.objectContaining({ disposition: 'busy', sipCode: 486 })]);
+    expect(call.answeredSummary()).toBeUndefined();
+  });
+
   it('writes one rejected CDR for a call refused before any attempt', async () => {
     const { call } = await newCall();
     call.reject(402, 'Payment Required (balance 0.00)');

@@ -550,7 +550,7 @@ export class Call {
   /** The answered attempt as it stands, ended at its answer: the CDR start record. */
   answeredSummary(): CallSummary | undefined {
     const a = this.current;
-    return a?.answeredAt ? { ...this.summary(a, true), endedAt: a.answeredAt, durationSeconds: 0 } : undefined;
+    return a?.answeredAt ? { ...this.summary(a, true), endedAt: a.answeredAt, durationSeconds: 0, hangupBy: null } : undefined;
   }
 
   /** The trunk channel hold of the current attempt (TrunkChannels' leg id), if it took one. */

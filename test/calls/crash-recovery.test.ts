@@ -110,7 +110,32 @@ describe('a node killed with a call up loses no CDR (gateway processes, SIPp, re
     return at;
   }
 
+  /** Kill → close, from the time of the closing node's log line (pino's epoch ms): no polling delay in the figure. */
+  function closedAfter(closer: GatewayProcess, nodeId: string, killedAt: number): number {
+    const line = closer.logLines().find((l) => l.msg === 'calls of a lost node closed' && l.node === nodeId);
+    if (!line) throw new Error(`no 'calls of a lost node closed' line for ${nodeId} in the closing node's log`);
+    return (line.time as number) - killedAt;
+  }
+
   const channelsInUse = (trunkId: string) => redis.zcount(`${prefix}:calls:trunk:${trunkId}`, Date.now(), '+inf');
+
+  it('an answered call has one CDR row from the answer on: open while up, completed in place and rated once at the end', async () => {
+    const c = await paidCall();
+    const trunk = await sippServer({ scenario: 'uas-answer.xml', port: c.first.port, vars: { rtp: TRUNK_RTP }, pauseMs: 100 });
+    const phone = sippClient(gw, { scenario: 'uac-answered.xml', dialled: c.first.dest, from: c.user.username, user: c.user, rtp: PHONE_RTP, pauseMs: 2500 });
+    const open = await until('the open CDR', async () => (await cdrsOf({ number: c.first.dest, status: 'open' }))[0]);
+    expect(open).toMatchObject({ status: 'open', disposition: 'answered', hangupBy: null, durationSeconds: 0, endedAt: open.answeredAt });
+    await expectSuccess(phone, 'phone');
+    await expectSuccess(trunk, 'trunk');
+    const [cdr, ...more] = await waitForCdrs(gw, { number: c.first.dest }, 1);
+    expect(more).toEqual([]);
+    expect(cdr).toMatchObject({ id: open.id, status: 'rated', hangupBy: 'caller', sipReason: 'normal clearing', answeredAt: open.answeredAt });
+    expect(cdr.durationSeconds).toBeGreaterThanOrEqual(2);
+    expect(cdr.cost).toBe(expectedCost(TARIFF.us, cdr.billableSeconds));
+    expect((await ledgerOf(gw, c.accountId)).filter((e) => e.cdrId === cdr.id)).toHaveLength(1);
+    expect(await cdrsOf({ number: c.first.dest, status: 'open' })).toEqual([]);
+    expect(await channelsInUse(c.first.trunkId)).toBe(0);
+  }, 60_000);
 
   it('a survivor closes the call at its last heartbeat, rates it once, and the account calls again at once', async () => {
     const c = await paidCall();
@@ -142,9 +167,9 @@ describe('a node killed with a call up loses no CDR (gateway processes, SIPp, re
       }
       throw new Error('the account could not call again after the crash');
     })();
-    // Kill → the CDR is closed (pending or rated).
-    const closedMs = until('the CDR closed', async () => ((await cdrsOf({ number: c.first.dest })).length ? Date.now() - killedAt : undefined));
-    const [again, closed] = await Promise.all([canCall, closedMs]);
+    const closing = until('the CDR closed', async () => ((await cdrsOf({ number: c.first.dest })).length ? true : undefined));
+    const [again] = await Promise.all([canCall, closing]);
+    const closed = closedAfter(survivor, nodeId, killedAt);
     await expectSuccess(trunk2, 'trunk of the call after the crash');
     console.log(`RECOVERY survivor: kill -> CDR closed ${closed} ms; kill -> account called again ${again.ms} ms (attempt ${again.attempt}); heartbeat 1 s, sweep 1 s`);
 
@@ -179,13 +204,13 @@ describe('a node killed with a call up loses no CDR (gateway processes, SIPp, re
 
     const second = await startGatewayProcess({ ...RESTART_RTP, env });
     processes.push(second);
-    const closed = await until('the CDR closed', async () => ((await cdrsOf({ number: c.first.dest })).length ? Date.now() - killedAt : undefined), 30_000);
+    await until('the CDR closed', async () => ((await cdrsOf({ number: c.first.dest })).length ? true : undefined), 30_000);
+    const closed = closedAfter(second, nodeId, killedAt);
     console.log(`RECOVERY restart: kill -> restarted node up and CDR closed ${closed} ms (heartbeat 30 s: no lapse waited for)`);
     const [cdr] = await waitForCdrs(gw, { number: c.first.dest }, 1);
     // Its only heartbeat was at its start, before the answer: the call ends at the answer (the documented bound).
     expect(cdr).toMatchObject({ id: open.id, status: 'rated', hangupBy: 'gateway', sipReason: `node lost: ${nodeId}`, durationSeconds: 0 });
     expect(cdr.cost).toBe(expectedCost(TARIFF.us, 0));
-    expect(second.logLines().some((l) => l.msg === 'calls of a lost node closed' && l.node === nodeId)).toBe(true);
     expect(await channelsInUse(c.first.trunkId)).toBe(0);
     const debits = (await ledgerOf(gw, c.accountId)).filter((e) => e.cdrId === cdr.id);
     expect(debits).toHaveLength(1);

@@ -15,7 +15,7 @@ import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { deleteKeysWithPrefix } from '../src/platform/redis';
 import { BillingModule } from '../src/billing/billing.module';
-import { BillingWorkers, RATING_CONCURRENCY } from '../src/billing/billing-queues';
+import { BillingWorkers, bullPrefix, RATING_CONCURRENCY } from '../src/billing/billing-queues';
 import { CdrsService } from '../src/billing/cdrs.service';
 import { CreditControlService } from '../src/billing/credit-control.service';
 import { LedgerService } from '../src/billing/ledger.service';
@@ -505,7 +505,7 @@ async function main(): Promise<void> {
     ctx = undefined;
     console.log(JSON.stringify(gateway));
     console.log('raw BullMQ baseline…');
-    const base = await baseline(`${prefix}:bull`);
+    const base = await baseline(bullPrefix({ redisPrefix: prefix }));
     console.log(JSON.stringify(base));
     console.log(`CSV export of ${EXPORT_CDRS} CDRs…`);
     const exp = await exportBench(db.url, pg);

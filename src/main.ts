@@ -13,6 +13,7 @@ import type { INestApplication } from '@nestjs/common';
 import { createApp } from './app';
 import { AppConfig, ConfigError, decodeKey, loadConfig } from './platform/config';
 import { EmbeddedDatabase, runMigrations, startEmbeddedPostgres } from './platform/database';
+import type { Logger } from 'pino';
 import { rootLogger } from './platform/logging';
 import { bindFailure } from './platform/bind-failure';
 import { NodeLifecycle } from './platform/node-lifecycle';
@@ -62,13 +63,13 @@ async function main(): Promise<void> {
       // A second signal while calls drain: the operator wants out now.
       log.warn({ signal }, 'second signal: exiting without waiting for calls in progress');
       await stopEmbedded();
-      process.exit(1);
+      return exitFlushed(log, 1);
     }
     stopping = true;
     if (!app) {
       log.warn({ signal }, 'signal during start-up: stopping');
       await stopEmbedded();
-      process.exit(1);
+      return exitFlushed(log, 1);
     }
     app.get(NodeLifecycle).startDraining();
     log.info({ signal, drainSeconds: config.calls.drainSeconds }, 'shutting down: new calls refused, calls in progress drain');
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     }
     await stopEmbedded();
     log.info({ code }, 'stopped');
-    process.exit(code);
+    await exitFlushed(log, code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -113,8 +114,23 @@ async function main(): Promise<void> {
   } catch (e) {
     log.fatal({ err: e }, `start-up failed: ${(e as Error).message}`);
     await stopEmbedded();
-    process.exit(1);
+    await exitFlushed(log, 1);
   }
+}
+
+/**
+ * Exits once the log lines written so far have left: on a pipe pino may still hold the last ones
+ * (the reason a start-up failed), and process.exit would drop them.
+ */
+async function exitFlushed(log: Logger, code: number): Promise<never> {
+  await new Promise<void>((done) => {
+    const timer = setTimeout(done, 2000);
+    log.flush(() => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+  process.exit(code);
 }
 
 /** app.listen, with a bind failure told in the operator's terms (the variable to change). */

@@ -10,6 +10,7 @@ import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { createRedis } from '../platform/redis';
+import { hashTagged } from '../platform/redis-keys';
 import type { CdrQueuePort } from './cdr-queue.port';
 import { CdrsService, RateOutcome, RatingError } from './cdrs.service';
 import { RentalService } from './rental.service';
@@ -28,8 +29,13 @@ export interface CdrJob {
   cdrId: string;
 }
 
-/** The BullMQ key prefix for this deployment: `<REDIS_PREFIX>:bull`. */
-export const bullPrefix = (config: AppConfig) => `${config.redisPrefix}:bull`;
+/**
+ * The BullMQ key prefix for this deployment: `<REDIS_PREFIX>:{bull}`, hash-tagged so every queue key
+ * is in one Redis Cluster slot (BullMQ's scripts span a queue's keys; src/platform/redis-keys.ts).
+ * Before issue 15 it was `<REDIS_PREFIX>:bull`: jobs left there after an upgrade are not lost, the
+ * sweep queues their pending CDRs again from PostgreSQL.
+ */
+export const bullPrefix = (config: Pick<AppConfig, 'redisPrefix'>) => hashTagged(config.redisPrefix, 'bull');
 
 /** Producer side: exists in every process (the API and SIP roles record CDRs). */
 @Injectable()

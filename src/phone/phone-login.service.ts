@@ -18,6 +18,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { REDIS } from '../platform/redis';
+import { countInWindow } from '../platform/redis-keys';
 import { digestHa1 } from '../users/digest-ha1';
 import { UserCredentials, UsersService } from '../users/users.service';
 
@@ -42,7 +43,7 @@ export class PhoneLoginService {
     const { authFailUserLimit } = this.config.sip.limits;
     const { authFailWindowSeconds } = this.config.sip;
     const keys = this.keys(username, address);
-    const [[, blockTtl], [, userFailures]] = (await this.redis.multi().ttl(keys.block).get(keys.userFail).exec()) as [[null, number], [null, string | null]];
+    const [blockTtl, userFailures] = await Promise.all([this.redis.ttl(keys.block), this.redis.get(keys.userFail)]);
     if (blockTtl > 0) return { ok: false, reason: 'rate-limited', retryAfterSeconds: blockTtl };
     if (Number(userFailures ?? 0) >= authFailUserLimit) {
       this.logger.warn({ source: address, username, failures: Number(userFailures) }, 'phone login refused: too many failures for this username');
@@ -70,13 +71,7 @@ export class PhoneLoginService {
 
   private async recordFailure(username: string, address: string, keys: ReturnType<PhoneLoginService['keys']>): Promise<void> {
     const { authFailLimit, authFailWindowSeconds, authBlockSeconds } = this.config.sip;
-    const [[, count], , [, userCount]] = (await this.redis
-      .multi()
-      .incr(keys.ipFail)
-      .expire(keys.ipFail, authFailWindowSeconds, 'NX')
-      .incr(keys.userFail)
-      .expire(keys.userFail, authFailWindowSeconds, 'NX')
-      .exec()) as [[null, number], unknown, [null, number], unknown];
+    const [count, userCount] = await Promise.all([countInWindow(this.redis, keys.ipFail, authFailWindowSeconds), countInWindow(this.redis, keys.userFail, authFailWindowSeconds)]);
     this.logger.warn({ source: address, username, failures: count, usernameFailures: userCount }, 'phone login failed');
     if (count >= authFailLimit) {
       await this.redis.set(keys.block, '1', 'EX', authBlockSeconds);

@@ -15,6 +15,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, AppConfig } from '../platform/config';
 import { REDIS } from '../platform/redis';
+import { countInWindow } from '../platform/redis-keys';
 import type { SipRequest } from '../sip/message';
 import type { NonceCountStore } from '../sip/digest/nonce-count-store';
 import { DigestVerifier } from '../sip/digest/verifier';
@@ -80,12 +81,12 @@ export class SipAuthenticator {
       return { ok: false, status, reason: kind === 'www' ? 'Unauthorized' : 'Proxy Authentication Required', headers: challenge() };
     }
     const userKey = this.userKey(credentials.username);
-    const [[, blocked], [, userFailures], [, knownTtl]] = (await this.redis
-      .multi()
-      .exists(`${prefix}:authblock:${source.address}`)
-      .get(`${userKey}:fail`)
-      .ttl(`${userKey}:ok:${source.address}`)
-      .exec()) as [[null, number], [null, string | null], [null, number]];
+    // Three reads of three keys, sent together; not one MULTI, whose keys Redis Cluster would need in one slot (src/platform/redis-keys.ts).
+    const [blocked, userFailures, knownTtl] = await Promise.all([
+      this.redis.exists(`${prefix}:authblock:${source.address}`),
+      this.redis.get(`${userKey}:fail`),
+      this.redis.ttl(`${userKey}:ok:${source.address}`),
+    ]);
     // TTL: -2 no such key, -1 a key without expiry (not written here), else seconds left.
     const knownAddress = knownTtl !== -2;
     if (blocked) return refused;
@@ -125,13 +126,7 @@ export class SipAuthenticator {
   private async recordFailure(address: string, reason: string, username: string, userKey: string): Promise<void> {
     const { authFailLimit, authFailWindowSeconds, authBlockSeconds } = this.config.sip;
     const key = `${this.config.redisPrefix}:authfail:${address}`;
-    const [[, count], , [, userCount]] = (await this.redis
-      .multi()
-      .incr(key)
-      .expire(key, authFailWindowSeconds, 'NX')
-      .incr(`${userKey}:fail`)
-      .expire(`${userKey}:fail`, authFailWindowSeconds, 'NX')
-      .exec()) as [[null, number], unknown, [null, number], unknown];
+    const [count, userCount] = await Promise.all([countInWindow(this.redis, key, authFailWindowSeconds), countInWindow(this.redis, `${userKey}:fail`, authFailWindowSeconds)]);
     this.logger.warn({ source: address, username, reason, failures: count, usernameFailures: userCount }, 'SIP authentication failed');
     if (count >= authFailLimit) {
       await this.redis.set(`${this.config.redisPrefix}:authblock:${address}`, '1', 'EX', authBlockSeconds);

@@ -2,9 +2,9 @@
  * The gateway's SIP endpoint inside the Nest application: binds SIP_LISTEN (UDP and TCP) in
  * processes with the `sip` role, runs the transaction layer, and hands each new request to the
  * handler its method is registered for (the registrar registers REGISTER; the calls module registers
- * INVITE, CANCEL and the in-dialog methods). What no handler owns is answered here: OPTIONS (200;
- * 503 while the node drains, so an edge's health probes take it out),
- * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501).
+ * INVITE, CANCEL and the in-dialog methods). What no handler owns is answered here: OPTIONS (200),
+ * Max-Forwards 0 (483), loops (482), known methods we do not serve (405), unknown methods (501);
+ * OPTIONS gets 503 while the node drains (NodeLifecycle), so a SIP edge stops sending it calls.
  *
  * With SIP_WS_LISTEN / SIP_WSS_LISTEN it also serves SIP over WebSocket (RFC 7118, see
  * src/sip/transport/ws.ts); `onConnectionClosed` tells the registrar when a WebSocket goes, and
@@ -23,7 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createResponse } from '../sip/builders';
 import { newBranch, newTag } from '../sip/identifiers';
 import { AnswerRetransmission } from '../sip/transaction/answer-retransmission';
@@ -72,7 +72,7 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Optional() private readonly lifecycle?: NodeLifecycle,
+    private readonly lifecycle: NodeLifecycle,
   ) {
     this.host = advertisedHost(config);
     const limits = config.sip.limits;
@@ -295,8 +295,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     const handler = this.handlers.get(request.method);
     if (handler) return handler(incoming);
     if (request.method === 'OPTIONS') {
-      // A draining node says so to the edge's health probes, which stop sending it new requests.
-      if (this.lifecycle?.draining) return this.reply(request, 503, { reason: 'Draining', headers: [{ name: 'Retry-After', value: '30' }] });
+      // A SIP edge's health check (Kamailio dispatcher) takes a draining node out of rotation, as /health/ready does for HTTP.
+      if (this.lifecycle.draining) return this.reply(request, 503, { reason: 'Service Unavailable (shutting down)', headers: [{ name: 'Retry-After', value: '30' }] });
       return this.reply(request, 200, {
         headers: [
           { name: 'Accept', value: 'application/sdp' },

@@ -3,6 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import IORedis from 'ioredis';
+import { bullPrefix } from '../../src/billing/billing-queues';
 import { ADMIN_KEY, REDIS_URL, SECRETS_KEY } from '../support/env';
 
 const ENTRY = resolve(__dirname, '../../dist/src/billing/worker-main.js');
@@ -67,7 +68,7 @@ export async function deleteQueueKeys(queue: string): Promise<number> {
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${process.env.GW_TEST_REDIS_PREFIX}:bull:${queue}:*`, 'COUNT', 1000);
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${bullPrefix({ redisPrefix: process.env.GW_TEST_REDIS_PREFIX ?? '' })}:${queue}:*`, 'COUNT', 1000);
       if (keys.length) n += await redis.del(...keys);
       cursor = next;
     } while (cursor !== '0');

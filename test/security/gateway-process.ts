@@ -154,10 +154,17 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   const pid = proc.pid!;
+  const streamsClosed = new Promise<void>((ok) => proc.once('close', () => ok()));
 
   const deadline = Date.now() + (o.readyWithinMs ?? (o.embedded ? 90_000 : 30_000));
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode} during start-up:\n${output.slice(-4000)}`);
+    if (proc.exitCode !== null) {
+      // Its last lines (the reason) may still be in the pipe: read them before telling.
+      await Promise.race([streamsClosed, new Promise((r) => setTimeout(r, 2000))]);
+      // The reason first (error and fatal lines, config errors), wherever Nest's own buffered lines put it.
+      const reasons = output.split('\n').filter((l) => /"level":(50|60)|^config error/.test(l));
+      throw new Error(`gateway exited with ${proc.exitCode} during start-up:\n${reasons.join('\n')}\n${output.slice(-4000)}`);
+    }
     try {
       const r = await fetch(`http://127.0.0.1:${httpPort}/health/ready`);
       if (r.ok) break;
@@ -174,7 +181,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   const wsPort = listeningPort(output, 'WS');
 
   const t = { http: (key: string | null = ADMIN_KEY) => authorised(`http://127.0.0.1:${httpPort}`, key) } as Pick<TestApp, 'http'>;
-  const deckId = await createDeck(t as TestApp, [
+  // A node without the api role serves no REST (docs/scaling.md, "Roles"): no deck then.
+  const servesApi = !o.env?.ROLES || o.env.ROLES.split(',').includes('api');
+  const deckId = !servesApi ? '' : await createDeck(t as TestApp, [
     `1,United States,${TARIFF.us.ratePerMinute},0.010000,1,1,`,
     `1212,New York,${TARIFF.nyc.ratePerMinute},0.020000,1,1,`,
     '1800,US toll-free,0.000000,0,1,1,',

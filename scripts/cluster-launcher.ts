@@ -24,9 +24,12 @@ export const KAMAILIO_CFG = (): string => join(repoRoot(), 'deploy/kamailio/kama
 
 export class ClusterError extends Error {}
 
-/** The path of `kamailio`, or a ClusterError naming the Debian package. */
-export function requireKamailio(path = process.env.PATH ?? ''): string {
-  for (const dir of ['/usr/sbin', '/usr/local/sbin', ...path.split(':')]) {
+/**
+ * The path of `kamailio` (on PATH, or in Debian's /usr/sbin, which a user's PATH may lack), or a
+ * ClusterError naming the Debian package.
+ */
+export function requireKamailio(path = process.env.PATH ?? '', sbin: readonly string[] = ['/usr/sbin', '/usr/local/sbin']): string {
+  for (const dir of [...path.split(':').filter(Boolean), ...sbin]) {
     try {
       execFileSync(join(dir, 'kamailio'), ['-v'], { stdio: 'ignore', timeout: 5000 });
       return join(dir, 'kamailio');

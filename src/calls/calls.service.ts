@@ -260,7 +260,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
       this.log.warn({ source: `${source.transport} ${source.address}:${source.port}`, from: request.headers.find((h) => h.name === 'From')?.value, callId: request.callId }, 'INVITE from an address on no allow-list refused');
       return this.answer(request, reject(403, 'source address not allowed'));
     }
-    const auth = await this.authenticator.authenticate(request, source, 'proxy');
+    const auth = await this.authenticator.authenticate(request, this.sip.originOf(request, source), 'proxy');
     if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });
     if (!auth.user.active) return this.answer(request, reject(403, 'user disabled'));
     const user = auth.user;
@@ -438,6 +438,9 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
         requestUri: b.uri,
         from: `<sip:${escapeUser(callerId)}@${host}>`,
         to: `<sip:${user.username}@${this.config.sipRealm}>`,
+        // Registered through an edge: back through it along the Path (RFC 3327 §5.4), to where the
+        // REGISTER came from (the edge as this node reaches it; its Path URI may be a public address).
+        ...(b.path && b.path.length > 0 ? { headers: b.path.map((value) => ({ name: 'Route', value })) } : {}),
         ...(isWebSocket(b.source.transport) ? { webrtc: true } : {}),
       })),
     };

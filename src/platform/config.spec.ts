@@ -28,6 +28,7 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   SIP_AUTH_FAIL_WINDOW_SECONDS: '90',
   SIP_AUTH_BLOCK_SECONDS: '600',
   SIP_T1_MS: '250',
+  SIP_TRUSTED_EDGES: '10.0.0.5, 10.1.0.0/24',
   SIP_RATE_LIMIT_PER_SECOND: '0',
   SIP_TRUNK_RATE_LIMIT_PER_SECOND: '3000',
   SIP_MAX_TRANSACTIONS_PER_SOURCE: '150',
@@ -188,6 +189,7 @@ describe('loadConfig', () => {
         authFailWindowSeconds: 90,
         authBlockSeconds: 600,
         t1Ms: 250,
+        trustedEdges: ['10.0.0.5', '10.1.0.0/24'],
         limits: { ratePerSecond: 0, trunkRatePerSecond: 3000, maxTransactionsPerSource: 150, maxTransactions: 50000, tcpMaxConnectionsPerIp: 16, tcpIdleSeconds: 120, authFailUserLimit: 40 },
       },
       sipWs: {

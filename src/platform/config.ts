@@ -89,6 +89,12 @@ const variables = z.object({
   SIP_AUTH_BLOCK_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
   SIP_T1_MS: z.coerce.number().int().min(10).max(10000).default(500),
   // Per-source protection at the SIP edge (src/sip/transport/source-guard.ts); 0 disables a limit.
+  /** SIP edges (Kamailio, deploy/kamailio/) in front of this node: their Path and Via received/rport are honoured. */
+  SIP_TRUSTED_EDGES: z
+    .string()
+    .default('none')
+    .refine((s) => s === 'none' || splitList(s).every((x) => ipaddr.isValidCIDR(x) || ipaddr.isValid(x)), 'expected none, or comma-separated addresses or CIDRs such as 10.0.0.5/32')
+    .transform((s) => (s === 'none' ? [] : splitList(s))),
   SIP_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(50),
   SIP_TRUNK_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(2000),
   SIP_MAX_TRANSACTIONS_PER_SOURCE: z.coerce.number().int().min(0).max(1_000_000).default(200),
@@ -241,6 +247,8 @@ const schema = variables
       authFailWindowSeconds: c.SIP_AUTH_FAIL_WINDOW_SECONDS,
       authBlockSeconds: c.SIP_AUTH_BLOCK_SECONDS,
       t1Ms: c.SIP_T1_MS,
+      /** Sources (addresses or CIDRs) that are SIP edges: Path on REGISTER and their Via received/rport are trusted, trunk limits apply. */
+      trustedEdges: c.SIP_TRUSTED_EDGES,
       /** Per-source limits; 0 disables the one it names. */
       limits: {
         ratePerSecond: c.SIP_RATE_LIMIT_PER_SECOND,

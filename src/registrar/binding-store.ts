@@ -19,6 +19,9 @@ export interface BindingSource {
   /** WebSocket registrations: the node and connection that own the socket. */
   readonly node?: string;
   readonly connection?: string;
+  /** Through a trusted edge: its Path and the device's address as it saw it (Binding.path, Binding.received). */
+  readonly path?: readonly string[];
+  readonly received?: { readonly address: string; readonly port: number };
 }
 
 const VERSION = '_v';
@@ -135,6 +138,8 @@ export class BindingStore {
         source: from.source,
         userAgent: from.userAgent,
         ...(from.connection ? { node: from.node, connection: from.connection } : {}),
+        ...(from.path && from.path.length > 0 ? { path: from.path } : {}),
+        ...(from.received ? { received: from.received } : {}),
         registeredAt: byKey.get(key)?.registeredAt ?? now,
       });
     }

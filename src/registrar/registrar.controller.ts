@@ -34,6 +34,10 @@ export class RegistrarController {
         // WebSocket bindings: the node and connection holding the socket (no other node can reach it).
         node: b.node ?? null,
         connection: b.connection ?? null,
+        // Through a SIP edge: its Path (calls go back through it) and the device's address as it saw it.
+        path: b.path ?? [],
+        receivedAddress: b.received?.address ?? null,
+        receivedPort: b.received?.port ?? null,
         expiresAt: new Date(b.expiresAt).toISOString(),
         expiresIn: Math.max(0, Math.ceil((b.expiresAt - now) / 1000)),
         q: b.q,

@@ -16,6 +16,7 @@ import { headerValue, type SipRequest, type SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { formatUri, isSipUri } from '../sip/uri';
 import { type Source, isWebSocket } from '../sip/transport/types';
+import { clientBehindEdge, pathOf, pathReceived } from '../signaling/edge';
 import { SipServer } from '../signaling/sip-server';
 import { UsersService } from '../users/users.service';
 import { BindingStore } from './binding-store';
@@ -94,7 +95,14 @@ export class RegistrarService implements OnModuleInit {
   }
 
   async register({ request, source }: IncomingRequest): Promise<SipResponse> {
-    const auth = await this.auth.authenticate(request, source, 'www');
+    // Behind a trusted edge (SIP_TRUSTED_EDGES) the REGISTER carries the edge's Path (RFC 3327) and
+    // the device's address in the edge's Via stamps; from anyone else a Path is not believed.
+    const edge = this.sip.isTrustedEdge(source.address);
+    const path = edge ? pathOf(request) : [];
+    if (!path) return this.sip.reply(request, 400, { reason: 'Malformed Path Header' });
+    if (!edge && headerValue(request, 'Path') !== undefined) this.logger.debug({ source: source.address }, 'Path from a source not in SIP_TRUSTED_EDGES ignored');
+    const received = edge ? (pathReceived(path) ?? clientBehindEdge(request)) : undefined;
+    const auth = await this.auth.authenticate(request, this.sip.originOf(request, source), 'www');
     if (!auth.ok) return this.sip.reply(request, auth.status, { reason: auth.reason, headers: auth.headers });
     const user = auth.user;
     const aor = request.to.uri;
@@ -129,6 +137,8 @@ export class RegistrarService implements OnModuleInit {
         source: { address: source.address, port: source.port, transport: source.transport },
         userAgent: headerValue(request, 'User-Agent'),
         ...(isWebSocket(source.transport) && source.connection ? { node: this.sip.nodeId, connection: source.connection } : {}),
+        ...(path.length > 0 ? { path } : {}),
+        ...(received ? { received } : {}),
       },
       now,
     );
@@ -147,14 +157,17 @@ export class RegistrarService implements OnModuleInit {
       return this.sip.reply(request, plan.status, { reason: plan.reason, headers });
     }
     if (plan.kind === 'change') {
-      this.logger.log({ username: user.username, added: plan.upserts.length, removed: plan.removals.length, bindings: bindings.length, source: `${source.address}:${source.port}` }, 'registration updated');
+      const via = received ? { behind: `${received.address}:${received.port}` } : {};
+      this.logger.log({ username: user.username, added: plan.upserts.length, removed: plan.removals.length, bindings: bindings.length, source: `${source.address}:${source.port}`, ...via }, 'registration updated');
     }
-    return this.ok(request, bindings, now);
+    return this.ok(request, bindings, now, path);
   }
 
-  private ok(request: SipRequest, bindings: Binding[], now: number): SipResponse {
+  private ok(request: SipRequest, bindings: Binding[], now: number, path: readonly string[]): SipResponse {
     const headers = bindings.map((b) => ({ name: 'Contact', value: `${b.contact};expires=${remainingSeconds(b, now)}` }));
     headers.push({ name: 'Date', value: new Date(now).toUTCString() });
+    // RFC 3327 §5.3: the Path stored is echoed, so the edge and the device see it was honoured.
+    if (path.length > 0) headers.push(...path.map((value) => ({ name: 'Path', value })), { name: 'Supported', value: 'path' });
     return this.sip.reply(request, 200, { headers });
   }
 }

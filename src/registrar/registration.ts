@@ -29,6 +29,13 @@ export interface Binding {
   readonly connection?: string;
   readonly userAgent?: string;
   readonly registeredAt: number;
+  /**
+   * Registered through a trusted SIP edge: the REGISTER's Path (RFC 3327), nearest hop first.
+   * Requests to this binding go to `source` (that edge, as this node reaches it) with these as Route.
+   */
+  readonly path?: readonly string[];
+  /** Behind an edge: the device's address as the edge saw it (the Path's or Via's received/rport). */
+  readonly received?: { readonly address: string; readonly port: number };
 }
 
 export interface RequestedContact {

@@ -118,7 +118,9 @@ export class SipAuthenticator {
       if (knownTtl < KNOWN_ADDRESS_SECONDS - KNOWN_ADDRESS_REFRESH_SECONDS) await this.redis.set(`${userKey}:ok:${source.address}`, '1', 'EX', KNOWN_ADDRESS_SECONDS);
       return { ok: true, user };
     }
-    if (!verdict.ok && verdict.stale) {
+    // A replayed nonce-count comes with a correct response: no password was guessed. Behind a SIP edge
+    // it is the same request failed over from a silent node; a fresh nonce (stale) lets the client go on.
+    if (!verdict.ok && (verdict.stale || verdict.reason === 'replayed-nonce-count')) {
       this.metrics.authFailed('stale-nonce');
       return { ok: false, status, reason: 'Stale Nonce', headers: challenge(true) };
     }

@@ -10,6 +10,10 @@
  * src/sip/transport/ws.ts); `onConnectionClosed` tells the registrar when a WebSocket goes, and
  * `nodeId` names this process in the bindings it owns, since no other node can reach its sockets.
  *
+ * Requests from SIP_TRUSTED_EDGES (a Kamailio edge in front of many nodes) are the users' requests
+ * relayed: `originOf` gives the user's own address from the edge's Via stamps, and the registrar
+ * keeps their Path (src/signaling/edge.ts).
+ *
  * It also applies the per-source limits of SIP_RATE_LIMIT_PER_SECOND and friends (see
  * src/sip/transport/source-guard.ts): the addresses that get the trunk limits are set from the
  * domain side with setTrustedSources(), since this module knows nothing of trunks.
@@ -32,7 +36,7 @@ import type { SipMessage, SipRequest, SipResponse } from '../sip/message';
 import type { IncomingRequest } from '../sip/transaction/transaction-layer';
 import { TransactionLayer } from '../sip/transaction/transaction-layer';
 import { stampedTarget } from '../sip/transport/nat';
-import { SourceGuard } from '../sip/transport/source-guard';
+import { SourceGuard, trustList } from '../sip/transport/source-guard';
 import { TransportLayer } from '../sip/transport/transport-layer';
 import type { Inbound, ListenSpec, Listening } from '../sip/transport/transport-layer';
 import type { Source, Target, TransportName, WireTrace } from '../sip/transport/types';
@@ -42,6 +46,7 @@ import { APP_CONFIG, AppConfig } from '../platform/config';
 import { NodeLifecycle } from '../platform/node-lifecycle';
 import { GatewayMetrics } from '../platform/metrics';
 import { SipCapture, hostPort } from './sip-capture';
+import { clientBehindEdge } from './edge';
 
 export type SipRequestHandler = (incoming: IncomingRequest) => Promise<SipResponse | void>;
 
@@ -62,6 +67,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
   private transport?: TransportLayer;
   private transactions?: TransactionLayer;
   private readonly guard: SourceGuard;
+  /** SIP_TRUSTED_EDGES: sources whose Path and Via received/rport are believed (see edge.ts). */
+  private readonly edges: ReturnType<typeof trustList>;
   /** Per kind of refusal: how many since its last log line, and when that was (one line per 10 s at most). */
   private readonly refusals = new Map<string, { count: number; lastLog: number }>();
 
@@ -78,6 +85,26 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
     this.host = advertisedHost(config);
     const limits = config.sip.limits;
     this.guard = new SourceGuard({ ratePerSecond: limits.ratePerSecond, trustedRatePerSecond: limits.trunkRatePerSecond });
+    this.edges = trustList(config.sip.trustedEdges);
+    // An edge carries every user's traffic from one address: it gets the trunk limits, not a user's.
+    this.guard.setTrusted(config.sip.trustedEdges);
+  }
+
+  /** True when `address` is one of SIP_TRUSTED_EDGES. */
+  isTrustedEdge(address: string): boolean {
+    const plain = address.replace(/^::ffff:/, '');
+    return this.edges.check(plain, plain.includes(':') ? 'ipv6' : 'ipv4');
+  }
+
+  /**
+   * Who sent the request: behind a trusted edge, the user's address as the edge stamped it in the
+   * user's Via (received/rport); otherwise the source itself. For per-address limits and logs;
+   * responses and requests still go to the source (the edge).
+   */
+  originOf(request: SipRequest, source: Source): Source {
+    if (!this.isTrustedEdge(source.address)) return source;
+    const client = clientBehindEdge(request);
+    return client ? { ...source, address: client.address, port: client.port } : source;
   }
 
   /**
@@ -86,7 +113,7 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
    * Throws on an entry that is not an address or CIDR, leaving the previous list in force.
    */
   setTrustedSources(cidrs: readonly string[]): void {
-    this.guard.setTrusted(cidrs);
+    this.guard.setTrusted([...this.config.sip.trustedEdges, ...cidrs]);
   }
 
   /** Registers the handler for a method; call it from a module's constructor or onModuleInit. */
@@ -307,7 +334,8 @@ export class SipServer implements OnApplicationBootstrap, OnApplicationShutdown 
           { name: 'Accept', value: 'application/sdp' },
           { name: 'Accept-Encoding', value: 'identity' },
           { name: 'Accept-Language', value: 'en' },
-          { name: 'Supported', value: '' },
+          // Path (RFC 3327) is honoured on REGISTERs from SIP_TRUSTED_EDGES only.
+          { name: 'Supported', value: this.config.sip.trustedEdges.length > 0 ? 'path' : '' },
         ],
       });
     }

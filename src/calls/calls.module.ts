@@ -8,11 +8,11 @@ import { TollFreeModule } from '../tollfree/tollfree.module';
 import { UsersModule } from '../users/users.module';
 import { CallsController } from './calls.controller';
 import { CallsService } from './calls.service';
-import { mediaRelayProvider } from './media-relay.provider';
+import { mediaEngineProvider } from './media-relay.provider';
 
 @Module({
   imports: [BillingModule, NumbersModule, RegistrarModule, RoutingModule, TollFreeModule, UsersModule],
   controllers: [CallsController],
-  providers: [mediaRelayProvider, CallsService],
+  providers: [mediaEngineProvider, CallsService],
 })
 export class CallsModule {}

@@ -42,6 +42,9 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   RTP_PORT_MIN: '20100',
   RTP_PORT_MAX: '29998',
   MEDIA_ALLOW_LOOPBACK: 'yes',
+  MEDIA_ENGINE: 'rtpengine',
+  RTPENGINE_NG: '127.0.0.1:22222, 10.0.0.2:2223',
+  RTPENGINE_TIMEOUT_MS: '800',
   DEFAULT_COUNTRY: 'JP',
   ADMIN_API_KEY: 'k'.repeat(40),
   SECRETS_KEY: 'ab'.repeat(32),
@@ -120,6 +123,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SIP_WS_ALLOWED_ORIGINS: 'any,https://a.example' })).toThrow(/SIP_WS_ALLOWED_ORIGINS/);
   });
 
+  it('reads the media engine: builtin by default, rtpengine with a list of ng addresses, bad values named', () => {
+    expect(loadConfig({}).media).toEqual({ engine: 'builtin', rtpengines: [{ host: '127.0.0.1', port: 22222 }], rtpengineTimeoutMs: 1500 });
+    expect(loadConfig({ MEDIA_ENGINE: 'rtpengine', RTPENGINE_NG: '10.0.0.1:2223, media-2.example:2223' }).media.rtpengines).toEqual([
+      { host: '10.0.0.1', port: 2223 },
+      { host: 'media-2.example', port: 2223 },
+    ]);
+    expect(() => loadConfig({ MEDIA_ENGINE: 'kernel' })).toThrow(/MEDIA_ENGINE/);
+    expect(() => loadConfig({ RTPENGINE_NG: '10.0.0.1' })).toThrow(/RTPENGINE_NG/);
+  });
+
   it('accepts a DATABASE_URL only with a postgres scheme', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' }).databaseUrl).toBe('postgres://u@127.0.0.1:5432/db');
     expect(() => loadConfig({ DATABASE_URL: 'mysql://u@127.0.0.1/db' })).toThrow(/DATABASE_URL/);
@@ -171,6 +184,7 @@ describe('loadConfig', () => {
       rtpPortMin: 20100,
       rtpPortMax: 29998,
       mediaAllowLoopback: true,
+      media: { engine: 'rtpengine', rtpengines: [{ host: '127.0.0.1', port: 22222 }, { host: '10.0.0.2', port: 2223 }], rtpengineTimeoutMs: 800 },
       defaultCountry: 'JP',
       adminApiKey: 'k'.repeat(40),
       secretsKey: Buffer.alloc(32, 0xab),

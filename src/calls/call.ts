@@ -131,6 +131,11 @@ export class Call {
     };
   }
 
+  /** Asks the media engine for the counters mediaStats() reports; a failure leaves the last ones. */
+  async refreshMediaStats(): Promise<void> {
+    await this.media?.stats().catch(() => undefined);
+  }
+
   get hasMedia(): boolean {
     return this.media !== undefined;
   }

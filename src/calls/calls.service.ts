@@ -135,6 +135,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     return c && callView(c);
   }
 
+  /** Fresh media counters for the views (rtpengine: a `query` per call; the built-in relay counts in place). */
+  async refreshMediaStats(id?: string): Promise<void> {
+    const calls = id === undefined ? [...this.calls.values()] : [this.calls.get(id)].filter((c) => c !== undefined);
+    await Promise.all(calls.map((c) => c.refreshMediaStats()));
+  }
+
   /** Operator hangup: BYE to both sides (or a refusal while ringing); the CDR says `gateway`. */
   hangUp(id: string): boolean {
     const c = this.calls.get(id);

@@ -74,6 +74,15 @@ export class NgClient {
     this.socket.unref();
   }
 
+  /** The local UDP port replies come to (after the first command). */
+  get localPort(): number | undefined {
+    try {
+      return this.socket.address().port;
+    } catch {
+      return undefined;
+    }
+  }
+
   get engines(): readonly NgAddress[] {
     return this.options.engines;
   }

@@ -135,6 +135,19 @@ export async function disableTrunks(gw: CallsGateway, ids: string[]): Promise<vo
   for (const id of ids) await gw.t.http().patch(`/v1/trunks/${id}`).send({ enabled: false });
 }
 
+/** An account topped up with `balance`, its user, a fresh destination with a route to one new trunk (its id pushed to `trunks`). */
+export async function outboundCaller(gw: CallsGateway, trunks: string[], balance: string) {
+  const accountId = await newAccount(gw, balance);
+  const user = await newUser(gw, accountId);
+  const dest = newDestination();
+  const trunkPort = await freePort();
+  const trunkId = await newTrunk(gw, { port: trunkPort });
+  trunks.push(trunkId);
+  await newRoute(gw, dest, trunkId);
+  await trunksSettled();
+  return { accountId, user, dest, trunkPort, trunkId };
+}
+
 /** A fresh valid US number (area 201, rate prefix 1). */
 export const newDestination = (): string => uniqueUsNumber();
 

@@ -491,7 +491,7 @@ export async function run(): Promise<void> {
   const output = {
     bench: 'media relay: 20 ms PCMU (172-byte packets, 50 packets/s each way per session) over 127.0.0.1',
     date: new Date().toISOString(),
-    command: 'npx tsx bench/media.bench.ts',
+    command: 'npm run bench:media',
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}` },
     method: {
       steps: STEPS,
@@ -525,7 +525,7 @@ function markdown(date: string, machine: object, results: Record<string, { steps
   const lines = [
     '# Media relay benchmark',
     '',
-    `${date}, \`npx tsx bench/media.bench.ts\`, ${JSON.stringify(machine)}.`,
+    `${date}, \`npm run bench:media\`, ${JSON.stringify(machine)}.`,
     '',
     `Loopback only; 20 ms PCMU, 172-byte packets, 50 packets/s each way per session; ${WARMUP_MS} ms warm-up then ${MEASURE_MS} ms measured per step; a packet lost or later than ${LATE_MS} ms counts as lost. The machine has 2 cores: the load generator (one process per relay) competes with the relay for CPU, and other engineers' test runs shared the machine (see otherCpuPressurePercent in media.json). Relays take turns at each step.`,
     '',

@@ -102,6 +102,7 @@ export class RtpengineSession extends EventEmitter<MediaSessionEvents> implement
   /** The rtpengine holding this call, once an offer succeeded there. */
   private where?: NgAddress;
   private answered = false;
+  private offered = false;
   private queue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private last: SessionStats;
@@ -129,10 +130,14 @@ export class RtpengineSession extends EventEmitter<MediaSessionEvents> implement
 
   offer(from: Side, sdp: string): Promise<string> {
     const to = from === 'a' ? (this.answered ? TAG.b : undefined) : TAG.a;
+    this.offered = true;
     return this.sdpCommand('offer', { 'from-tag': TAG[from], 'to-tag': to, sdp });
   }
 
   answer(from: Side, sdp: string): Promise<string> {
+    // A caller's INVITE without SDP (late offer): the callee's 2xx carries the offer; the caller's
+    // answer comes in its ACK, which is not relayed, so rtpengine learns the caller by its first packet.
+    if (!this.offered) return this.offer(from, sdp);
     return this.sdpCommand('answer', { 'from-tag': TAG[other(from)], 'to-tag': TAG[from], sdp }).then((out) => {
       this.answered = true;
       return out;

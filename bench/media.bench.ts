@@ -389,7 +389,17 @@ class Series {
       return;
     }
     const peers = await this.generator.request<Array<[number, number]>>('bind', { count: target - this.sessions });
-    const relayPorts = await this.relay.open(peers);
+    let relayPorts: Array<[number, number]>;
+    try {
+      relayPorts = await this.relay.open(peers);
+    } catch (error) {
+      // Sessions that cannot be set up (calls refused through the gateway) end the series, not the run.
+      this.stopped = true;
+      const last = this.steps[this.steps.length - 1];
+      if (last) last.stoppedBecause = `the next step (${target} sessions) could not be set up: ${(error as Error).message}`;
+      console.log(this.kind, 'stopped:', (error as Error).message);
+      return;
+    }
     await this.generator.request('targets', { targets: relayPorts });
     this.sessions = target;
     let step = await this.attempt(target);

@@ -32,6 +32,7 @@ export const mediaEngineProvider: Provider = {
       engines: config.media.rtpengines,
       timeoutMs: config.media.rtpengineTimeoutMs,
       inactivityTimeoutMs,
+      policy: { allowLoopback: config.mediaAllowLoopback },
       webrtc: builtin,
       warn: (fields, message) => log.warn(fields, message),
     });

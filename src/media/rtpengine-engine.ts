@@ -28,6 +28,7 @@ import { emptyStats } from './media-engine';
 import { MediaError, MediaErrorCode } from './media.errors';
 import { type NgAddress, NgClient, type NgReply, NgTimeoutError, engineKey } from './ng-client';
 import type { LegStats, SessionStats, Side } from './relay-session';
+import { type AddressPolicy, readMediaEndpoint } from './sdp-rewrite';
 
 export interface RtpengineEngineOptions {
   /** RTPENGINE_NG: the rtpengines, each host:port of its --listen-ng. */
@@ -38,6 +39,8 @@ export interface RtpengineEngineOptions {
   readonly inactivityTimeoutMs?: number;
   /** The engine for calls with a browser (the built-in relay); absent: such calls are refused with 488. */
   readonly webrtc?: MediaEngine;
+  /** Which media addresses SDP may name (MEDIA_ALLOW_LOOPBACK): checked before rtpengine sees the SDP, as the built-in relay does. */
+  readonly policy?: AddressPolicy;
   /** Warnings worth a log line (stray datagrams on the ng socket, failover). */
   readonly warn?: (fields: Record<string, unknown>, message: string) => void;
 }
@@ -74,7 +77,7 @@ export class RtpengineEngine implements MediaEngine {
       if (!this.options.webrtc) throw new MediaError(MediaErrorCode.UnsupportedSdp, 'WebRTC media is not enabled on this gateway');
       return this.options.webrtc.open(id);
     }
-    const session = new RtpengineSession(id, this.client, this.options.warn, (s) => this.sessions.delete(s));
+    const session = new RtpengineSession(id, this.client, this.options.warn, (s) => this.sessions.delete(s), this.options.policy);
     this.sessions.add(session);
     return session;
   }
@@ -118,6 +121,7 @@ export class RtpengineSession extends EventEmitter<MediaSessionEvents> implement
     private readonly client: NgClient,
     private readonly warn: RtpengineEngineOptions['warn'],
     private readonly forget: (s: RtpengineSession) => void,
+    private readonly policy: AddressPolicy = { allowLoopback: false },
   ) {
     super();
     this.last = emptyStats(id);
@@ -230,10 +234,13 @@ export class RtpengineSession extends EventEmitter<MediaSessionEvents> implement
   }
 
   private async sdpCommand(command: 'offer' | 'answer', args: Record<string, string | undefined>): Promise<string> {
+    // The same checks as the built-in relay (an audio stream, a connection line, an allowed address): 400/488 with the reason.
+    readMediaEndpoint(args.sdp!, this.policy);
     const reply = await this.enqueue(() => this.command(command, { ...args, ICE: 'remove', replace: ['origin', 'session-connection'] }));
     if (reply.result !== 'ok' || typeof reply.sdp !== 'string') {
       const reason = typeof reply['error-reason'] === 'string' ? reply['error-reason'] : String(reply.result ?? 'no SDP in the reply');
       if (reply.result === 'load limit') throw new MediaError(MediaErrorCode.EngineUnavailable, `rtpengine at its load limit`);
+      if (/out of ports/i.test(reason)) throw new MediaError(MediaErrorCode.PortsExhausted, `rtpengine: ${reason}`);
       throw new MediaError(MediaErrorCode.UnsupportedSdp, `rtpengine refused the ${command}: ${reason}`);
     }
     return reply.sdp;

@@ -35,6 +35,7 @@ import {
   registerDevice,
   scenarioWith,
   settledBalance,
+  silentPeer,
   sippClient,
   sippServer,
   startCallsGateway,
@@ -224,6 +225,7 @@ describe('MEDIA_ENGINE=rtpengine: calls with a real rtpengine (userspace) relayi
     it('no rtpengine answers: the caller gets 503 "media engine unavailable", the trunk nothing, a failed CDR; the gateway keeps answering', async () => {
       const c = await caller(down);
       const rtp = await rtpPeers();
+      const trunk = await silentPeer(c.trunkPort);
       const phone = sippClient(down, { scenario: scenarioWith('uac-final.xml', { FINAL: '503' }), dialled: c.dest, from: c.user.username, user: c.user, rtp: rtp.phone.port });
       await expectSuccess(phone, 'user phone refused');
       expect(firstLines(phone.dir)).toContainEqual(expect.stringMatching(/^SIP\/2\.0 503 .*media engine unavailable/));
@@ -233,6 +235,8 @@ describe('MEDIA_ENGINE=rtpengine: calls with a real rtpengine (userspace) relayi
       await down.t.http().get('/v1/calls').expect(200);
       const again = sippClient(down, { scenario: scenarioWith('uac-final.xml', { FINAL: '503' }), dialled: c.dest, from: c.user.username, user: c.user, rtp: rtp.phone.port });
       await expectSuccess(again, 'second call refused');
+      expect(trunk.received()).toEqual([]);
+      await trunk.close();
     });
 
     it('garbage sent to the gateway\'s ng socket is ignored and counted; calls still get media', async () => {

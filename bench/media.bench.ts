@@ -7,7 +7,9 @@
  * from /proc apart from the load generator, which is one more child process.
  * Relays measured with the same generator: a minimal Node dgram forwarder (no
  * session logic; the baseline), the MediaRelay of src/media, and rtpengine in
- * userspace mode when /usr/bin/rtpengine exists.
+ * userspace mode when /usr/bin/rtpengine exists; and rtpengine driven through the gateway
+ * (media-gateway.ts: real calls set up by SIPp through the gateway with MEDIA_ENGINE=rtpengine,
+ * the generator's RTP sent to each call's rtpengine ports), capped at 480 calls by its port range.
  *
  * Run: npx tsx bench/media.bench.ts  (writes bench/results/media.json and .md)
  */
@@ -19,6 +21,7 @@ import os from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MediaRelay } from '../src/media';
+import { GATEWAY_MAX_SESSIONS, rtpengineThroughGateway } from './media-gateway';
 
 // BENCH_MEDIA_STEPS=400,800 and BENCH_MEDIA_RELAYS=media-relay narrow a run while investigating.
 const STEPS = (process.env.BENCH_MEDIA_STEPS ?? '50,100,200,300,400,600,800,1200,1600,2400').split(',').map(Number);
@@ -36,7 +39,7 @@ const PORT_MIN = 12000;
 const PORT_MAX = 25999; // below the kernel's ephemeral range (32768+), where the generator's sockets live; the unit tests use 26000+
 const CLK_TCK = 100;
 
-type RelayKind = 'node-dgram-baseline' | 'media-relay' | 'rtpengine';
+type RelayKind = 'node-dgram-baseline' | 'media-relay' | 'rtpengine' | 'rtpengine-via-gateway';
 type Request = { id: number; cmd: string; [key: string]: unknown };
 
 interface Step {
@@ -250,6 +253,8 @@ interface RelayUnderTest {
   pid: number;
   open(peers: Array<[number, number]>): Promise<Array<[number, number]>>;
   jitterMs?(): Promise<number>;
+  /** Sessions the relay can hold here (its port range); a larger step ends its series. */
+  maxSessions?: number;
   stop(): void;
 }
 
@@ -367,7 +372,8 @@ class Series {
   ) {}
 
   static async start(kind: RelayKind): Promise<Series> {
-    return new Series(kind, Child.start('generator'), kind === 'rtpengine' ? await rtpengine() : nodeRelay(kind));
+    const relay = kind === 'rtpengine' ? await rtpengine() : kind === 'rtpengine-via-gateway' ? { ...(await rtpengineThroughGateway()), maxSessions: GATEWAY_MAX_SESSIONS } : nodeRelay(kind);
+    return new Series(kind, Child.start('generator'), relay);
   }
 
   /**
@@ -376,8 +382,24 @@ class Series {
    * of other work can spoil one attempt, while a relay at its limit fails every one.
    */
   async step(target: number, deadline: number): Promise<void> {
+    if (this.relay.maxSessions !== undefined && target > this.relay.maxSessions) {
+      this.stopped = true;
+      const last = this.steps[this.steps.length - 1];
+      if (last) last.stoppedBecause ??= `its port range holds ${this.relay.maxSessions} calls (not a loss limit)`;
+      return;
+    }
     const peers = await this.generator.request<Array<[number, number]>>('bind', { count: target - this.sessions });
-    const relayPorts = await this.relay.open(peers);
+    let relayPorts: Array<[number, number]>;
+    try {
+      relayPorts = await this.relay.open(peers);
+    } catch (error) {
+      // Sessions that cannot be set up (calls refused through the gateway) end the series, not the run.
+      this.stopped = true;
+      const last = this.steps[this.steps.length - 1];
+      if (last) last.stoppedBecause = `the next step (${target} sessions) could not be set up: ${(error as Error).message}`;
+      console.log(this.kind, 'stopped:', (error as Error).message);
+      return;
+    }
     await this.generator.request('targets', { targets: relayPorts });
     this.sessions = target;
     let step = await this.attempt(target);
@@ -449,7 +471,7 @@ const best = (steps: Step[]) => Math.max(0, ...steps.filter((s) => s.lossPercent
 
 export async function run(): Promise<void> {
   const started = Date.now();
-  const available: RelayKind[] = ['node-dgram-baseline', 'media-relay', ...(existsSync('/usr/bin/rtpengine') ? (['rtpengine'] as const) : [])];
+  const available: RelayKind[] = ['node-dgram-baseline', 'media-relay', ...(existsSync('/usr/bin/rtpengine') ? (['rtpengine', 'rtpengine-via-gateway'] as const) : [])];
   const only = process.env.BENCH_MEDIA_RELAYS?.split(',');
   const kinds = available.filter((k) => !only || only.includes(k));
   // Relays take turns at each step, so a burst of load from other processes
@@ -479,7 +501,7 @@ export async function run(): Promise<void> {
   const output = {
     bench: 'media relay: 20 ms PCMU (172-byte packets, 50 packets/s each way per session) over 127.0.0.1',
     date: new Date().toISOString(),
-    command: 'npx tsx bench/media.bench.ts',
+    command: 'npm run bench:media',
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, os: `${os.type()} ${os.release()}` },
     method: {
       steps: STEPS,
@@ -493,6 +515,7 @@ export async function run(): Promise<void> {
         'node-dgram-baseline': 'two dgram sockets per session, each forwarding to a fixed address: no SDP, latching, counters or pool',
         'media-relay': 'MediaRelay of src/media, sessions opened through relaySdp() as the B2BUA does, inactivity check on',
         rtpengine: 'rtpengine 10.5.3.5 (Debian bookworm) in userspace mode (--table=-1), default worker threads, sessions through ng offer/answer; CPU summed over its threads',
+        'rtpengine-via-gateway': 'the same rtpengine, driven by the gateway (dist/src/main.js, MEDIA_ENGINE=rtpengine): each session is a real call set up by SIPp through the gateway (digest, trunk, CDR), the generator sends to the rtpengine ports of the call (rtpengine latches to it); RTP range 58000-59999, so at most 480 calls; relay CPU is rtpengine\'s',
       },
       note: 'Each relay runs in its own child process; CPU (utime+stime, all threads) and peak RSS (VmHWM) are read from /proc. One load-generator child process sends and receives all streams. The machine has only 2 cores, so the generator competes with the relay for CPU: the generator saturating ends a series before the relay does, and figures are a lower bound of the relay alone. The machine is also shared with other engineers’ test runs (PostgreSQL, Jest): otherCpuPressurePercent per step is the PSI share of time tasks waited for a CPU. Relays take turns at each step so that such load falls on all of them.',
     },
@@ -512,7 +535,7 @@ function markdown(date: string, machine: object, results: Record<string, { steps
   const lines = [
     '# Media relay benchmark',
     '',
-    `${date}, \`npx tsx bench/media.bench.ts\`, ${JSON.stringify(machine)}.`,
+    `${date}, \`npm run bench:media\`, ${JSON.stringify(machine)}.`,
     '',
     `Loopback only; 20 ms PCMU, 172-byte packets, 50 packets/s each way per session; ${WARMUP_MS} ms warm-up then ${MEASURE_MS} ms measured per step; a packet lost or later than ${LATE_MS} ms counts as lost. The machine has 2 cores: the load generator (one process per relay) competes with the relay for CPU, and other engineers' test runs shared the machine (see otherCpuPressurePercent in media.json). Relays take turns at each step.`,
     '',

@@ -215,6 +215,8 @@ export function mediaRefusal(err: unknown): SipAnswer {
   switch (err.code) {
     case MediaErrorCode.PortsExhausted:
       return reject(503, 'no media ports');
+    case MediaErrorCode.EngineUnavailable:
+      return reject(503, 'media engine unavailable');
     case MediaErrorCode.InvalidSdp:
       return reject(400, detail);
     case MediaErrorCode.UnsupportedSdp:

@@ -17,7 +17,7 @@ import type { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import type { CallSummary } from '../billing/cdrs.service';
 import type { Reservation } from '../billing/credit-control.service';
-import { MediaRelay, type RelaySession } from '../media';
+import { BuiltinSession, MediaRelay, type RelaySession } from '../media';
 import {
   AnswerRetransmission,
   DEFAULT_TIMERS,
@@ -287,7 +287,7 @@ async function newCall(callerSdp = sdp(40000)): Promise<{ call: Call; session: R
   const call = h.calls[h.calls.length - 1];
   const session = await relay.openSession(call.id);
   sessions.push(session);
-  await call.attachMedia(session);
+  await call.attachMedia(new BuiltinSession(session));
   return { call, session };
 }
 

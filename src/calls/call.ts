@@ -8,7 +8,7 @@
 import type { Logger } from '@nestjs/common';
 import type { CallSummary } from '../billing/cdrs.service';
 import type { Reservation } from '../billing/credit-control.service';
-import { RelaySession } from '../media';
+import { type MediaSession, isWebRtcSdp } from '../media';
 import { newId } from '../platform/ids';
 import { type IncomingRequest, type SipHeader, type SipRequest, type SipResponse, createResponse } from '../sip';
 import type { CallLabels, CallMetrics } from './call-metrics';
@@ -81,7 +81,7 @@ export class Call {
   readonly startedAt = new Date();
   state: CallState = 'routing';
   callee?: UacLeg;
-  private media?: RelaySession;
+  private media?: MediaSession;
   /** The caller's SDP rewritten for the callee side. */
   private offer?: Buffer;
   /** Browser branches of the current ring: their own WebRTC offer, and the relay's branch id. */
@@ -132,11 +132,16 @@ export class Call {
   /** RTP packets each side sent to the relay, and how many of them were forwarded to the other side. */
   mediaStats(): { fromCaller: { received: number; forwarded: number }; fromCallee: { received: number; forwarded: number } } | undefined {
     if (!this.media) return undefined;
-    const s = this.media.stats();
+    const s = this.media.lastStats();
     return {
       fromCaller: { received: s.a.rtpPackets, forwarded: s.a.rtpPackets - s.a.unsent },
       fromCallee: { received: s.b.rtpPackets, forwarded: s.b.rtpPackets - s.b.unsent },
     };
+  }
+
+  /** Asks the media engine for the counters mediaStats() reports; a failure leaves the last ones. */
+  async refreshMediaStats(): Promise<void> {
+    await this.media?.stats().catch(() => undefined);
   }
 
   get hasMedia(): boolean {
@@ -153,7 +158,7 @@ export class Call {
    * A browser caller's WebRTC offer is answered by a WebRTC leg (after ICE gathering, hence async),
    * and the callees get a plain G.711 offer; a plain caller's path stays synchronous.
    */
-  async attachMedia(session: RelaySession): Promise<void> {
+  async attachMedia(session: MediaSession): Promise<void> {
     // Kept before the SDP is read, so that a MediaError for a bad offer still closes the session.
     this.media = session;
     session.expectSources('a', [this.caller.source.address, ...this.callerMediaSources]);
@@ -162,8 +167,8 @@ export class Call {
     });
     if (!hasSdp(this.caller.invite)) return;
     const sdp = this.caller.invite.body.toString('utf8');
-    if (RelaySession.isWebRtc(sdp)) this.offer = Buffer.from(await session.acceptWebRtc('a', sdp));
-    else this.offer = Buffer.from(session.relaySdp('a', sdp).sdp);
+    if (isWebRtcSdp(sdp)) this.offer = Buffer.from(await session.acceptWebRtc('a', sdp));
+    else this.offer = Buffer.from(await session.offer('a', sdp));
   }
 
   /**
@@ -254,7 +259,8 @@ export class Call {
           this.host.unregister(leg.key);
         },
         provisional: (response, leg) => this.relayProvisional(attempt, response, leg),
-        answered: (leg, response) => this.connect(attempt, leg, response),
+        answerSdp: (leg, response) => this.answerSdp(leg, response),
+        answered: (leg, response, sdp) => this.connect(attempt, leg, response, sdp),
         settled: (outcome) => this.attemptOver(attempt, outcome),
       },
       target,
@@ -414,7 +420,7 @@ export class Call {
       let body: Buffer | undefined;
       if (hasSdp(request) && this.media) {
         try {
-          body = Buffer.from(this.media.relaySdp(fromCaller ? 'a' : 'b', request.body.toString('utf8')).sdp);
+          body = Buffer.from(await this.media.offer(fromCaller ? 'a' : 'b', request.body.toString('utf8')));
         } catch (err) {
           return respondWith(request, reject(488, (err as Error).message.slice(0, 80)));
         }
@@ -422,7 +428,7 @@ export class Call {
       const r = await other.request(request.method, body);
       if (r.status >= 300 || r.status < 200) return createResponse(request, r.status, { reason: r.reason });
       let answer: Buffer | undefined;
-      if (hasSdp(r) && this.media) answer = Buffer.from(this.media.relaySdp(fromCaller ? 'b' : 'a', r.body.toString('utf8')).sdp);
+      if (hasSdp(r) && this.media) answer = Buffer.from(await this.media.answer(fromCaller ? 'b' : 'a', r.body.toString('utf8')));
       const transport = fromCaller ? this.caller.source.transport : this.callee!.peer.transport;
       const headers: SipHeader[] = [{ name: 'Contact', value: this.host.sip.contact(transport) }];
       headers.push(...(request.method === 'INVITE' ? sessionTimerAnswer(request) : refreshAnswer(request)));
@@ -447,7 +453,7 @@ export class Call {
     return createResponse(request, 200, { headers: [{ name: 'Contact', value: this.host.sip.contact(transport) }, ...refreshAnswer(request)] });
   }
 
-  private relayProvisional(attempt: Attempt, response: SipResponse, leg?: UacLeg): void {
+  private async relayProvisional(attempt: Attempt, response: SipResponse, leg?: UacLeg): Promise<void> {
     if (this.caller.state !== 'proceeding') return;
     if (response.status === 180 || response.status === 183) {
       attempt.ringingAt ??= new Date();
@@ -456,10 +462,12 @@ export class Call {
     let sdp: Buffer | undefined;
     if (hasSdp(response) && this.media) {
       try {
-        sdp = Buffer.from(this.media.relaySdp('b', response.body.toString('utf8'), this.branchOf(leg)).sdp);
+        sdp = Buffer.from(await this.media.answer('b', response.body.toString('utf8'), this.branchOf(leg)));
       } catch (err) {
         this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'early media SDP unusable: ringing without it');
       }
+      // The media engine answers over the network (rtpengine): the caller may have had a final answer meanwhile.
+      if (this.caller.state !== 'proceeding') return;
     }
     if (sdp) {
       this.earlySdpSent = true;
@@ -475,18 +483,21 @@ export class Call {
     this.host.metrics.postDialDelay(attempt.labels, (Date.now() - this.startedAt.getTime()) / 1000);
   }
 
-  /** Bridges the answering leg to the caller: 'gone' when the caller left meanwhile, 'bad-sdp' when the answer cannot be relayed (the leg is hung up). */
-  private connect(attempt: Attempt, leg: UacLeg, response: SipResponse): 'ok' | 'gone' | 'bad-sdp' {
-    let answer: Buffer | undefined = hasSdp(response) ? response.body : undefined;
-    if (answer && this.media) {
-      try {
-        answer = Buffer.from(this.media.relaySdp('b', answer.toString('utf8'), this.branchOf(leg)).sdp);
-      } catch (err) {
-        this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'callee SDP answer unusable: hanging the leg up');
-        void leg.bye();
-        return 'bad-sdp';
-      }
+  /** The callee's 2xx SDP rewritten for the caller (undefined without SDP); 'bad-sdp' when it cannot be relayed (the leg is hung up). */
+  private async answerSdp(leg: UacLeg, response: SipResponse): Promise<Buffer | undefined | 'bad-sdp'> {
+    const answer: Buffer | undefined = hasSdp(response) ? response.body : undefined;
+    if (!answer || !this.media) return answer;
+    try {
+      return Buffer.from(await this.media.answer('b', answer.toString('utf8'), this.branchOf(leg)));
+    } catch (err) {
+      this.host.log.warn({ err: (err as Error).message, callId: this.callId }, 'callee SDP answer unusable: hanging the leg up');
+      void leg.bye();
+      return 'bad-sdp';
     }
+  }
+
+  /** Bridges the answering leg to the caller with its SDP from answerSdp: 'gone' when the caller left meanwhile. */
+  private connect(attempt: Attempt, leg: UacLeg, response: SipResponse, answer: Buffer | undefined): 'ok' | 'gone' {
     if (!answer && this.earlySdpSent) this.host.log.warn({ callId: this.callId }, 'callee answered without SDP after early media');
     const ok = this.caller.answer(answer, () => this.hangup('gateway', 'no ACK from caller'));
     if (!ok) {

@@ -17,13 +17,15 @@ export class CallsController {
   /** Calls in progress on this node (ringing or answered), with their media packet counts. */
   @Get()
   @ApiResult(pageOf(callOut))
-  list() {
+  async list() {
+    await this.calls.refreshMediaStats();
     return { data: this.calls.list(), nextCursor: null };
   }
 
   @Get(':id')
   @ApiResult(callOut)
-  get(@ValidParam('id') id: string) {
+  async get(@ValidParam('id') id: string) {
+    await this.calls.refreshMediaStats(id);
     const call = this.calls.get(id);
     if (!call) throw notFound('call', id);
     return call;

@@ -10,12 +10,12 @@ import { CallHeartbeat } from './call-heartbeat';
 import { CallsController } from './calls.controller';
 import { CallsService } from './calls.service';
 import { LostCallsSweep } from './lost-calls-sweep';
-import { mediaRelayProvider } from './media-relay.provider';
+import { mediaEngineProvider } from './media-relay.provider';
 
 @Module({
   imports: [BillingModule, NumbersModule, RegistrarModule, RoutingModule, TollFreeModule, UsersModule],
   controllers: [CallsController],
-  providers: [mediaRelayProvider, CallHeartbeat, LostCallsSweep, CallsService],
+  providers: [mediaEngineProvider, CallHeartbeat, LostCallsSweep, CallsService],
   exports: [CallsService],
 })
 export class CallsModule {}

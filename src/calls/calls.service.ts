@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { CdrsService, type CallSummary } from '../billing/cdrs.service';
 import { CreditControlService, MAX_CALL_SECONDS, SETUP_ALLOWANCE_SECONDS } from '../billing/credit-control.service';
-import type { MediaRelay } from '../media';
+import { type MediaEngine, isWebRtcSdp } from '../media';
 import { normaliseNumber } from '../numbers/number-format';
 import { NumbersService } from '../numbers/numbers.service';
 import { APP_CONFIG, AppConfig } from '../platform/config';
@@ -38,7 +38,7 @@ import { CallMetrics } from './call-metrics';
 import { type ForwardingRule, type UnreachableReason, DEFAULT_BLOCKED_PREFIXES, blockedReason, cleanDialled, failsOver, forwardingTarget, fraudLabel, mediaRefusal, refusalAnswer, reject, ringVerdict, type SipAnswer, unreachableStatus } from './call-policy';
 import { defaultEmergencyNumbers, emergencyNumber, emergencyRoutes } from './emergency';
 import { hasSdp } from './leg';
-import { MEDIA_RELAY } from './media-relay.provider';
+import { MEDIA_ENGINE } from './media-relay.provider';
 import { intervalTooSmall } from './session-timer';
 import { TrunkChannels } from './trunk-channels';
 import type { UacLeg } from './uac-leg';
@@ -78,7 +78,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     private readonly credit: CreditControlService,
     private readonly cdrs: CdrsService,
     private readonly registrar: RegistrarService,
-    @Inject(MEDIA_RELAY) private readonly relay: MediaRelay,
+    @Inject(MEDIA_ENGINE) private readonly media: MediaEngine,
     @Inject(REDIS) redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(METRICS) registry: Registry,
@@ -86,7 +86,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     private readonly lifecycle: NodeLifecycle,
   ) {
     this.channels = new TrunkChannels(redis, config.redisPrefix);
-    this.metrics = new CallMetrics(registry, () => relay.stats());
+    this.metrics = new CallMetrics(registry, () => media.totals());
     this.host = {
       sip,
       log: this.log,
@@ -148,6 +148,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     return c && callView(c);
   }
 
+  /** Fresh media counters for the views (rtpengine: a `query` per call; the built-in relay counts in place). */
+  async refreshMediaStats(id?: string): Promise<void> {
+    const calls = id === undefined ? [...this.calls.values()] : [this.calls.get(id)].filter((c) => c !== undefined);
+    await Promise.all(calls.map((c) => c.refreshMediaStats()));
+  }
+
   /** Operator hangup: BYE to both sides (or a refusal while ringing); the CDR says `gateway`. */
   hangUp(id: string): boolean {
     const c = this.calls.get(id);
@@ -177,7 +183,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.relay.close();
+    await this.media.close();
   }
 
   private pendingRecords = 0;
@@ -426,7 +432,7 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     // A WebSocket binding is reachable only from the node holding its socket (RFC 7118: never reopened).
     const bindings = (await this.registrar.bindings(userId)).filter((b) => !isWebSocket(b.source.transport) || b.node === this.sip.nodeId);
     if (bindings.length === 0) return unreachable('offline');
-    if (!(await this.attachMedia(call))) return;
+    if (!(await this.attachMedia(call, bindings.some((b) => isWebSocket(b.source.transport))))) return;
 
     const { host } = this.sip.advertisedAddress();
     const callerId: string = call.facts.caller ?? 'anonymous';
@@ -585,10 +591,12 @@ export class CallsService implements OnModuleInit, BeforeApplicationShutdown, On
     };
   }
 
-  private async attachMedia(call: Call): Promise<boolean> {
+  /** A media session for the call (MediaEngine): WebRTC when the caller or a callee device is a browser. */
+  private async attachMedia(call: Call, browserCallee = false): Promise<boolean> {
     if (call.hasMedia) return true;
     try {
-      await call.attachMedia(await this.relay.openSession(call.id));
+      const webrtc = browserCallee || (hasSdp(call.caller.invite) && isWebRtcSdp(call.caller.invite.body.toString('utf8')));
+      await call.attachMedia(await this.media.open(call.id, { webrtc }));
       return true;
     } catch (err) {
       const refusal = mediaRefusal(err);

@@ -10,7 +10,7 @@
 import type { Logger } from '@nestjs/common';
 import type { SipResponse } from '../sip';
 import { type FailureOrigin, bestFailure, reject } from './call-policy';
-import type { LegSip } from './leg';
+import { type LegSip, hasSdp } from './leg';
 import { UacLeg, type UacLegSpec } from './uac-leg';
 
 /** One leg of a ring: where to send the INVITE; its SDP is the call's offer, or a browser's own. */
@@ -51,9 +51,11 @@ export interface RingingCall {
   /** A leg's key now belongs to the call (in-dialog requests, stray answers). */
   register(leg: UacLeg, spec?: RingLeg): void;
   unregister(leg: UacLeg): void;
-  provisional(response: SipResponse, leg?: UacLeg): void;
-  /** Bridges the answering leg: 'gone' when the caller left meanwhile, 'bad-sdp' when its answer cannot be relayed. */
-  answered(leg: UacLeg, response: SipResponse): 'ok' | 'gone' | 'bad-sdp';
+  provisional(response: SipResponse, leg?: UacLeg): void | Promise<void>;
+  /** The answer's SDP through the media engine (async: rtpengine); 'bad-sdp' when it cannot be relayed. */
+  answerSdp?(leg: UacLeg, response: SipResponse): Promise<Buffer | undefined | 'bad-sdp'>;
+  /** Bridges the answering leg with its relayed SDP: 'gone' when the caller left meanwhile. */
+  answered(leg: UacLeg, response: SipResponse, sdp: Buffer | undefined): 'ok' | 'gone';
   /** The attempt is over (called once, before the ring's promise resolves). */
   settled(outcome: RingOutcome): void;
 }
@@ -66,6 +68,8 @@ export class RingAttempt {
   private done = false;
   /** The leg whose answer was bridged. */
   private bridged?: UacLeg;
+  /** Answers are bridged one at a time (their SDP goes through the media engine first). */
+  private answering: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
   private resolve?: (outcome: RingOutcome) => void;
 
@@ -105,9 +109,13 @@ export class RingAttempt {
   private startLeg(spec: RingLeg): void {
     const leg = new UacLeg(this.call.sip, { ...spec, body: this.call.offerFor?.(spec) ?? this.call.offer }, {
       provisional: this.guarded('provisional', (from: UacLeg, response: SipResponse) => {
-        if (!this.done) this.call.provisional(response, from);
+        if (!this.done) return this.call.provisional(response, from);
       }),
-      answered: this.guarded('answered', (answered: UacLeg, response: SipResponse) => this.answered(answered, response)),
+      answered: this.guarded('answered', (answered: UacLeg, response: SipResponse) => {
+        const next = this.answering.then(() => this.answered(answered, response));
+        this.answering = next.catch(() => undefined);
+        return next;
+      }),
       failed: this.guarded('failed', (failed: UacLeg, response: SipResponse, origin: FailureOrigin) => this.fail(failed, response.status, response.reason, origin)),
     });
     this.live.add(leg);
@@ -120,7 +128,7 @@ export class RingAttempt {
     }
   }
 
-  private answered(leg: UacLeg, response: SipResponse): void {
+  private async answered(leg: UacLeg, response: SipResponse): Promise<void> {
     this.live.delete(leg);
     // A retransmission of the 2xx already bridged (our ACK was lost): the leg has ACKed it again.
     if (leg === this.bridged) return;
@@ -129,7 +137,13 @@ export class RingAttempt {
       this.byeLate(leg);
       return;
     }
-    const joined = this.call.answered(leg, response);
+    const sdp = this.call.answerSdp ? await this.call.answerSdp(leg, response) : hasSdpBody(response);
+    // The ring may have ended while the media engine answered (ring timeout, CANCEL): a late answer then.
+    if (this.done && sdp !== 'bad-sdp') {
+      this.byeLate(leg);
+      return;
+    }
+    const joined = sdp === 'bad-sdp' ? 'bad-sdp' : this.call.answered(leg, response, sdp);
     if (joined === 'bad-sdp') {
       // The callee's answer cannot be relayed: as if that leg had failed (trunks fail over).
       const bad = reject(502, 'unusable SDP answer');
@@ -162,14 +176,21 @@ export class RingAttempt {
     });
   }
 
-  /** A leg's events run inside the SIP stack's receive path: nothing thrown here may escape. */
-  private guarded<A extends unknown[]>(what: string, fn: (...args: A) => void): (...args: A) => void {
+  /** A leg's events run inside the SIP stack's receive path: nothing thrown (or rejected) here may escape. */
+  private guarded<A extends unknown[]>(what: string, fn: (...args: A) => void | Promise<void>): (...args: A) => void {
+    const failed = (err: unknown) => this.call.log.error({ err, callId: this.call.callId, event: what }, 'call leg event failed');
     return (...args: A) => {
       try {
-        fn(...args);
+        const result = fn(...args);
+        if (result) result.catch(failed);
       } catch (err) {
-        this.call.log.error({ err, callId: this.call.callId, event: what }, 'call leg event failed');
+        failed(err);
       }
     };
   }
+}
+
+/** A 2xx's SDP body as it came (a ring without a media engine). */
+function hasSdpBody(response: SipResponse): Buffer | undefined {
+  return hasSdp(response) ? response.body : undefined;
 }

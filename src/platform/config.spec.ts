@@ -46,6 +46,9 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   RTP_PORT_MIN: '20100',
   RTP_PORT_MAX: '29998',
   MEDIA_ALLOW_LOOPBACK: 'yes',
+  MEDIA_ENGINE: 'rtpengine',
+  RTPENGINE_NG: '127.0.0.1:22222, 10.0.0.2:2223',
+  RTPENGINE_TIMEOUT_MS: '800',
   DEFAULT_COUNTRY: 'JP',
   ADMIN_API_KEY: 'k'.repeat(40),
   SECRETS_KEY: 'ab'.repeat(32),
@@ -57,7 +60,6 @@ const FULL_ENV: Record<(typeof CONFIG_VARIABLES)[number], string> = {
   DOCS_ENABLED: '0',
   DOCS_ALLOW: 'any',
   ROLES: 'sip,media',
-  MEDIA_ENGINE: 'rtpengine',
   CALL_RING_TIMEOUT_SECONDS: '30',
   TRUNK_SETUP_TIMEOUT_MS: '2000',
   CALL_DRAIN_SECONDS: '10',
@@ -136,7 +138,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses sip without a media engine, and media without sip, naming ROLES and MEDIA_ENGINE', () => {
-    expect(loadConfig({}).mediaEngine).toBe('builtin');
+    expect(loadConfig({}).media.engine).toBe('builtin');
     expect(() => loadConfig({ ROLES: 'api,sip' })).toThrow(/ROLES: expected media beside sip: .*add media to ROLES.*MEDIA_ENGINE=rtpengine/);
     expect(loadConfig({ ROLES: 'sip', MEDIA_ENGINE: 'rtpengine' }).roles).toEqual(['sip']);
     expect(loadConfig({ ROLES: 'sip,media' }).roles).toEqual(['sip', 'media']);
@@ -150,6 +152,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SIP_WS_LISTEN: '5066' })).toThrow(/SIP_WS_LISTEN: expected host:port/);
     expect(() => loadConfig({ SIP_WS_ALLOWED_ORIGINS: 'https://a.example/path' })).toThrow(/SIP_WS_ALLOWED_ORIGINS/);
     expect(() => loadConfig({ SIP_WS_ALLOWED_ORIGINS: 'any,https://a.example' })).toThrow(/SIP_WS_ALLOWED_ORIGINS/);
+  });
+
+  it('reads the media engine: builtin by default, rtpengine with a list of ng addresses, bad values named', () => {
+    expect(loadConfig({}).media).toEqual({ engine: 'builtin', rtpengines: [{ host: '127.0.0.1', port: 22222 }], rtpengineTimeoutMs: 1500 });
+    expect(loadConfig({ MEDIA_ENGINE: 'rtpengine', RTPENGINE_NG: '10.0.0.1:2223, media-2.example:2223' }).media.rtpengines).toEqual([
+      { host: '10.0.0.1', port: 2223 },
+      { host: 'media-2.example', port: 2223 },
+    ]);
+    expect(() => loadConfig({ MEDIA_ENGINE: 'kernel' })).toThrow(/MEDIA_ENGINE/);
+    expect(() => loadConfig({ RTPENGINE_NG: '10.0.0.1' })).toThrow(/RTPENGINE_NG/);
   });
 
   it('accepts a DATABASE_URL only with a postgres scheme', () => {
@@ -204,6 +216,7 @@ describe('loadConfig', () => {
       rtpPortMin: 20100,
       rtpPortMax: 29998,
       mediaAllowLoopback: true,
+      media: { engine: 'rtpengine', rtpengines: [{ host: '127.0.0.1', port: 22222 }, { host: '10.0.0.2', port: 2223 }], rtpengineTimeoutMs: 800 },
       defaultCountry: 'JP',
       adminApiKey: 'k'.repeat(40),
       secretsKey: Buffer.alloc(32, 0xab),
@@ -213,7 +226,6 @@ describe('loadConfig', () => {
       endpoints: { metricsAllow: ['10.0.0.0/8'], metricsBearerToken: 't'.repeat(32), docsEnabled: false, docsAllow: 'any' },
       roles: ['sip', 'media'],
       node: { id: 'gw-7', fixed: true, heartbeatSeconds: 5, sweepSeconds: 10 },
-      mediaEngine: 'rtpengine',
       calls: {
         ringTimeoutSeconds: 30,
         trunkSetupTimeoutMs: 2000,

@@ -120,6 +120,15 @@ const variables = z.object({
   RTP_PORT_MIN: port.default(20000),
   RTP_PORT_MAX: port.default(30000),
   MEDIA_ALLOW_LOOPBACK: bool.default(false),
+  // -- media engine (src/media/media-engine.ts)
+  MEDIA_ENGINE: z.enum(['builtin', 'rtpengine']).default('builtin'),
+  RTPENGINE_NG: z
+    .string()
+    .default('127.0.0.1:22222')
+    .transform(splitList)
+    .pipe(z.array(hostPort.transform(splitHostPort)).min(1, 'expected host:port[,host:port] of rtpengine --listen-ng')),
+  RTPENGINE_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(1500),
+  // -- end media engine
   DEFAULT_COUNTRY: z
     .string()
     .regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as US or JP')
@@ -145,7 +154,6 @@ const variables = z.object({
     .transform(splitList)
     .pipe(z.array(z.enum(roleNames)).min(1, 'expected a comma-separated subset of api,sip,media,worker')),
   /** Who relays a call's media: the built-in Node relay (needs the media role beside sip) or rtpengine (issue 15). */
-  MEDIA_ENGINE: z.enum(['builtin', 'rtpengine']).default('builtin'),
   CALL_RING_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
   TRUNK_SETUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(64000).default(4000),
   CALL_DRAIN_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
@@ -277,6 +285,8 @@ const schema = variables
     rtpPortMax: c.RTP_PORT_MAX,
     /** MEDIA_ALLOW_LOOPBACK: the relay may send to and latch from loopback addresses (src/media/media-address.ts); only for tests and benchmarks on one host. */
     mediaAllowLoopback: c.MEDIA_ALLOW_LOOPBACK,
+    /** MEDIA_ENGINE: the built-in Node relay, or rtpengine over its ng protocol (RTPENGINE_NG, one or more, failover per call). */
+    media: { engine: c.MEDIA_ENGINE, rtpengines: c.RTPENGINE_NG, rtpengineTimeoutMs: c.RTPENGINE_TIMEOUT_MS },
     defaultCountry: c.DEFAULT_COUNTRY,
     /** Absent: main.ts creates one under DATA_DIR on first start. */
     adminApiKey: c.ADMIN_API_KEY,
@@ -308,7 +318,6 @@ const schema = variables
       /** How often a sip or worker node looks for lost nodes' calls to close (one node at a time, under a Redis lock). */
       sweepSeconds: c.CALL_SWEEP_SECONDS,
     },
-    mediaEngine: c.MEDIA_ENGINE,
     calls: {
       /** Ringing without an answer for this long ends the attempt (408, noAnswer). */
       ringTimeoutSeconds: c.CALL_RING_TIMEOUT_SECONDS,

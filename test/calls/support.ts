@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { CdrView } from '../../src/billing/cdrs.service';
 import { startTestApp, TestApp, unique, uniqueUsNumber } from '../support/app';
 import { freePort } from '../support/net';
+import { type Rtpengine, freeNgPort, startRtpengine } from '../support/rtpengine';
 import { PeerRun, runPeer } from '../support/sip-peers';
 import { createAccount, createDeck } from '../billing/support';
 import { rtpPacket, UdpPeer } from '../media/udp-peer';
@@ -37,12 +38,26 @@ export interface CallsGateway {
   rtpMin: number;
   rtpMax: number;
   deckId: string;
+  /** With MEDIA_ENGINE=rtpengine: the test's rtpengine (its RTP range is rtpMin–rtpMax). */
+  rtpengine?: Rtpengine;
   close(): Promise<void>;
 }
 
-/** The gateway with short timers for tests, SIP on 127.0.0.1:<free port>, its own RTP range. */
-export async function startCallsGateway(o: { rtpMin: number; rtpMax: number; env?: Record<string, string> }): Promise<CallsGateway> {
+/**
+ * The media engine of the call tests: `engine`, else GW_TEST_MEDIA_ENGINE (so the same test files run
+ * against either: `GW_TEST_MEDIA_ENGINE=rtpengine npx jest test/calls/outbound.test.ts`), else builtin.
+ */
+export const testMediaEngine = (engine?: 'builtin' | 'rtpengine'): 'builtin' | 'rtpengine' =>
+  engine ?? (process.env.GW_TEST_MEDIA_ENGINE === 'rtpengine' ? 'rtpengine' : 'builtin');
+
+/**
+ * The gateway with short timers for tests, SIP on 127.0.0.1:<free port>, its own RTP range. With the
+ * rtpengine media engine, a real rtpengine (userspace) relays on that range instead of the gateway.
+ */
+export async function startCallsGateway(o: { rtpMin: number; rtpMax: number; env?: Record<string, string>; engine?: 'builtin' | 'rtpengine' }): Promise<CallsGateway> {
   const sipPort = await freePort();
+  const rtpengine = testMediaEngine(o.engine) === 'rtpengine' ? await startRtpengine({ ngPort: await freeNgPort(), portMin: o.rtpMin, portMax: o.rtpMax }) : undefined;
+  const engineEnv: Record<string, string> = rtpengine ? { MEDIA_ENGINE: 'rtpengine', RTPENGINE_NG: rtpengine.ng } : {};
   const t = await startTestApp({
     SIP_LISTEN: `127.0.0.1:${sipPort}`,
     SIP_PUBLIC_ADDRESS: '127.0.0.1',
@@ -51,6 +66,7 @@ export async function startCallsGateway(o: { rtpMin: number; rtpMax: number; env
     CALL_RING_TIMEOUT_SECONDS: '3',
     TRUNK_SETUP_TIMEOUT_MS: '1500',
     MEDIA_INACTIVITY_SECONDS: '0',
+    ...engineEnv,
     ...o.env,
   });
   const deckId = await createDeck(t, [
@@ -58,7 +74,11 @@ export async function startCallsGateway(o: { rtpMin: number; rtpMax: number; env
     `1212,New York,${TARIFF.nyc.ratePerMinute},0.020000,1,1,`,
     '1800,US toll-free,0.000000,0,1,1,',
   ]);
-  return { t, sipPort, rtpMin: o.rtpMin, rtpMax: o.rtpMax, deckId, close: () => t.close() };
+  const close = async () => {
+    await t.close();
+    await rtpengine?.stop();
+  };
+  return { t, sipPort, rtpMin: o.rtpMin, rtpMax: o.rtpMax, deckId, rtpengine, close };
 }
 
 // ---------------------------------------------------------------- provisioning
@@ -113,6 +133,19 @@ export const trunksSettled = () => sleep(TRUNK_CACHE_WAIT_MS);
 /** Trunks of a test are disabled at its end: the database is shared by every test file of the run. */
 export async function disableTrunks(gw: CallsGateway, ids: string[]): Promise<void> {
   for (const id of ids) await gw.t.http().patch(`/v1/trunks/${id}`).send({ enabled: false });
+}
+
+/** An account topped up with `balance`, its user, a fresh destination with a route to one new trunk (its id pushed to `trunks`). */
+export async function outboundCaller(gw: CallsGateway, trunks: string[], balance: string) {
+  const accountId = await newAccount(gw, balance);
+  const user = await newUser(gw, accountId);
+  const dest = newDestination();
+  const trunkPort = await freePort();
+  const trunkId = await newTrunk(gw, { port: trunkPort });
+  trunks.push(trunkId);
+  await newRoute(gw, dest, trunkId);
+  await trunksSettled();
+  return { accountId, user, dest, trunkPort, trunkId };
 }
 
 /** A fresh valid US number (area 201, rate prefix 1). */

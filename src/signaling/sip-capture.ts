@@ -10,7 +10,8 @@
  * (gateway_sip_capture_dropped_total), never queued without bound.
  *
  * Only call dialogs are stored (CSeq method INVITE, ACK, BYE, CANCEL, PRACK, UPDATE, INFO, REFER):
- * REGISTER and OPTIONS would crowd calls out of the capped store. With HEP_URL every message,
+ * REGISTER and OPTIONS would crowd calls out of the capped store; so would requests over their
+ * source's rate limit (and their stateless 503s), which are not stored either. With HEP_URL every message,
  * REGISTER included, also goes to a Homer collector as HEPv3 (hep.ts), correlated by call id.
  *
  * Imports nothing of the domain: the calls module tells it which Call-IDs belong together.
@@ -107,7 +108,8 @@ export class SipCapture implements OnApplicationShutdown {
     const src = isWildcard(t.src.address) ? { address: publicHost, port: t.src.port } : t.src;
     const dst = isWildcard(t.dst.address) ? { address: publicHost, port: t.dst.port } : t.dst;
     if (this.hep) this.sendHep(t, src, dst, callId);
-    if (!this.store || !CALL_METHODS.has(t.message.cseq.method)) return;
+    // A flood over the per-source rate limit would only push real calls out of the capped store.
+    if (!this.store || t.limited || !CALL_METHODS.has(t.message.cseq.method)) return;
     if (this.pendingCount >= MAX_PENDING) {
       this.metrics.captureDropped('backlog');
       return;

@@ -214,6 +214,10 @@ describe('observability of a real gateway process: call log, SIP ladder, HEP, me
     expect(r.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(r.body).toMatchObject({ status: 404 });
     await gw.t.http(null).get('/v1/calls/x/sip').expect(401);
+    // Documented in the OpenAPI with its response schema.
+    const doc = (await gw.t.http(null).get('/docs-json').expect(200)).body as { paths: Record<string, { get?: { responses?: Record<string, { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> }> } }> };
+    const op = doc.paths['/v1/calls/{callId}/sip']?.get;
+    expect(Object.keys(op?.responses?.['200']?.content?.['application/json']?.schema?.properties ?? {})).toEqual(['callId', 'messages']);
   });
 
   it('a 30 kB INVITE is captured cut at SIP_CAPTURE_MAX_MESSAGE_BYTES, answered, and the same process still answers', async () => {

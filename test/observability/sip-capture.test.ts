@@ -104,13 +104,15 @@ describe('SIP capture store (real Redis)', () => {
     expect(Buffer.byteLength(m.text)).toBeLessThan(600);
   });
 
-  it("files a callee leg's messages under its call (leg b), and stores no REGISTER or OPTIONS", async () => {
+  it("files a callee leg's messages under its call (leg b), and stores no REGISTER, OPTIONS or rate-limited request", async () => {
     const c = capture({});
     c.link('leg-b-1', 'call-linked');
     c.observe(trace(sip('INVITE', 'call-linked')), '127.0.0.1');
     c.observe(trace(sip('INVITE', 'leg-b-1'), 'out'), '127.0.0.1');
     c.observe(trace(sip('REGISTER', 'call-linked')), '127.0.0.1');
     c.observe(trace(sip('OPTIONS', 'call-linked')), '127.0.0.1');
+    // A request over its source's rate limit is not kept.
+    c.observe({ ...trace(sip('INVITE', 'call-linked')), limited: true }, '127.0.0.1');
     const messages = await c.messages('call-linked');
     expect(messages.map((m) => [m.leg, m.direction, m.method])).toEqual([
       ['a', 'in', 'INVITE'],

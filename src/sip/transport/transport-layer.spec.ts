@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { responseTarget } from './nat';
 import { SourceGuard } from './source-guard';
 import { type Inbound, TransportLayer } from './transport-layer';
-import type { TransportReport } from './types';
+import type { TransportReport, WireTrace } from './types';
 
 describe('TransportLayer on 127.0.0.1', () => {
   let layer: TransportLayer;
@@ -181,6 +181,41 @@ describe('TransportLayer limits on 127.0.0.1', () => {
       now += 1000;
       await peer.send(request({ callId: 'later@127.0.0.1' }), port);
       await waitFor(() => inbound.length === 11);
+    } finally {
+      await peer.close();
+      await layer.stop();
+    }
+  });
+
+  it('traces every message in and out with its bytes and ends; requests over the rate and their 503s are marked limited', async () => {
+    const guard = new SourceGuard({ ratePerSecond: 1, trustedRatePerSecond: 0, now: () => 1_000_000 });
+    const layer = new TransportLayer({ listen: [{ address: '127.0.0.1', port: 0, transports: ['UDP'] }], guard });
+    const traces: WireTrace[] = [];
+    layer.onTrace((t) => traces.push(t));
+    const inbound: Inbound[] = [];
+    layer.onMessage((m) => inbound.push(m));
+    await layer.start();
+    const port = layer.listening()[0].port;
+    const peer = await udpPeer();
+    try {
+      await peer.send(request({ callId: 'traced-1@127.0.0.1', rport: true }), port);
+      await waitFor(() => inbound.length === 1);
+      const { message, source } = inbound[0];
+      await layer.sendResponse(createResponse(message as SipRequest, 200, { toTag: 't' }), responseTarget(message.via[0], source));
+      await peer.next();
+      // Over the rate of 1 per second: refused statelessly.
+      await peer.send(request({ callId: 'traced-2@127.0.0.1', rport: true }), port);
+      await waitFor(() => traces.length === 4);
+      expect(traces.map((t) => [t.direction, t.message.callId, t.message.kind, t.limited ?? false])).toEqual([
+        ['in', 'traced-1@127.0.0.1', 'request', false],
+        ['out', 'traced-1@127.0.0.1', 'response', false],
+        ['in', 'traced-2@127.0.0.1', 'request', true],
+        ['out', 'traced-2@127.0.0.1', 'response', true],
+      ]);
+      expect(traces[0]).toMatchObject({ transport: 'UDP', src: { address: '127.0.0.1', port: peer.port }, dst: { address: '127.0.0.1', port } });
+      expect(traces[1]).toMatchObject({ src: { address: '127.0.0.1', port }, dst: { address: '127.0.0.1', port: peer.port } });
+      expect(traces[1].data.toString().startsWith('SIP/2.0 200 ')).toBe(true);
+      expect(traces[3].data.toString().startsWith('SIP/2.0 503 ')).toBe(true);
     } finally {
       await peer.close();
       await layer.stop();

@@ -192,10 +192,10 @@ export class TransportLayer {
     this.traceOut(response, data, target);
   }
 
-  private traceOut(message: SipMessage, data: Buffer, target: Target): void {
+  private traceOut(message: SipMessage, data: Buffer, target: Target, limited = false): void {
     if (this.traceListeners.size === 0) return;
     const local = this.transports.find((t) => t.name === target.transport)?.local() ?? { address: '0.0.0.0', port: 0 };
-    this.trace({ direction: 'out', transport: target.transport, message, data, src: local, dst: { address: target.host, port: target.port }, at: new Date() });
+    this.trace({ direction: 'out', transport: target.transport, message, data, src: local, dst: { address: target.host, port: target.port }, at: new Date(), ...(limited ? { limited } : {}) });
   }
 
   private trace(t: WireTrace): void {
@@ -245,7 +245,7 @@ export class TransportLayer {
       return;
     }
     const message = parsed.value.kind === 'request' ? stampReceived(parsed.value, source) : parsed.value;
-    if (this.traceListeners.size > 0) this.trace({ direction: 'in', transport: source.transport, message, data, src: { address: source.address, port: source.port }, dst: source.local, at: new Date() });
+    if (this.traceListeners.size > 0) this.trace({ direction: 'in', transport: source.transport, message, data, src: { address: source.address, port: source.port }, dst: source.local, at: new Date(), ...(refuse ? { limited: true } : {}) });
     if (refuse) {
       if (message.kind === 'request') this.refuse(message, source);
       return;
@@ -271,7 +271,7 @@ export class TransportLayer {
     const target = responseTarget(request.via[0], source);
     const data = serialize(response);
     this.sendQuietly(data, target, false);
-    this.traceOut(response, data, target);
+    this.traceOut(response, data, target, true);
   }
 
   /** A send whose failure is already reported by sendBytes and needs nothing more. */

@@ -84,4 +84,6 @@ export interface WireTrace {
   readonly src: Endpoint;
   readonly dst: Endpoint;
   readonly at: Date;
+  /** A request over its source's rate limit, or the stateless 503 that refused it (a flood: not worth keeping). */
+  readonly limited?: boolean;
 }

@@ -35,6 +35,18 @@ describe('DTLS identity', () => {
     }
   });
 
+  it('encodes every serial in the minimal DER form, so neither OpenSSL nor libdatachannel refuses it (a leading zero byte did)', () => {
+    const serials = ['0005010203040506', '0000000000000080', '8505010203040506', '4505010203040506'];
+    for (const hex of serials) {
+      const id = newDtlsIdentity(new Date(), Buffer.from(hex, 'hex'));
+      expect(BigInt(`0x${new X509Certificate(id.certificatePem).serialNumber}`)).toBe(BigInt(`0x${hex}`));
+      const pc = new PeerConnection('serial', { iceServers: [], bindAddress: '127.0.0.1', portRangeBegin: 52600, portRangeEnd: 52699, certificatePemFile: id.certificatePem, keyPemFile: id.keyPem });
+      pc.close();
+    }
+    // Default serials: 200 fresh identities all parse.
+    for (let i = 0; i < 200; i++) expect(() => new X509Certificate(newDtlsIdentity().certificatePem)).not.toThrow();
+  });
+
   it('is one per process, replaced once it is a rotation period old', () => {
     const t = Date.now();
     const first = dtlsIdentity(t);

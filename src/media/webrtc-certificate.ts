@@ -53,9 +53,24 @@ function objectId(dotted: string): Buffer {
   return der(0x06, Buffer.from(bytes));
 }
 
-/** A positive INTEGER of the given bytes (a leading zero when the top bit is set). */
+/**
+ * A non-negative INTEGER of the given big-endian bytes, in DER's one minimal form: leading zero
+ * bytes dropped, one put back when the top bit is set (else it would read as negative). Parsers
+ * refuse any other form ("illegal padding"): a random serial that began with a zero byte once made
+ * libdatachannel refuse the certificate, and with it every WebRTC leg until the next rotation.
+ */
 function integer(bytes: Buffer): Buffer {
-  return der(0x02, bytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const value = bytes.subarray(start);
+  return der(0x02, value[0] & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value);
+}
+
+/** A random positive 64-bit serial (RFC 5280 §4.1.2.2), never starting with a zero byte. */
+function randomSerial(): Buffer {
+  const serial = randomBytes(8);
+  serial[0] = (serial[0] & 0x7f) | 0x40;
+  return serial;
 }
 
 /** UTCTime YYMMDDHHMMSSZ (years 1950-2049, RFC 5280 §4.1.2.5.1). */
@@ -78,12 +93,10 @@ export function sha256Fingerprint(certificateDer: Buffer): string {
   return `sha-256 ${hex.match(/../g)!.join(':')}`;
 }
 
-/** A fresh self-signed identity, valid from a day ago (peers' clocks) to twice the rotation period. */
-export function newDtlsIdentity(now = new Date()): DtlsIdentity {
+/** A fresh self-signed identity, valid from a day ago (peers' clocks) to twice the rotation period; `serial` for tests. */
+export function newDtlsIdentity(now = new Date(), serial: Buffer = randomSerial()): DtlsIdentity {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const algorithm = sequence(objectId(ECDSA_WITH_SHA256));
-  const serial = randomBytes(8);
-  serial[0] &= 0x7f;
   const subject = name('pstn-gateway');
   const tbs = sequence(
     der(0xa0, integer(Buffer.from([2]))), // v3
